@@ -1,0 +1,225 @@
+/*
+ * safefs: crash-safe file replacement, inter-process locks and a retrying
+ * deleter for desktop applications on Windows, Linux and macOS.
+ *
+ * This header is the whole public API. It is C99, usable from C++, and
+ * free of compiler extensions outside the export macro below.
+ *
+ * Conventions, for every function in this file:
+ *   - Paths are UTF-8 strings. On Windows they are converted to UTF-16 once,
+ *     made absolute and given the \\?\ prefix, so paths longer than
+ *     MAX_PATH work. Invalid UTF-8 is SAFEFS_EINVAL.
+ *   - A function returns 0 (SAFEFS_OK) or a negative SAFEFS_E* status. After
+ *     a failure, safefs_last_os_error() returns the raw OS error (errno or
+ *     GetLastError()) behind it, per thread.
+ *   - A failure leaves the disk as it was: an existing target keeps its old
+ *     bytes and no temporary file is left behind (see each function for
+ *     the exact statement).
+ *   - All functions are thread-safe. The only process-wide setting is the
+ *     retry budget (safefs_set_retry_budget_ms), read atomically.
+ */
+#ifndef SAFEFS_H
+#define SAFEFS_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* ---- Export macro --------------------------------------------------------
+ * Static library (the default): define nothing.
+ * Shared library: the build defines SAFEFS_BUILDING_SHARED, and users get
+ * SAFEFS_USING_SHARED from the CMake target's interface. */
+#if defined(_WIN32) && defined(SAFEFS_BUILDING_SHARED)
+#define SAFEFS_EXTERN __declspec(dllexport)
+#elif defined(_WIN32) && defined(SAFEFS_USING_SHARED)
+#define SAFEFS_EXTERN __declspec(dllimport)
+#elif defined(SAFEFS_BUILDING_SHARED) && defined(__GNUC__) && __GNUC__ >= 4
+#define SAFEFS_EXTERN __attribute__((visibility("default")))
+#else
+#define SAFEFS_EXTERN
+#endif
+
+/* ---- Version ------------------------------------------------------------ */
+#define SAFEFS_VERSION_MAJOR 0
+#define SAFEFS_VERSION_MINOR 1
+#define SAFEFS_VERSION_PATCH 0
+#define SAFEFS_VERSION_NUMBER \
+  (SAFEFS_VERSION_MAJOR * 10000 + SAFEFS_VERSION_MINOR * 100 + SAFEFS_VERSION_PATCH)
+#define SAFEFS_VERSION_STRING "0.1.0"
+
+/* The version of the library actually linked, as SAFEFS_VERSION_NUMBER. */
+SAFEFS_EXTERN unsigned safefs_version(void);
+SAFEFS_EXTERN const char *safefs_version_string(void);
+
+/* ---- Status codes ------------------------------------------------------- */
+enum {
+  SAFEFS_OK = 0,
+  SAFEFS_EINVAL = -1,       /* bad argument: NULL or empty path, bad flags, invalid UTF-8 */
+  SAFEFS_ENOENT = -2,       /* the path or its parent directory does not exist */
+  SAFEFS_EEXIST = -3,       /* SAFEFS_NOREPLACE and the target exists */
+  SAFEFS_EACCES = -4,       /* permission denied (also read-only attribute on Windows) */
+  SAFEFS_EBUSY = -5,        /* in use by another process, retries exhausted */
+  SAFEFS_ETIMEDOUT = -6,    /* lock not acquired in time */
+  SAFEFS_ENOSPC = -7,       /* no space or quota exceeded */
+  SAFEFS_EIO = -8,          /* I/O error reported by the OS (write, flush, fsync) */
+  SAFEFS_ENOMEM = -9,       /* out of memory */
+  SAFEFS_ENAMETOOLONG = -10,/* path or a component too long */
+  SAFEFS_ENOTSUP = -11,     /* the filesystem or OS cannot do what was asked */
+  SAFEFS_EISDIR = -12,      /* a file was expected, the path is a directory */
+  SAFEFS_ENOTDIR = -13,     /* a directory was expected (or a parent is not one) */
+  SAFEFS_EROFS = -14,       /* read-only filesystem */
+  SAFEFS_EUNKNOWN = -99     /* an OS error with no better mapping; see safefs_last_os_error */
+};
+
+/* A short English description of a status ("no such file or directory").
+ * Never NULL; unknown values give "unknown error". */
+SAFEFS_EXTERN const char *safefs_strerror(int status);
+
+/* The symbolic name of a status ("SAFEFS_ENOENT"), or NULL if unknown. */
+SAFEFS_EXTERN const char *safefs_status_name(int status);
+
+/* The raw OS error (errno on POSIX, GetLastError() on Windows) behind this
+ * thread's most recent failing safefs call; 0 if that failure had none
+ * (for example SAFEFS_EINVAL for a NULL argument). */
+SAFEFS_EXTERN long safefs_last_os_error(void);
+
+/* ---- Retry budget (Windows sharing violations; see README) -------------- */
+/* Total time, in milliseconds, that one call may spend retrying transient
+ * failures (another process holding the file) before SAFEFS_EBUSY. Default
+ * 2000. Values < 0 restore the default; 0 means a single attempt.
+ * Process-wide, read atomically by every call; set it once at start-up. */
+SAFEFS_EXTERN void safefs_set_retry_budget_ms(long ms);
+SAFEFS_EXTERN long safefs_retry_budget_ms(void);
+
+/* ---- Atomic replace ----------------------------------------------------- */
+enum {
+  SAFEFS_NOSYNC = 1u << 0,   /* atomic but not durable: skip the fsyncs */
+  SAFEFS_NOREPLACE = 1u << 1 /* create only if absent, atomically; else SAFEFS_EEXIST */
+};
+
+/* Atomically replace (or create) the file at `path` with `size` bytes of
+ * `data`. Readers and crashes see either the complete old content or the
+ * complete new content, never a mix and never an empty file.
+ *
+ * Durable by default: when 0 is returned the new content survives power
+ * loss (file fsynced, parent directory fsynced on POSIX; FlushFileBuffers
+ * and MOVEFILE_WRITE_THROUGH on Windows).
+ *
+ * An existing target keeps its permission bits (and owner where the process
+ * may chown) on POSIX, and its attributes and ACLs on Windows. If `path` is
+ * a symbolic link, the file it points at is replaced and the link is kept.
+ * A new file gets 0666 & ~umask.
+ *
+ * Returns 0, or SAFEFS_EINVAL (NULL/empty path, data NULL with size > 0,
+ * unknown flags), SAFEFS_ENOENT (parent missing), SAFEFS_ENOTDIR,
+ * SAFEFS_EISDIR (target is a directory), SAFEFS_EEXIST (NOREPLACE and the
+ * target exists), SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_ENOSPC, SAFEFS_EIO,
+ * SAFEFS_ENAMETOOLONG, SAFEFS_ENOMEM, SAFEFS_EBUSY (Windows: the target
+ * stayed held by another process for the whole retry budget).
+ * On failure the target is untouched and no temporary file remains. */
+SAFEFS_EXTERN int safefs_write_file(const char *path, const void *data, size_t size,
+                                    unsigned flags);
+
+/* Read the whole file at `path` into a new buffer (*data, *size). The buffer
+ * has one extra NUL byte after the content (not counted in *size) so text
+ * can be used as a C string. Release it with safefs_free. Files that grow
+ * while being read are read to their end.
+ * On Windows the file is opened with full sharing, so a reader never blocks
+ * a writer's replace.
+ * Returns 0, or SAFEFS_EINVAL, SAFEFS_ENOENT, SAFEFS_EISDIR, SAFEFS_EACCES,
+ * SAFEFS_EIO, SAFEFS_ENOMEM, SAFEFS_EBUSY. On failure *data is NULL and *size 0. */
+SAFEFS_EXTERN int safefs_read_file(const char *path, void **data, size_t *size);
+
+/* Release a buffer returned by safefs_read_file. NULL is fine. */
+SAFEFS_EXTERN void safefs_free(void *p);
+
+/* Streaming writer: the same guarantees as safefs_write_file for content
+ * produced piece by piece. Memory stays bounded (one 64 KiB buffer) for any
+ * file size. The target is not touched before safefs_writer_commit. */
+typedef struct safefs_writer safefs_writer;
+
+/* Create the temporary file beside `path`. Fails early with the statuses of
+ * safefs_write_file that can be known before writing (EINVAL, ENOENT,
+ * ENOTDIR, EISDIR, EACCES, EROFS, ENOSPC, ENAMETOOLONG, ENOMEM, and EEXIST
+ * for NOREPLACE when the target already exists; the final NOREPLACE check
+ * is still the atomic one at commit). On failure *out is NULL. */
+SAFEFS_EXTERN int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags);
+
+/* Append bytes. On failure the writer is poisoned: later writes and the
+ * commit return the same status, and the caller must still call
+ * safefs_writer_commit or safefs_writer_abort to release it. */
+SAFEFS_EXTERN int safefs_writer_write(safefs_writer *w, const void *data, size_t size);
+
+/* Flush, sync and atomically put the content in place. Always releases w,
+ * whatever the outcome. On failure the target is untouched and the
+ * temporary file is removed. */
+SAFEFS_EXTERN int safefs_writer_commit(safefs_writer *w);
+
+/* Discard: remove the temporary file and release w. The target is never
+ * touched. NULL is fine. */
+SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
+
+/* ---- Inter-process lock ------------------------------------------------- */
+enum { SAFEFS_LOCK_EXCLUSIVE = 0, SAFEFS_LOCK_SHARED = 1u << 0 };
+
+typedef struct safefs_lock safefs_lock;
+
+/* Acquire a lock on the lock file `path` (created if absent; its directory
+ * must exist). The lock file should be a dedicated sidecar such as
+ * "data.json.lock": safefs writes a marker byte into it, and on Windows file
+ * locks are mandatory, so locking the data file itself would block reads.
+ * The lock file is never deleted by safefs.
+ *
+ * Every safefs_lock object is its own holder: two objects on one path
+ * exclude each other whether they are in two processes, two threads or one
+ * thread (acquiring twice from one thread waits for itself and times out;
+ * it is not reentrant). Locks are released when the holder process dies.
+ *
+ * timeout_ms: 0 = one attempt, < 0 = wait forever, > 0 = wait at most that
+ * long. Returns 0, or SAFEFS_ETIMEDOUT (held by someone else for the whole
+ * timeout), SAFEFS_EINVAL, SAFEFS_ENOENT (directory missing), SAFEFS_EISDIR,
+ * SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_ENOTSUP (the filesystem has no locks),
+ * SAFEFS_ENOMEM. Errors other than ETIMEDOUT are reported at once. */
+SAFEFS_EXTERN int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags,
+                                      long timeout_ms);
+
+/* 1 if this (exclusive) lock was acquired after the previous exclusive
+ * holder died without releasing it, so the data it guarded may be half
+ * written; 0 otherwise (always 0 for shared locks). */
+SAFEFS_EXTERN int safefs_lock_abandoned(const safefs_lock *lock);
+
+/* Release the lock and free the object, whatever the outcome. NULL is fine
+ * (returns SAFEFS_EINVAL). */
+SAFEFS_EXTERN int safefs_lock_release(safefs_lock *lock);
+
+/* ---- Retrying deleter --------------------------------------------------- */
+/* Remove one file (or a symbolic link, never its target). timeout_ms is the
+ * retry budget (< 0: the library default). Returns 0, SAFEFS_ENOENT (absent:
+ * racing deleters may treat it as success), SAFEFS_EISDIR, SAFEFS_EACCES,
+ * SAFEFS_EBUSY (Windows: still held after the budget; the name has been
+ * freed and the file renamed aside to a trash name that safefs_sweep
+ * removes later), SAFEFS_EINVAL. */
+SAFEFS_EXTERN int safefs_remove(const char *path, long timeout_ms);
+
+/* Remove a directory and everything below it. The tree is first renamed
+ * aside atomically, so other processes see the whole tree or none; the
+ * deletion below never follows symbolic links or junctions. Read-only files
+ * inside are made writable so they can be removed. Returns 0, SAFEFS_ENOENT
+ * (absent, or another remover won), SAFEFS_ENOTDIR, SAFEFS_EACCES,
+ * SAFEFS_EBUSY (the name is free but part of the renamed copy is still held;
+ * safefs_sweep finishes it), SAFEFS_EINVAL. */
+SAFEFS_EXTERN int safefs_remove_tree(const char *path, long timeout_ms);
+
+/* Remove temporary files and trash entries that safefs itself created in
+ * `dir` (left by crashed processes) whose modification time is at least
+ * min_age_s seconds old. Never touches any other name. Returns 0 or the
+ * first failure's status (it still tries every entry). */
+SAFEFS_EXTERN int safefs_sweep(const char *dir, long min_age_s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* SAFEFS_H */

@@ -1,0 +1,99 @@
+/*
+ * The names safefs writes to disk besides the target itself, and how a
+ * path is split into directory and file name. Shared by both backends so a
+ * temp file made on one platform is recognised by safefs_sweep on any.
+ */
+#include <string.h>
+
+#include "platform.h"
+
+#define PREFIX_MARK ".safefs-"
+#define RANDOM_HEX 16
+
+static const char hex_digits[] = "0123456789abcdef";
+
+/* Length of the longest prefix of s, at most max bytes, that does not cut
+ * a UTF-8 sequence (continuation bytes are 10xxxxxx). */
+static size_t utf8_prefix(const char *s, size_t max) {
+  size_t n = strlen(s);
+  if (n <= max)
+    return n;
+  n = max;
+  while (n > 0 && ((unsigned char)s[n] & 0xC0) == 0x80)
+    n--;
+  return n;
+}
+
+int safefs__make_name(char *out, const char *base, const char *kind) {
+  unsigned char rnd[RANDOM_HEX / 2];
+  size_t fixed, keep, pos, i;
+  int rc;
+
+  rc = safefs__random(rnd, sizeof rnd);
+  if (rc != 0)
+    return rc;
+  /* "." base PREFIX_MARK hex "." kind */
+  fixed = 1 + strlen(PREFIX_MARK) + RANDOM_HEX + 1 + strlen(kind);
+  keep = utf8_prefix(base, SAFEFS__NAME_MAX - fixed);
+  pos = 0;
+  out[pos++] = '.';
+  memcpy(out + pos, base, keep);
+  pos += keep;
+  memcpy(out + pos, PREFIX_MARK, strlen(PREFIX_MARK));
+  pos += strlen(PREFIX_MARK);
+  for (i = 0; i < sizeof rnd; i++) {
+    out[pos++] = hex_digits[rnd[i] >> 4];
+    out[pos++] = hex_digits[rnd[i] & 15];
+  }
+  out[pos++] = '.';
+  memcpy(out + pos, kind, strlen(kind) + 1);
+  return 0;
+}
+
+int safefs__is_own_name(const char *name) {
+  const char *kinds[3] = {SAFEFS__KIND_TMP, SAFEFS__KIND_OLD, SAFEFS__KIND_TRASH};
+  size_t len = strlen(name), mark = strlen(PREFIX_MARK), k, i;
+
+  if (len == 0 || name[0] != '.')
+    return 0;
+  for (k = 0; k < 3; k++) {
+    size_t klen = strlen(kinds[k]);
+    /* minimum: "." + mark + hex + "." + kind, base may be empty */
+    size_t tail = mark + RANDOM_HEX + 1 + klen;
+    const char *t;
+    if (len < 1 + tail)
+      continue;
+    t = name + len - tail;
+    if (memcmp(t, PREFIX_MARK, mark) != 0)
+      continue;
+    for (i = 0; i < RANDOM_HEX; i++) {
+      char c = t[mark + i];
+      if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f')))
+        break;
+    }
+    if (i != RANDOM_HEX || t[mark + RANDOM_HEX] != '.')
+      continue;
+    if (strcmp(t + mark + RANDOM_HEX + 1, kinds[k]) == 0)
+      return 1;
+  }
+  return 0;
+}
+
+int safefs__split_path(const char *path, size_t *dir_len, const char **base) {
+  size_t len = strlen(path), cut = len;
+
+  while (cut > 0 && !safefs__is_sep((unsigned char)path[cut - 1]))
+    cut--;
+  *base = path + cut;
+  if ((*base)[0] == '\0' || strcmp(*base, ".") == 0 || strcmp(*base, "..") == 0)
+    return SAFEFS_EINVAL;
+  /* keep "/" for a file in the root directory; drop the trailing separator
+     otherwise */
+  if (cut == 0)
+    *dir_len = 0;
+  else if (cut == 1)
+    *dir_len = 1;
+  else
+    *dir_len = cut - 1;
+  return 0;
+}

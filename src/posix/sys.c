@@ -1,0 +1,223 @@
+/* The POSIX backend's system calls; see sys.h for the contract. */
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+/* Ask the seam about one call; returns 1 (with errno set) if it must fail. */
+static int refused(enum safefs__op op, const char *path, const char *path2, long long handle) {
+  struct safefs__call c;
+  long r;
+  c.op = op;
+  c.path = path;
+  c.path2 = path2;
+  c.data = NULL;
+  c.size = 0;
+  c.handle = handle;
+  r = safefs__seam(&c);
+  if (r > 0) {
+    errno = (int)r;
+    return 1;
+  }
+  return 0;
+}
+
+int safefs__sys_openat(int dirfd, const char *name, int flags, mode_t mode, enum safefs__op op) {
+  int fd;
+  if (refused(op, name, NULL, dirfd))
+    return -1;
+  do
+    fd = openat(dirfd, name, flags | O_CLOEXEC, mode);
+  while (fd < 0 && errno == EINTR);
+  return fd;
+}
+
+int safefs__sys_write_all(int fd, const void *data, size_t size) {
+  const char *p = (const char *)data;
+  while (size > 0) {
+    struct safefs__call c;
+    size_t chunk = size;
+    ssize_t n;
+    long r;
+    c.op = SAFEFS__OP_WRITE;
+    c.path = NULL;
+    c.path2 = NULL;
+    c.data = p;
+    c.size = size;
+    c.handle = fd;
+    r = safefs__seam(&c);
+    if (r > 0) {
+      errno = (int)r;
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == SAFEFS__SEAM_SHORT && chunk > 1)
+      chunk /= 2;
+    n = write(fd, p, chunk);
+    if (n < 0) {
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (n == 0) { /* no progress and no error: treat as out of space */
+      errno = ENOSPC;
+      return -1;
+    }
+    p += n;
+    size -= (size_t)n;
+  }
+  return 0;
+}
+
+long safefs__sys_read(int fd, void *buf, size_t size) {
+  for (;;) {
+    struct safefs__call c;
+    ssize_t n;
+    long r;
+    c.op = SAFEFS__OP_READ;
+    c.path = NULL;
+    c.path2 = NULL;
+    c.data = NULL;
+    c.size = size;
+    c.handle = fd;
+    r = safefs__seam(&c);
+    if (r > 0) {
+      errno = (int)r;
+      if (errno == EINTR)
+        continue;
+      return -1;
+    }
+    if (r == SAFEFS__SEAM_SHORT && size > 1)
+      size /= 2;
+    n = read(fd, buf, size);
+    if (n < 0 && errno == EINTR)
+      continue;
+    return (long)n;
+  }
+}
+
+int safefs__sys_fsync(int fd, enum safefs__op op) {
+  int rc;
+  if (refused(op, NULL, NULL, fd))
+    return -1;
+#if defined(F_FULLFSYNC)
+  if (fcntl(fd, F_FULLFSYNC) == 0)
+    return 0;
+  /* not supported by this filesystem (network, FAT): plain fsync below */
+#endif
+  do
+    rc = fsync(fd);
+  while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+int safefs__sys_close(int fd) {
+  if (refused(SAFEFS__OP_CLOSE, NULL, NULL, fd)) {
+    int e = errno;
+    close(fd); /* the descriptor must not leak whatever the seam says */
+    errno = e;
+    return -1;
+  }
+  if (close(fd) != 0 && errno != EINTR)
+    return -1;
+  return 0;
+}
+
+int safefs__sys_fstatat(int dirfd, const char *name, struct stat *st, int flags) {
+  if (refused(SAFEFS__OP_STAT, name, NULL, dirfd))
+    return -1;
+  return fstatat(dirfd, name, st, flags);
+}
+
+int safefs__sys_fstat(int fd, struct stat *st) {
+  if (refused(SAFEFS__OP_STAT, NULL, NULL, fd))
+    return -1;
+  return fstat(fd, st);
+}
+
+long safefs__sys_readlinkat(int dirfd, const char *name, char *buf, size_t size) {
+  if (refused(SAFEFS__OP_READLINK, name, NULL, dirfd))
+    return -1;
+  return (long)readlinkat(dirfd, name, buf, size);
+}
+
+int safefs__sys_fchmod(int fd, mode_t mode) {
+  int rc;
+  if (refused(SAFEFS__OP_SET_MODE, NULL, NULL, fd))
+    return -1;
+  do
+    rc = fchmod(fd, mode);
+  while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+int safefs__sys_fchown(int fd, uid_t uid, gid_t gid) {
+  int rc;
+  if (refused(SAFEFS__OP_SET_MODE, NULL, NULL, fd))
+    return -1;
+  do
+    rc = fchown(fd, uid, gid);
+  while (rc != 0 && errno == EINTR);
+  return rc;
+}
+
+int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to) {
+  if (refused(SAFEFS__OP_LINK, from, to, fromfd))
+    return -1;
+  return linkat(fromfd, from, tofd, to, 0);
+}
+
+/* The portable exclusive rename: a hard link fails atomically if `to`
+ * exists; then the temp name is dropped. Filesystems without hard links
+ * cannot do an atomic create-if-absent this way: ENOTSUP. */
+static int link_then_unlink(int fromfd, const char *from, int tofd, const char *to) {
+  if (linkat(fromfd, from, tofd, to, 0) != 0) {
+    if (errno == EPERM || errno == EOPNOTSUPP || errno == ENOSYS)
+      errno = ENOTSUP;
+    return -1;
+  }
+  unlinkat(fromfd, from, 0); /* a leftover temp name is swept later */
+  return 0;
+}
+
+int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to, int noreplace) {
+  if (refused(SAFEFS__OP_RENAME, from, to, fromfd))
+    return -1;
+  if (!noreplace)
+    return renameat(fromfd, from, tofd, to);
+#if defined(__linux__) && defined(SYS_renameat2)
+  if (syscall(SYS_renameat2, fromfd, from, tofd, to, 1 /* RENAME_NOREPLACE */) == 0)
+    return 0;
+  if (errno != EINVAL && errno != ENOSYS)
+    return -1;
+#elif defined(__APPLE__) && defined(RENAME_EXCL)
+  if (renameatx_np(fromfd, from, tofd, to, RENAME_EXCL) == 0)
+    return 0;
+  if (errno != ENOTSUP && errno != EINVAL)
+    return -1;
+#endif
+  return link_then_unlink(fromfd, from, tofd, to);
+}
+
+int safefs__sys_unlinkat(int dirfd, const char *name, int flags) {
+  enum safefs__op op = (flags & AT_REMOVEDIR) ? SAFEFS__OP_RMDIR : SAFEFS__OP_UNLINK;
+  if (refused(op, name, NULL, dirfd))
+    return -1;
+  return unlinkat(dirfd, name, flags);
+}
+
+int safefs__sys_flock(int fd, int operation) {
+  int rc;
+  enum safefs__op op = (operation & LOCK_UN) ? SAFEFS__OP_UNLOCK : SAFEFS__OP_LOCK;
+  if (refused(op, NULL, NULL, fd))
+    return -1;
+  do
+    rc = flock(fd, operation);
+  while (rc != 0 && errno == EINTR);
+  return rc;
+}

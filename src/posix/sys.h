@@ -1,0 +1,63 @@
+/*
+ * The POSIX backend's system calls, each passed through the test seam
+ * (../seam.h) first and made robust the way SQLite's os_unix.c does it:
+ * EINTR and short transfers are retried, close() never is. They follow the
+ * POSIX convention (-1 and errno) so callers read like ordinary POSIX code;
+ * an error injected by the seam arrives as errno too.
+ *
+ * src/win32/sys.h is this file's mirror for the Win32 calls.
+ */
+#ifndef SAFEFS_POSIX_SYS_H
+#define SAFEFS_POSIX_SYS_H
+
+#if defined(__linux__) && !defined(_GNU_SOURCE)
+#define _GNU_SOURCE
+#endif
+#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
+#define _DARWIN_C_SOURCE
+#endif
+
+#include <sys/stat.h>
+#include <sys/types.h>
+
+#include "../platform.h"
+
+/* Open `name` relative to dirfd (AT_FDCWD for a plain path), O_CLOEXEC
+ * always added. `op` says what the open is for (OPEN_DIR, CREATE_TEMP,
+ * OPEN_READ, OPEN_LOCK). */
+int safefs__sys_openat(int dirfd, const char *name, int flags, mode_t mode, enum safefs__op op);
+
+/* Write all bytes, retrying EINTR and short writes. 0 or -1/errno. */
+int safefs__sys_write_all(int fd, const void *data, size_t size);
+
+/* Read up to size bytes, retrying EINTR. Bytes read (0 at EOF) or -1. */
+long safefs__sys_read(int fd, void *buf, size_t size);
+
+/* Make a file's data and metadata durable: F_FULLFSYNC where the OS has it
+ * (macOS's fsync does not flush the drive cache), falling back to fsync
+ * when the filesystem refuses it. `op` is SYNC or SYNC_DIR. */
+int safefs__sys_fsync(int fd, enum safefs__op op);
+
+/* close(), never retried: after EINTR the descriptor is gone on Linux and
+ * may be reused by another thread, so a retry could close someone else's. */
+int safefs__sys_close(int fd);
+
+int safefs__sys_fstatat(int dirfd, const char *name, struct stat *st, int flags);
+int safefs__sys_fstat(int fd, struct stat *st);
+long safefs__sys_readlinkat(int dirfd, const char *name, char *buf, size_t size);
+int safefs__sys_fchmod(int fd, mode_t mode);
+int safefs__sys_fchown(int fd, uid_t uid, gid_t gid);
+
+/* renameat; with `noreplace` the rename fails with EEXIST if `to` exists,
+ * atomically (renameat2 RENAME_NOREPLACE on Linux, renameatx_np RENAME_EXCL
+ * on macOS, link + unlink elsewhere or where the filesystem refuses). */
+int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to, int noreplace);
+int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to);
+
+/* unlinkat; AT_REMOVEDIR in flags makes it an RMDIR for the seam. */
+int safefs__sys_unlinkat(int dirfd, const char *name, int flags);
+
+/* flock(), retrying EINTR. */
+int safefs__sys_flock(int fd, int operation);
+
+#endif /* SAFEFS_POSIX_SYS_H */

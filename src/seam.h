@@ -1,0 +1,74 @@
+/*
+ * The test seam: every OS call either backend makes, and every allocation,
+ * first asks safefs__seam() whether to go ahead. In production no hook is
+ * installed and the check is one load and one branch. Tests install a hook
+ * to count calls (fsyncs, handles), record the sequence of calls, or make
+ * any one of them fail (the idea of SQLite's aSyscall table and libgit2's
+ * p_fsync__cnt, done as one hook so that both backends share it).
+ *
+ * The hook is process-wide and must be installed or removed while no other
+ * thread is inside safefs.
+ */
+#ifndef SAFEFS_SEAM_H
+#define SAFEFS_SEAM_H
+
+#include <stddef.h>
+
+/* The operations, named by what they do to the disk, not by the OS call. */
+#define SAFEFS__OP_MAP(X)                                                              \
+  X(OPEN_DIR, "open_dir")       /* open a directory handle (POSIX: parent dir)  */    \
+  X(STAT, "stat")               /* look at a path without opening it            */    \
+  X(READLINK, "readlink")       /* read a symbolic link                         */    \
+  X(CREATE_TEMP, "create_temp") /* create the temp file exclusively             */    \
+  X(WRITE, "write")             /* write bytes to an open file                  */    \
+  X(SYNC, "sync")               /* make a file's data durable                   */    \
+  X(SET_MODE, "set_mode")       /* permissions / owner / attributes             */    \
+  X(CLOSE, "close")             /* close a file or handle                       */    \
+  X(LINK, "link")               /* add a hard link (backup of the old target)   */    \
+  X(RENAME, "rename")           /* rename or replace                            */    \
+  X(SYNC_DIR, "sync_dir")       /* make directory entries durable               */    \
+  X(UNLINK, "unlink")           /* remove a name                                */    \
+  X(OPEN_READ, "open_read")     /* open a file for reading                      */    \
+  X(READ, "read")               /* read bytes                                   */    \
+  X(OPEN_LOCK, "open_lock")     /* open or create a lock file                   */    \
+  X(LOCK, "lock")               /* take or wait for a file lock                 */    \
+  X(UNLOCK, "unlock")           /* drop a file lock                             */    \
+  X(LIST_DIR, "list_dir")       /* enumerate a directory                        */    \
+  X(RMDIR, "rmdir")             /* remove an empty directory                    */    \
+  X(RANDOM, "random")           /* read the OS random source                    */    \
+  X(ALLOC, "alloc")             /* allocate memory                              */
+
+enum safefs__op {
+#define SAFEFS__OP_ENUM(name, str) SAFEFS__OP_##name,
+  SAFEFS__OP_MAP(SAFEFS__OP_ENUM)
+#undef SAFEFS__OP_ENUM
+  SAFEFS__OP_COUNT
+};
+
+/* One call about to be made. Pointers are valid only during the hook. */
+struct safefs__call {
+  enum safefs__op op;
+  const char *path;  /* UTF-8 (POSIX) or NULL; the main path involved      */
+  const char *path2; /* second path (rename/link target) or NULL           */
+  const void *data;  /* WRITE: the bytes about to be written               */
+  size_t size;       /* WRITE/READ/ALLOC: the size asked for               */
+  long long handle;  /* the descriptor or handle involved, or -1           */
+};
+
+/* What a hook returns:
+ *   0                  go ahead with the real call;
+ *   > 0                fail the call with this OS error (errno value on
+ *                      POSIX, Win32 error code on Windows), without making it;
+ *   SAFEFS__SEAM_SHORT (WRITE/READ only) make the call with half the size,
+ *                      at least 1 byte: a short write or read. */
+#define SAFEFS__SEAM_SHORT (-1L)
+typedef long (*safefs__seam_fn)(void *ctx, const struct safefs__call *call);
+
+void safefs__seam_set(safefs__seam_fn fn, void *ctx);
+long safefs__seam(const struct safefs__call *call);
+const char *safefs__op_name(enum safefs__op op);
+
+/* Shorthand for the common case: only the op and one path. */
+long safefs__seam_op(enum safefs__op op, const char *path);
+
+#endif /* SAFEFS_SEAM_H */

@@ -1,0 +1,160 @@
+/*
+ * The public atomic-write API: argument checks, buffering and the order of
+ * the replace protocol. The protocol steps themselves (temp file, sync,
+ * rename) are the backend's, in src/<backend>/replace.c.
+ */
+#include <string.h>
+
+#include "platform.h"
+
+#define WRITER_BUFFER_SIZE (64u * 1024u)
+#define KNOWN_FLAGS (SAFEFS_NOSYNC | SAFEFS_NOREPLACE)
+
+struct safefs_writer {
+  safefs__temp *temp;
+  int status; /* first failure; sticks, and the commit returns it */
+  long status_os_error;
+  size_t used;
+  unsigned char buffer[WRITER_BUFFER_SIZE];
+};
+
+static int check_path(const char *path) {
+  if (path == NULL || path[0] == '\0')
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  return 0;
+}
+
+/* Whole-buffer replace: the writer's steps without the copy into its
+ * buffer. create -> write -> commit; any failure before the commit
+ * discards the temp, so the target is never touched. */
+int safefs_write_file(const char *path, const void *data, size_t size, unsigned flags) {
+  safefs__temp *t;
+  int rc;
+
+  if ((rc = check_path(path)) != 0)
+    return rc;
+  if ((flags & ~KNOWN_FLAGS) != 0 || (data == NULL && size > 0))
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  rc = safefs__temp_create(&t, path, flags);
+  if (rc != 0)
+    return rc;
+  if (size > 0) {
+    rc = safefs__temp_write(t, data, size);
+    if (rc != 0) {
+      long os = safefs_last_os_error();
+      safefs__temp_discard(t);
+      return safefs__fail(rc, os);
+    }
+  }
+  return safefs__temp_commit(t);
+}
+
+int safefs_read_file(const char *path, void **data, size_t *size) {
+  if (data != NULL)
+    *data = NULL;
+  if (size != NULL)
+    *size = 0;
+  if (data == NULL || size == NULL)
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  if (check_path(path) != 0)
+    return SAFEFS_EINVAL;
+  return safefs__read_whole(path, data, size);
+}
+
+int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags) {
+  safefs_writer *w;
+  int rc;
+
+  if (out == NULL)
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  *out = NULL;
+  if ((rc = check_path(path)) != 0)
+    return rc;
+  if ((flags & ~KNOWN_FLAGS) != 0)
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  w = (safefs_writer *)safefs__malloc(sizeof *w);
+  if (w == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  rc = safefs__temp_create(&w->temp, path, flags);
+  if (rc != 0) {
+    safefs__free(w);
+    return rc;
+  }
+  w->status = 0;
+  w->status_os_error = 0;
+  w->used = 0;
+  *out = w;
+  return 0;
+}
+
+/* Remember the first failure so later calls and the commit report it. */
+static int poison(safefs_writer *w, int rc) {
+  w->status = rc;
+  w->status_os_error = safefs_last_os_error();
+  return rc;
+}
+
+static int flush_buffer(safefs_writer *w) {
+  int rc;
+  if (w->used == 0)
+    return 0;
+  rc = safefs__temp_write(w->temp, w->buffer, w->used);
+  w->used = 0;
+  return rc;
+}
+
+int safefs_writer_write(safefs_writer *w, const void *data, size_t size) {
+  const unsigned char *p = (const unsigned char *)data;
+  int rc;
+
+  if (w == NULL || (data == NULL && size > 0))
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  if (w->status != 0)
+    return safefs__fail(w->status, w->status_os_error);
+  /* Fill the buffer; a write at least as large as the buffer goes straight
+     to the file once the buffer is empty, so big writes are not copied. */
+  while (size > 0) {
+    size_t room;
+    if (w->used == 0 && size >= WRITER_BUFFER_SIZE) {
+      rc = safefs__temp_write(w->temp, p, size);
+      return rc != 0 ? poison(w, rc) : 0;
+    }
+    room = WRITER_BUFFER_SIZE - w->used;
+    if (room > size)
+      room = size;
+    memcpy(w->buffer + w->used, p, room);
+    w->used += room;
+    p += room;
+    size -= room;
+    if (w->used == WRITER_BUFFER_SIZE && (rc = flush_buffer(w)) != 0)
+      return poison(w, rc);
+  }
+  return 0;
+}
+
+int safefs_writer_commit(safefs_writer *w) {
+  int rc;
+  long os;
+
+  if (w == NULL)
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  rc = w->status;
+  os = w->status_os_error;
+  if (rc == 0 && (rc = flush_buffer(w)) != 0)
+    os = safefs_last_os_error();
+  if (rc != 0) {
+    safefs__temp_discard(w->temp);
+    safefs__free(w);
+    return safefs__fail(rc, os);
+  }
+  rc = safefs__temp_commit(w->temp);
+  safefs__free(w);
+  return rc;
+}
+
+void safefs_writer_abort(safefs_writer *w) {
+  if (w == NULL)
+    return;
+  safefs__temp_discard(w->temp);
+  safefs__free(w);
+}

@@ -1,0 +1,42 @@
+# Runs the safefs tool the way a user would: `safefs write PATH` from stdin.
+# Invoked by ctest with -DSAFEFS_TOOL=... -DWORK_DIR=... [-DSAFEFS_EMULATOR=wine]
+file(REMOVE_RECURSE "${WORK_DIR}")
+file(MAKE_DIRECTORY "${WORK_DIR}")
+set(in "${WORK_DIR}/input.txt")
+set(out "${WORK_DIR}/out.txt")
+file(WRITE "${in}" "line one\nline two\n")
+file(WRITE "${out}" "old\n")
+
+function(run_tool expect_rc)
+  execute_process(COMMAND ${SAFEFS_EMULATOR} "${SAFEFS_TOOL}" ${ARGN}
+                  INPUT_FILE "${in}" RESULT_VARIABLE rc OUTPUT_VARIABLE o ERROR_VARIABLE e)
+  if(NOT rc EQUAL expect_rc)
+    message(FATAL_ERROR "safefs ${ARGN}: exit ${rc}, expected ${expect_rc}\n${o}${e}")
+  endif()
+  set(last_err "${e}" PARENT_SCOPE)
+endfunction()
+
+run_tool(0 write "${out}")
+file(READ "${out}" got)
+if(NOT got STREQUAL "line one\nline two\n")
+  message(FATAL_ERROR "write: target holds '${got}'")
+endif()
+
+run_tool(1 write --noreplace "${out}")
+if(NOT last_err MATCHES "file already exists")
+  message(FATAL_ERROR "noreplace: message was '${last_err}'")
+endif()
+
+run_tool(1 write "${WORK_DIR}/missing/dir/out.txt")
+if(NOT last_err MATCHES "SAFEFS_ENOENT")
+  message(FATAL_ERROR "missing dir: message was '${last_err}'")
+endif()
+
+run_tool(2 write)
+run_tool(2 frobnicate)
+
+file(GLOB leftovers "${WORK_DIR}/.*safefs-*")
+if(leftovers)
+  message(FATAL_ERROR "temp files left: ${leftovers}")
+endif()
+message(STATUS "cli: 5 passed, 0 failed")

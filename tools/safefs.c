@@ -1,0 +1,136 @@
+/*
+ * safefs: command-line front end to the library.
+ *
+ *   safefs write [--nosync] [--noreplace] PATH   stdin -> PATH, atomically
+ *   safefs version
+ *
+ * Exit status 0 on success, 1 on a library failure (with one line on
+ * stderr naming the status), 2 on a usage error.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#ifdef _WIN32
+#include <fcntl.h>
+#include <io.h>
+#endif
+
+#include "safefs.h"
+#include "cli.h"
+
+struct command {
+  const char *name;
+  int (*run)(int argc, char **argv);
+  const char *usage;
+};
+
+static int run_version(int argc, char **argv);
+
+static const struct command commands[] = {
+    {"write", safefs_cli_write, "write [--nosync] [--noreplace] PATH   (content from stdin)"},
+    {"version", run_version, "version"},
+};
+
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static int usage(void) {
+  size_t i;
+  fprintf(stderr, "usage:\n");
+  for (i = 0; i < N_COMMANDS; i++)
+    fprintf(stderr, "  safefs %s\n", commands[i].usage);
+  return 2;
+}
+
+int safefs_cli_fail(const char *what, int status) {
+  const char *name = safefs_status_name(status);
+  fprintf(stderr, "safefs: %s: %s (%s, os error %ld)\n", what, safefs_strerror(status),
+          name ? name : "?", safefs_last_os_error());
+  return 1;
+}
+
+int safefs_cli_parse_long(const char *s, long *out) {
+  char *end;
+  long v;
+  if (s == NULL || *s == '\0')
+    return -1;
+  errno = 0;
+  v = strtol(s, &end, 10);
+  if (errno != 0 || *end != '\0')
+    return -1;
+  *out = v;
+  return 0;
+}
+
+static int run_version(int argc, char **argv) {
+  (void)argv;
+  if (argc != 1)
+    return usage();
+  printf("safefs %s\n", safefs_version_string());
+  return 0;
+}
+
+/* Stream standard input into PATH through the atomic writer: nothing
+ * reaches PATH unless all of stdin was read and written. */
+int safefs_cli_write(int argc, char **argv) {
+  unsigned flags = 0;
+  const char *path = NULL;
+  safefs_writer *w;
+  static char buf[64 * 1024];
+  int i, rc;
+
+  for (i = 1; i < argc; i++) {
+    if (strcmp(argv[i], "--nosync") == 0)
+      flags |= SAFEFS_NOSYNC;
+    else if (strcmp(argv[i], "--noreplace") == 0)
+      flags |= SAFEFS_NOREPLACE;
+    else if (argv[i][0] == '-' && argv[i][1] != '\0')
+      return usage();
+    else if (path == NULL)
+      path = argv[i];
+    else
+      return usage();
+  }
+  if (path == NULL)
+    return usage();
+#ifdef _WIN32
+  _setmode(_fileno(stdin), _O_BINARY);
+#endif
+  rc = safefs_writer_open(&w, path, flags);
+  if (rc != 0)
+    return safefs_cli_fail(path, rc);
+  for (;;) {
+    size_t n = fread(buf, 1, sizeof buf, stdin);
+    if (n > 0 && (rc = safefs_writer_write(w, buf, n)) != 0) {
+      safefs_writer_abort(w);
+      return safefs_cli_fail(path, rc);
+    }
+    if (n < sizeof buf) {
+      if (ferror(stdin)) {
+        safefs_writer_abort(w);
+        fprintf(stderr, "safefs: %s: error reading standard input; %s left unchanged\n", path,
+                path);
+        return 1;
+      }
+      break;
+    }
+  }
+  rc = safefs_writer_commit(w);
+  if (rc != 0)
+    return safefs_cli_fail(path, rc);
+  return 0;
+}
+
+int main(int argc, char **argv) {
+  size_t i;
+  if (argc < 2)
+    return usage();
+  for (i = 0; i < N_COMMANDS; i++)
+    if (strcmp(argv[1], commands[i].name) == 0)
+      return commands[i].run(argc - 1, argv + 1);
+  if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+    usage();
+    return 0;
+  }
+  return usage();
+}
