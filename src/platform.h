@@ -65,4 +65,8 @@ void safefs__temp_discard(safefs__temp *t);
 /* Read a whole file into a new safefs__malloc buffer with a NUL after it. */
 int safefs__read_whole(const char *path, void **data, size_t *size);
 
+/* ---- lock.c: the inter-process lock (issue 4) ---------------------------- */
+
+/* ---- remove.c: the retrying deleter (issue 5) ----------------------------- */
+
 #endif /* SAFEFS_PLATFORM_H */

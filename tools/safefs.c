@@ -29,6 +29,8 @@ static int run_version(int argc, char **argv);
 
 static const struct command commands[] = {
     {"write", safefs_cli_write, "write [--nosync] [--noreplace] PATH   (content from stdin)"},
+    /* lock (issue 4) */
+    /* rm, sweep (issue 5) */
     {"version", run_version, "version"},
 };
 
