@@ -67,6 +67,74 @@ int safefs__read_whole(const char *path, void **data, size_t *size);
 
 /* ---- lock.c: the inter-process lock (issue 4) ---------------------------- */
 
-/* ---- remove.c: the retrying deleter (issue 5) ----------------------------- */
+/* ---- remove.c: the retrying deleter (issue 5) -----------------------------
+ * The shared code in src/remove.c decides what to remove, in which order,
+ * and retries; the backend supplies a directory handle and single attempts
+ * at each step. Every `name` below is one component inside an open
+ * safefs__dir, and no call follows a symbolic link or junction at it.
+ *
+ * Calls marked "one attempt" return 0, a negative status, or SAFEFS__AGAIN
+ * when the failure is transient (safefs__os_transient, or on Windows a
+ * directory whose delete-pending children have not gone yet), with the OS
+ * error already recorded; src/remove.c retries those within its budget. */
+typedef struct safefs__dir safefs__dir;
+
+/* What an entry is, looked at without following links. */
+#define SAFEFS__ENTRY_FILE 1 /* removed by unlinking: file, fifo, socket, device */
+#define SAFEFS__ENTRY_DIR 2  /* a real directory: emptied, then removed */
+#define SAFEFS__ENTRY_LINK 3 /* symbolic link, junction, other reparse point:
+                                removed itself, never entered */
+
+/* Open the directory named by the first dir_len bytes of `path` (0: the
+ * current directory), following links as any path lookup does. */
+int safefs__dir_open_path(safefs__dir **out, const char *path, size_t dir_len);
+
+/* Open the directory `name` inside `parent` to empty it. A link or a
+ * non-directory there is SAFEFS_ENOTDIR. On POSIX the owner gets write and
+ * search permission on it if they are missing, so its entries can go. */
+int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *name);
+
+/* The next entry other than "." and "..": 1 with *name (valid until the
+ * next call on d) and *kind, 0 when the listing is done, or a status. The
+ * listing ends only after a pass over the directory in which nothing was
+ * removed through d, so entries that a filesystem's listing skipped while
+ * others were deleted are still found. */
+int safefs__dir_next(safefs__dir *d, const char **name, int *kind);
+
+/* Kind of `name` and its age in seconds: now minus the later of its last
+ * modification and (POSIX) status change, so a fresh rename counts too. */
+int safefs__dir_stat(safefs__dir *d, const char *name, int *kind, long long *age_s);
+
+/* One attempt: remove the non-directory `name` (a link itself, never its
+ * target); read-only files are removed too. A real directory there is
+ * SAFEFS_EISDIR. */
+int safefs__dir_unlink(safefs__dir *d, const char *name);
+
+/* One attempt: remove the empty directory `name`. */
+int safefs__dir_rmdir(safefs__dir *d, const char *name);
+
+/* One attempt: rename `from` to `to` inside d; SAFEFS_EEXIST if `to` exists
+ * (never replaces it). */
+int safefs__dir_rename(safefs__dir *d, const char *from, const char *to);
+
+/* 1 if removing a name may leave it occupied for a while, so the deleter
+ * renames a file aside before removing it (Windows: a file others hold
+ * with FILE_SHARE_DELETE stays listed, delete-pending, until they close it,
+ * and its name cannot be reused meanwhile). 0 on POSIX. */
+int safefs__unlink_leaves_name(void);
+
+/* Let go of d's OS handle for now, keeping what identifies the directory,
+ * so that walking a deep tree holds a bounded number of handles. The
+ * backend may keep the handle instead (Windows does: there an open handle
+ * is what stops the directory from being moved). */
+void safefs__dir_park(safefs__dir *d);
+
+/* Re-open the parked d through `child`, a directory open inside it, and
+ * check that it is still the same directory (SAFEFS_EBUSY if it was moved
+ * while the walk was below it). */
+int safefs__dir_unpark(safefs__dir *d, safefs__dir *child);
+
+/* Close d (parked or not). NULL is fine. */
+void safefs__dir_close(safefs__dir *d);
 
 #endif /* SAFEFS_PLATFORM_H */

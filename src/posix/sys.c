@@ -221,3 +221,26 @@ int safefs__sys_flock(int fd, int operation) {
   while (rc != 0 && errno == EINTR);
   return rc;
 }
+
+DIR *safefs__sys_fdopendir(int fd) {
+  if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, fd))
+    return NULL;
+  return fdopendir(fd);
+}
+
+struct dirent *safefs__sys_readdir(DIR *dir) {
+  if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, dirfd(dir)))
+    return NULL;
+  errno = 0;
+  return readdir(dir);
+}
+
+int safefs__sys_closedir(DIR *dir) {
+  if (refused(SAFEFS__OP_CLOSE, NULL, NULL, dirfd(dir))) {
+    int e = errno;
+    closedir(dir); /* as close: never leak whatever the seam says */
+    errno = e;
+    return -1;
+  }
+  return closedir(dir);
+}

@@ -17,6 +17,7 @@
 #define _DARWIN_C_SOURCE
 #endif
 
+#include <dirent.h>
 #include <sys/stat.h>
 #include <sys/types.h>
 
@@ -56,6 +57,13 @@ int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to);
 
 /* unlinkat; AT_REMOVEDIR in flags makes it an RMDIR for the seam. */
 int safefs__sys_unlinkat(int dirfd, const char *name, int flags);
+
+/* Directory listing, a LIST_DIR for the seam. fdopendir takes over fd
+ * only when it succeeds. readdir returns NULL at the end with errno 0, or
+ * on an error with errno set. closedir is a CLOSE. */
+DIR *safefs__sys_fdopendir(int fd);
+struct dirent *safefs__sys_readdir(DIR *dir);
+int safefs__sys_closedir(DIR *dir);
 
 /* flock(), retrying EINTR. */
 int safefs__sys_flock(int fd, int operation);
