@@ -338,7 +338,7 @@ static int sweep_entry(safefs__dir *d, const char *name, long min_age_s, long lo
   if (!safefs__is_own_name(name))
     return 0;
   rc = safefs__dir_stat(d, name, &kind, &age);
-  if (rc != 0 || age < min_age_s)
+  if (rc != 0 || (min_age_s > 0 && age < min_age_s)) /* 0: whatever the clocks say */
     return rc == SAFEFS_ENOENT ? 0 : rc;
   if (kind == SAFEFS__ENTRY_DIR) {
     rc = delete_tree(d, name, deadline);

@@ -5,7 +5,8 @@
 /* Each returns the process exit status. argv[0] is the subcommand name. */
 int safefs_cli_write(int argc, char **argv);
 /* lock (issue 4) */
-/* rm, sweep (issue 5) */
+int safefs_cli_rm(int argc, char **argv);
+int safefs_cli_sweep(int argc, char **argv);
 
 /* Print "safefs: <what>: <status message>" to stderr; returns exit status 1. */
 int safefs_cli_fail(const char *what, int status);

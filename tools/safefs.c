@@ -2,6 +2,8 @@
  * safefs: command-line front end to the library.
  *
  *   safefs write [--nosync] [--noreplace] PATH   stdin -> PATH, atomically
+ *   safefs rm [-r] [--timeout MS] PATH...         retrying delete
+ *   safefs sweep [--min-age S] DIR                remove safefs leftovers
  *   safefs version
  *
  * Exit status 0 on success, 1 on a library failure (with one line on
@@ -30,7 +32,8 @@ static int run_version(int argc, char **argv);
 static const struct command commands[] = {
     {"write", safefs_cli_write, "write [--nosync] [--noreplace] PATH   (content from stdin)"},
     /* lock (issue 4) */
-    /* rm, sweep (issue 5) */
+    {"rm", safefs_cli_rm, "rm [-r] [--timeout MS] PATH...   (-r: directories as whole trees)"},
+    {"sweep", safefs_cli_sweep, "sweep [--min-age SECONDS] DIR   (safefs leftovers; default age 3600)"},
     {"version", run_version, "version"},
 };
 

@@ -174,12 +174,16 @@ int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
  * the ctime, and a live deleter must not have its trash swept under it. */
 int safefs__dir_stat(safefs__dir *d, const char *name, int *kind, long long *age_s) {
   struct stat st;
+  struct timespec now;
   time_t t;
   if (safefs__sys_fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
     return safefs__fail_os(errno);
   t = st.st_mtime > st.st_ctime ? st.st_mtime : st.st_ctime;
   *kind = kind_of(st.st_mode);
-  *age_s = (long long)time(NULL) - (long long)t;
+  /* not time(): on Linux it reads a coarse clock that can lag the
+     timestamps the filesystem just wrote by a tick */
+  clock_gettime(CLOCK_REALTIME, &now);
+  *age_s = (long long)now.tv_sec - (long long)t;
   return 0;
 }
 

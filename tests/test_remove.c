@@ -1,0 +1,1291 @@
+/*
+ * The retrying deleter: safefs_remove, safefs_remove_tree, safefs_sweep.
+ *
+ * Every documented status; links never followed; read-only files and
+ * directories; deep and wide trees; files held open by another thread
+ * (Windows); two processes removing one tree while a third reads it; the
+ * sweep's name and age rules; and fault injection at every OS call, after
+ * which nothing outside the tree is lost and the tree is either whole
+ * under its name or gone from it (with a trash copy that a sweep removes).
+ *
+ * The multi-process test runs helper processes of this binary
+ * (`test_remove --child MODE ...`); the spawn code is local to this file.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifdef _WIN32
+#include <windows.h>
+#include <winioctl.h>
+#else
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
+static const char *self_exe; /* argv[0], for the helper processes */
+
+static int setup(void **state) {
+  *state = tu_dir_new();
+  return 0;
+}
+
+static int teardown(void **state) {
+  tu_faults_off();
+  safefs_set_retry_budget_ms(-1);
+  tu_dir_free((char *)*state);
+  return 0;
+}
+
+/* ---- platform helpers ---------------------------------------------------- */
+
+#ifdef _WIN32
+/* \\?\ + absolute path with backslashes, for paths longer than MAX_PATH. */
+static wchar_t *wide_long(const char *path) {
+  int n = MultiByteToWideChar(CP_UTF8, 0, path, -1, NULL, 0);
+  wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * ((size_t)n + 4)), *p;
+  assert_non_null(w);
+  wcscpy(w, L"\\\\?\\");
+  MultiByteToWideChar(CP_UTF8, 0, path, -1, w + 4, n);
+  for (p = w + 4; *p; p++)
+    if (*p == L'/')
+      *p = L'\\';
+  return w;
+}
+#endif
+
+static void make_dir(const char *path) {
+#ifdef _WIN32
+  wchar_t *w = wide_long(path);
+  assert_true(CreateDirectoryW(w, NULL));
+  free(w);
+#else
+  assert_int_equal(mkdir(path, 0755), 0);
+#endif
+}
+
+/* 0 if the link was made; -1 if this system will not let us (Windows
+ * without the privilege or developer mode, or Wine without support). */
+static int make_symlink(const char *target, const char *link, int is_dir) {
+#ifdef _WIN32
+  wchar_t *t = wide_long(target), *l = wide_long(link);
+  DWORD flags = (is_dir ? SYMBOLIC_LINK_FLAG_DIRECTORY : 0) | 0x2 /* ALLOW_UNPRIVILEGED_CREATE */;
+  BOOLEAN ok = CreateSymbolicLinkW(l, t, flags);
+  free(t);
+  free(l);
+  return ok ? 0 : -1;
+#else
+  (void)is_dir;
+  return symlink(target, link) == 0 ? 0 : -1;
+#endif
+}
+
+static void set_read_only(const char *path) {
+#ifdef _WIN32
+  wchar_t *w = wide_long(path);
+  assert_true(SetFileAttributesW(w, FILE_ATTRIBUTE_READONLY));
+  free(w);
+#else
+  assert_int_equal(chmod(path, 0444), 0);
+#endif
+}
+
+/* The file holds exactly `content`. */
+static void assert_file(const char *path, const char *content) {
+  assert_true(tu_file_is(path, content));
+}
+
+/* Count files below `dir` by path, as an unrelated program would: -1 if
+ * the directory, or any part of it, vanished during the walk. */
+static long count_files(const char *dir) {
+  long n = 0;
+#ifdef _WIN32
+  WIN32_FIND_DATAW fd;
+  char *pat = tu_join(dir, "*");
+  wchar_t *w = wide_long(pat);
+  HANDLE h = FindFirstFileW(w, &fd);
+  free(pat);
+  free(w);
+  if (h == INVALID_HANDLE_VALUE)
+    return -1;
+  do {
+    char name[MAX_PATH * 3];
+    if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
+      continue;
+    if ((fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) &&
+        !(fd.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
+      char *sub;
+      long m;
+      WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, name, (int)sizeof name, NULL, NULL);
+      sub = tu_join(dir, name);
+      m = count_files(sub);
+      free(sub);
+      if (m < 0) {
+        n = -1;
+        break;
+      }
+      n += m;
+    } else {
+      n++;
+    }
+  } while (FindNextFileW(h, &fd));
+  FindClose(h);
+#else
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  if (d == NULL)
+    return -1;
+  while ((e = readdir(d)) != NULL) {
+    struct stat st;
+    char *sub;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    sub = tu_join(dir, e->d_name);
+    if (lstat(sub, &st) != 0) {
+      free(sub);
+      n = -1;
+      break;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      long m = count_files(sub);
+      if (m < 0) {
+        free(sub);
+        n = -1;
+        break;
+      }
+      n += m;
+    } else {
+      n++;
+    }
+    free(sub);
+  }
+  closedir(d);
+#endif
+  return n;
+}
+
+/* A tree `levels` deep below root, `fanout` subdirectories and `files`
+ * files in each directory. Returns the number of files. */
+static long make_tree(const char *root, int levels, int fanout, int files) {
+  long n = 0;
+  int i;
+  make_dir(root);
+  for (i = 0; i < files; i++) {
+    char name[32];
+    char *p;
+    snprintf(name, sizeof name, "f%d.txt", i);
+    p = tu_join(root, name);
+    tu_write_raw(p, name, strlen(name));
+    free(p);
+    n++;
+  }
+  if (levels > 0)
+    for (i = 0; i < fanout; i++) {
+      char name[32];
+      char *p;
+      snprintf(name, sizeof name, "d%d", i);
+      p = tu_join(root, name);
+      n += make_tree(p, levels - 1, fanout, files);
+      free(p);
+    }
+  return n;
+}
+
+/* ---- helper processes ------------------------------------------------------ */
+
+#ifdef _WIN32
+typedef HANDLE proc_t;
+
+static proc_t spawn_self(const char *mode, const char *a1, const char *a2, const char *a3) {
+  wchar_t exe[MAX_PATH + 1], cmd[4096];
+  char line[4096];
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  assert_true(GetModuleFileNameW(NULL, exe, MAX_PATH) > 0);
+  snprintf(line, sizeof line, "x --child %s \"%s\" \"%s\" \"%s\"", mode, a1, a2, a3);
+  assert_true(MultiByteToWideChar(CP_UTF8, 0, line, -1, cmd, 4096) > 0);
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  assert_true(CreateProcessW(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi));
+  CloseHandle(pi.hThread);
+  return pi.hProcess;
+}
+
+static int wait_self(proc_t p) {
+  DWORD code = 99;
+  WaitForSingleObject(p, INFINITE);
+  GetExitCodeProcess(p, &code);
+  CloseHandle(p);
+  return (int)code;
+}
+#else
+typedef pid_t proc_t;
+
+static proc_t spawn_self(const char *mode, const char *a1, const char *a2, const char *a3) {
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    char *argv[7];
+    argv[0] = (char *)self_exe;
+    argv[1] = (char *)"--child";
+    argv[2] = (char *)mode;
+    argv[3] = (char *)a1;
+    argv[4] = (char *)a2;
+    argv[5] = (char *)a3;
+    argv[6] = NULL;
+    execv(self_exe, argv);
+    _exit(127);
+  }
+  return pid;
+}
+
+static int wait_self(proc_t p) {
+  int st;
+  while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
+  }
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
+}
+#endif
+
+/* ---- files held open by another thread (Windows sharing) ------------------- */
+
+#ifdef _WIN32
+struct holder {
+  wchar_t *path;
+  DWORD share;
+  DWORD hold_ms;
+  HANDLE opened; /* event: the file is open */
+  HANDLE thread;
+};
+
+static DWORD WINAPI hold_thread(LPVOID arg) {
+  struct holder *h = (struct holder *)arg;
+  HANDLE f = CreateFileW(h->path, GENERIC_READ, h->share, NULL, OPEN_EXISTING,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
+  SetEvent(h->opened);
+  if (f == INVALID_HANDLE_VALUE)
+    return 1;
+  Sleep(h->hold_ms);
+  CloseHandle(f);
+  return 0;
+}
+
+/* Open `path` in another thread with the given share mode for hold_ms. */
+static struct holder *hold_file(const char *path, DWORD share, DWORD hold_ms) {
+  struct holder *h = (struct holder *)calloc(1, sizeof *h);
+  assert_non_null(h);
+  h->path = wide_long(path);
+  h->share = share;
+  h->hold_ms = hold_ms;
+  h->opened = CreateEventW(NULL, TRUE, FALSE, NULL);
+  h->thread = CreateThread(NULL, 0, hold_thread, h, 0, NULL);
+  assert_non_null(h->thread);
+  WaitForSingleObject(h->opened, INFINITE);
+  return h;
+}
+
+static void release_holder(struct holder *h) {
+  DWORD code = 1;
+  WaitForSingleObject(h->thread, INFINITE);
+  GetExitCodeThread(h->thread, &code);
+  assert_int_equal(code, 0); /* the file really was held */
+  CloseHandle(h->thread);
+  CloseHandle(h->opened);
+  free(h->path);
+  free(h);
+}
+#endif
+
+/* ---- statuses ---------------------------------------------------------------- */
+
+static void remove_file_and_statuses(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "file.txt");
+  char *sub = tu_join(dir, "sub");
+  char *missing = tu_join(dir, "missing");
+  char *under_missing = tu_join(dir, "nope/child");
+  char *under_file = tu_join(f, "child");
+  char *slash = tu_join(dir, "");
+
+  tu_write_raw(f, "data", 4);
+  make_dir(sub);
+
+  assert_int_equal(safefs_remove(NULL, -1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_remove("", -1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_last_os_error(), 0);
+  assert_int_equal(safefs_remove_tree(NULL, -1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_remove_tree("", -1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_remove_tree(slash, -1), SAFEFS_EINVAL); /* no name to remove */
+  assert_int_equal(safefs_remove_tree(".", -1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_remove_tree("..", -1), SAFEFS_EINVAL);
+
+  assert_int_equal(safefs_remove(missing, -1), SAFEFS_ENOENT);
+  assert_true(safefs_last_os_error() != 0);
+  assert_int_equal(safefs_remove_tree(missing, -1), SAFEFS_ENOENT);
+  assert_int_equal(safefs_remove(under_missing, -1), SAFEFS_ENOENT);
+  assert_int_equal(safefs_remove_tree(under_missing, -1), SAFEFS_ENOENT);
+
+  /* wrong kinds fail at once and touch nothing */
+  assert_int_equal(safefs_remove(sub, 5000), SAFEFS_EISDIR);
+  assert_int_equal(safefs_remove_tree(f, 5000), SAFEFS_ENOTDIR);
+  assert_int_equal(safefs_remove(under_file, -1), SAFEFS_ENOTDIR);
+  assert_true(tu_exists(sub));
+  assert_file(f, "data");
+  assert_int_equal(tu_count_entries(dir), 2);
+
+  assert_int_equal(safefs_remove(f, -1), 0);
+  assert_false(tu_exists(f));
+  assert_int_equal(safefs_remove(f, -1), SAFEFS_ENOENT); /* a second deleter */
+  assert_int_equal(safefs_remove_tree(sub, -1), 0);
+  assert_int_equal(safefs_remove_tree(sub, -1), SAFEFS_ENOENT);
+  assert_int_equal(tu_count_entries(dir), 0);
+
+  free(f);
+  free(sub);
+  free(missing);
+  free(under_missing);
+  free(under_file);
+  free(slash);
+}
+
+static void remove_tree_whole(void **state) {
+  const char *dir = (const char *)*state;
+  char *root = tu_join(dir, "tree");
+  char *sibling = tu_join(dir, "sibling.txt");
+  char *sibling_dir = tu_join(dir, "tree2");
+  long n;
+
+  n = make_tree(root, 3, 3, 4);
+  assert_int_equal(count_files(root), n);
+  tu_write_raw(sibling, "keep", 4);
+  make_tree(sibling_dir, 1, 1, 1);
+  assert_int_equal(safefs_remove_tree(root, -1), 0);
+  assert_false(tu_exists(root));
+  assert_file(sibling, "keep");
+  assert_int_equal(count_files(sibling_dir), 2);
+  assert_int_equal(tu_count_entries(dir), 2);
+  assert_int_equal(tu_count_own_names(dir), 0);
+
+  /* an empty directory, and the name is reusable at once */
+  make_dir(root);
+  assert_int_equal(safefs_remove_tree(root, 0), 0);
+  make_dir(root);
+  assert_true(tu_exists(root));
+  free(root);
+  free(sibling);
+  free(sibling_dir);
+}
+
+/* ---- links --------------------------------------------------------------------- */
+
+static void links_are_never_followed(void **state) {
+  const char *dir = (const char *)*state;
+  char *outside = tu_join(dir, "outside");
+  char *outside_file = tu_join(outside, "precious.txt");
+  char *lone = tu_join(dir, "lone.txt");
+  char *root = tu_join(dir, "tree");
+  char *inner = tu_join(root, "sub");
+  char *link_dir = tu_join(inner, "to-outside");
+  char *link_file = tu_join(root, "to-file");
+  char *link_root = tu_join(dir, "root-link");
+  char *link_lone = tu_join(dir, "lone-link");
+
+  make_dir(outside);
+  tu_write_raw(outside_file, "precious", 8);
+  tu_write_raw(lone, "lone", 4);
+  make_tree(root, 1, 1, 2);
+  make_dir(inner);
+  if (make_symlink(outside, link_dir, 1) != 0) {
+    print_message("symbolic links cannot be created here: skipped\n");
+    skip();
+  }
+  assert_int_equal(make_symlink(outside_file, link_file, 0), 0);
+
+  /* links inside a tree are removed themselves */
+  assert_int_equal(safefs_remove_tree(root, -1), 0);
+  assert_false(tu_exists(root));
+  assert_file(outside_file, "precious");
+  assert_int_equal(tu_count_entries(outside), 1);
+
+  /* a link as the root of remove_tree: the link goes, its target stays */
+  assert_int_equal(make_symlink(outside, link_root, 1), 0);
+  assert_int_equal(safefs_remove_tree(link_root, -1), 0);
+  assert_false(tu_exists(link_root));
+  assert_file(outside_file, "precious");
+
+  /* safefs_remove on links: to a file, to a directory, dangling */
+  assert_int_equal(make_symlink(lone, link_lone, 0), 0);
+  assert_int_equal(safefs_remove(link_lone, -1), 0);
+  assert_false(tu_exists(link_lone));
+  assert_file(lone, "lone");
+  assert_int_equal(make_symlink(outside, link_root, 1), 0);
+  assert_int_equal(safefs_remove(link_root, -1), 0);
+  assert_false(tu_exists(link_root));
+  assert_file(outside_file, "precious");
+  assert_int_equal(make_symlink(link_file /* gone */, link_lone, 0), 0);
+  assert_int_equal(safefs_remove(link_lone, -1), 0);
+  assert_false(tu_exists(link_lone));
+
+  assert_int_equal(tu_count_entries(dir), 2);
+  assert_int_equal(tu_count_own_names(dir), 0);
+  free(outside);
+  free(outside_file);
+  free(lone);
+  free(root);
+  free(inner);
+  free(link_dir);
+  free(link_file);
+  free(link_root);
+  free(link_lone);
+}
+
+#ifndef _WIN32
+/* The CVE-2022-21658 race: a directory inside the tree is swapped for a
+ * link to somewhere else between the walk listing it and entering it. The
+ * seam runs the swap just before the walk opens that directory. */
+static struct {
+  const char *target; /* where the planted link points */
+  int done;
+} swap;
+
+static long swap_hook(void *ctx, const struct safefs__call *call) {
+  (void)ctx;
+  if (!swap.done && call->op == SAFEFS__OP_OPEN_DIR && call->path != NULL &&
+      strcmp(call->path, "victim") == 0) {
+    /* call->handle is the trash copy's descriptor: swap inside it */
+    int fd = (int)call->handle;
+    assert_int_equal(renameat(fd, "victim", fd, "victim-moved"), 0);
+    assert_int_equal(symlinkat(swap.target, fd, "victim"), 0);
+    swap.done = 1;
+  }
+  return 0;
+}
+
+static void swapped_directory_is_not_followed(void **state) {
+  const char *dir = (const char *)*state;
+  char *outside = tu_join(dir, "outside");
+  char *outside_file = tu_join(outside, "precious.txt");
+  char *root = tu_join(dir, "tree");
+  char *victim = tu_join(root, "victim");
+  char *victim_file = tu_join(victim, "f");
+
+  make_dir(outside);
+  tu_write_raw(outside_file, "precious", 8);
+  make_dir(root);
+  make_dir(victim);
+  tu_write_raw(victim_file, "v", 1);
+  swap.target = outside;
+  swap.done = 0;
+  safefs__seam_set(swap_hook, NULL);
+  assert_int_equal(safefs_remove_tree(root, -1), 0);
+  safefs__seam_set(NULL, NULL);
+  assert_true(swap.done);
+  assert_file(outside_file, "precious");
+  assert_int_equal(tu_count_entries(outside), 1);
+  assert_false(tu_exists(root));
+  assert_int_equal(tu_count_entries(dir), 1);
+  free(outside);
+  free(outside_file);
+  free(root);
+  free(victim);
+  free(victim_file);
+}
+#endif
+
+/* ---- read-only ---------------------------------------------------------------- */
+
+/* Build tree/ro-file, tree/rosub/{a,b} with read-only files and (POSIX) a
+ * read-only subdirectory, and remove it. Returns remove_tree's status. */
+static int remove_read_only_tree(const char *dir) {
+  char *root = tu_join(dir, "tree");
+  char *f = tu_join(root, "ro-file");
+  char *sub = tu_join(root, "rosub");
+  char *a = tu_join(sub, "a");
+  char *b = tu_join(sub, "b");
+  int rc;
+  make_dir(root);
+  make_dir(sub);
+  tu_write_raw(f, "f", 1);
+  tu_write_raw(a, "a", 1);
+  tu_write_raw(b, "b", 1);
+  set_read_only(f);
+  set_read_only(a);
+  set_read_only(b);
+#ifdef _WIN32
+  {
+    wchar_t *w = wide_long(sub);
+    assert_true(SetFileAttributesW(w, FILE_ATTRIBUTE_READONLY));
+    free(w);
+  }
+#else
+  assert_int_equal(chmod(sub, 0555), 0);
+  assert_int_equal(chmod(root, 0555), 0);
+#endif
+  rc = safefs_remove_tree(root, -1);
+  if (rc == 0 && tu_exists(root))
+    rc = -100;
+  free(root);
+  free(f);
+  free(sub);
+  free(a);
+  free(b);
+  return rc;
+}
+
+static void read_only_entries(void **state) {
+  const char *dir = (const char *)*state;
+  char *lone = tu_join(dir, "lone");
+  tu_faults_reset();
+  assert_int_equal(remove_read_only_tree(dir), 0);
+#ifndef _WIN32
+  /* the two 0555 directories were given u+wx before being emptied */
+  assert_int_equal(tu_calls(SAFEFS__OP_SET_MODE), 2);
+#endif
+  tu_faults_off();
+  assert_int_equal(tu_count_entries(dir), 0);
+
+  /* a single read-only file: removed too (POSIX needs only the directory
+   * writable; on Windows safefs clears the attribute, for the same result) */
+  tu_write_raw(lone, "x", 1);
+  set_read_only(lone);
+  assert_int_equal(safefs_remove(lone, -1), 0);
+  assert_int_equal(tu_count_entries(dir), 0);
+  free(lone);
+}
+
+#ifndef _WIN32
+/* As an unprivileged user the u+wx really is needed (root ignores modes). */
+static void read_only_dirs_as_unprivileged_user(void **state) {
+  const char *dir = (const char *)*state;
+  char *home = tu_join(dir, "home");
+  if (geteuid() != 0) {
+    assert_int_equal(remove_read_only_tree(dir), 0);
+    free(home);
+    return;
+  }
+  make_dir(home);
+  assert_int_equal(chown(home, 65534, 65534), 0);
+  assert_int_equal(chmod(dir, 0711), 0);
+  assert_int_equal(wait_self(spawn_self("ro-tree-as-nobody", home, "-", "-")), 0);
+  assert_int_equal(tu_count_entries(home), 0);
+  chmod(dir, 0700);
+  free(home);
+}
+
+/* Child: become nobody and remove a read-only tree built as nobody. */
+static int child_ro_tree(const char *home) {
+  int rc;
+  if (setgid(65534) != 0 || setuid(65534) != 0)
+    return 90;
+  rc = remove_read_only_tree(home);
+  return rc == 0 ? 0 : rc == -100 ? 91 : 100 - rc;
+}
+#endif
+
+/* ---- big trees ---------------------------------------------------------------- */
+
+#define DEEP_LEVELS 1000
+
+static void deep_tree(void **state) {
+  const char *dir = (const char *)*state;
+  char *root = tu_join(dir, "deep");
+  char *path = (char *)malloc(strlen(root) + 3 * DEEP_LEVELS + 16);
+  long long t0;
+  int i;
+  assert_non_null(path);
+  strcpy(path, root);
+  make_dir(path);
+  for (i = 0; i < DEEP_LEVELS; i++) {
+    strcat(path, "/d");
+    make_dir(path);
+  }
+  strcat(path, "/leaf");
+#ifdef _WIN32
+  {
+    wchar_t *w = wide_long(path);
+    HANDLE h = CreateFileW(w, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
+    assert_true(h != INVALID_HANDLE_VALUE);
+    CloseHandle(h);
+    free(w);
+  }
+#else
+  tu_write_raw(path, "leaf", 4);
+#endif
+
+#ifndef _WIN32
+  {
+    /* in a child with only 64 descriptors allowed: the walk must not hold
+       one per level */
+    pid_t pid = fork();
+    int st;
+    assert_true(pid >= 0);
+    if (pid == 0) {
+      struct rlimit rl;
+      rl.rlim_cur = 64;
+      rl.rlim_max = 64;
+      if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+        _exit(90);
+      t0 = tu_now_ms();
+      i = safefs_remove_tree(root, -1);
+      fprintf(stderr, "[ deep ] %d levels removed in %lld ms with 64 fds allowed\n",
+              DEEP_LEVELS, tu_now_ms() - t0);
+      _exit(i == 0 ? 0 : 100 - i);
+    }
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    assert_true(WIFEXITED(st));
+    assert_int_equal(WEXITSTATUS(st), 0);
+  }
+#else
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove_tree(root, -1), 0);
+  print_message("[ deep ] %d levels removed in %lld ms\n", DEEP_LEVELS, tu_now_ms() - t0);
+#endif
+  assert_false(tu_exists(root));
+  assert_int_equal(tu_count_entries(dir), 0);
+  free(path);
+  free(root);
+}
+
+#ifdef _WIN32
+#define WIDE_FILES 2000 /* Wine creates files slowly; see docs/remove.md */
+#else
+#define WIDE_FILES 10000
+#endif
+
+static void wide_tree(void **state) {
+  const char *dir = (const char *)*state;
+  char *root = tu_join(dir, "wide");
+  long long t0;
+  int i;
+  make_dir(root);
+  for (i = 0; i < WIDE_FILES; i++) {
+    char name[32];
+    char *p;
+    snprintf(name, sizeof name, "file-%05d", i);
+    p = tu_join(root, name);
+    tu_write_raw(p, "", 0);
+    free(p);
+  }
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove_tree(root, -1), 0);
+  print_message("[ wide ] %d files removed in %lld ms\n", WIDE_FILES, tu_now_ms() - t0);
+  assert_false(tu_exists(root));
+  assert_int_equal(tu_count_entries(dir), 0);
+  free(root);
+}
+
+/* ---- files held open ------------------------------------------------------------ */
+
+#ifndef _WIN32
+/* POSIX removes names of open files at once: no waiting at all. */
+static void open_files_are_removed_at_once(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "open.txt");
+  char *root = tu_join(dir, "tree");
+  char *inner = tu_join(root, "f0.txt");
+  int fd1, fd2;
+  long long t0;
+  tu_write_raw(f, "x", 1);
+  make_tree(root, 1, 2, 2);
+  fd1 = open(f, O_RDONLY);
+  fd2 = open(inner, O_RDONLY);
+  assert_true(fd1 >= 0 && fd2 >= 0);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove(f, 2000), 0);
+  assert_int_equal(safefs_remove_tree(root, 2000), 0);
+  assert_true(tu_now_ms() - t0 < 500);
+  assert_int_equal(tu_count_entries(dir), 0);
+  close(fd1);
+  close(fd2);
+  free(f);
+  free(root);
+  free(inner);
+}
+#else
+#define SHARE_RW (FILE_SHARE_READ | FILE_SHARE_WRITE)
+#define SHARE_RWD (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
+
+/* Held without FILE_SHARE_DELETE for 300 ms: safefs_remove waits. */
+static void held_file_is_waited_for(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "held.txt");
+  struct holder *h;
+  long long t0, took;
+  tu_write_raw(f, "x", 1);
+  h = hold_file(f, SHARE_RW, 300);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove(f, 5000), 0);
+  took = tu_now_ms() - t0;
+  release_holder(h);
+  print_message("[ held ] removed after %lld ms (holder kept it 300 ms)\n", took);
+  assert_true(took >= 200);
+  assert_true(took < 4000);
+  assert_int_equal(tu_count_entries(dir), 0);
+  free(f);
+}
+
+/* Held past the budget: EBUSY in about the budget. The file cannot even be
+ * renamed aside (that needs the same DELETE access), so it is still there,
+ * under its own name, with its content. */
+static void held_past_budget_is_ebusy(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "held.txt");
+  struct holder *h;
+  long long t0, took;
+  tu_write_raw(f, "content", 7);
+  h = hold_file(f, SHARE_RW, 2500);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove(f, 400), SAFEFS_EBUSY);
+  took = tu_now_ms() - t0;
+  print_message("[ held ] EBUSY after %lld ms (budget 400)\n", took);
+  assert_true(took >= 350);
+  assert_true(took < 2000);
+  assert_true(safefs_last_os_error() != 0);
+  assert_file(f, "content");
+  assert_int_equal(tu_count_entries(dir), 1);
+  assert_int_equal(tu_count_own_names(dir), 0);
+  release_holder(h);
+  assert_int_equal(safefs_remove(f, -1), 0);
+  assert_int_equal(tu_count_entries(dir), 0);
+  free(f);
+}
+
+/* Held WITH FILE_SHARE_DELETE: removed at once, and the name is free at
+ * once even though the holder still has the file open. */
+static void held_with_share_delete(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "shared.txt");
+  struct holder *h;
+  int trash;
+  tu_write_raw(f, "x", 1);
+  h = hold_file(f, SHARE_RWD, 700);
+  assert_int_equal(safefs_remove(f, 0), 0);
+  assert_false(tu_exists(f));
+  trash = tu_count_own_names(dir);
+  print_message("[ held ] share-delete holder: %d trash name(s) visible while held\n", trash);
+  assert_true(trash <= 1);
+  tu_write_raw(f, "new", 3); /* the name can be reused at once */
+  assert_file(f, "new");
+  release_holder(h);
+  assert_int_equal(tu_count_own_names(dir), 0);
+  assert_int_equal(tu_count_entries(dir), 1);
+  free(f);
+}
+
+/* A tree with a file held inside. Short hold: remove_tree waits and
+ * succeeds. Hold past the budget: EBUSY; the sweep finishes after release. */
+static void tree_with_held_file(void **state) {
+  const char *dir = (const char *)*state;
+  char *root = tu_join(dir, "tree");
+  char *inner = tu_join(root, "d0/f1.txt");
+  char *sibling = tu_join(dir, "sibling");
+  struct holder *h;
+  long long t0, took;
+  int rc;
+
+  tu_write_raw(sibling, "s", 1);
+  make_tree(root, 2, 2, 2);
+  h = hold_file(inner, SHARE_RW, 400);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove_tree(root, 5000), 0);
+  took = tu_now_ms() - t0;
+  release_holder(h);
+  print_message("[ held ] tree removed after %lld ms (file inside held 400 ms)\n", took);
+  assert_true(took >= 300);
+  assert_false(tu_exists(root));
+  assert_int_equal(tu_count_entries(dir), 1);
+
+  make_tree(root, 2, 2, 2);
+  h = hold_file(inner, SHARE_RW, 2000);
+  t0 = tu_now_ms();
+  rc = safefs_remove_tree(root, 300);
+  took = tu_now_ms() - t0;
+  assert_int_equal(rc, SAFEFS_EBUSY);
+  assert_true(took < 1800);
+  if (tu_exists(root)) {
+    /* Windows proper refuses to rename a directory with open files below:
+       then nothing was touched */
+    print_message("[ held ] EBUSY in %lld ms: tree left whole under its name\n", took);
+    assert_int_equal(count_files(root), 14);
+    assert_int_equal(tu_count_own_names(dir), 0);
+  } else {
+    print_message("[ held ] EBUSY in %lld ms: name free, trash copy kept\n", took);
+    assert_int_equal(tu_count_own_names(dir), 1);
+  }
+  assert_int_equal(safefs_sweep(dir, 0), SAFEFS_EBUSY); /* still held */
+  release_holder(h);
+  if (tu_exists(root))
+    assert_int_equal(safefs_remove_tree(root, -1), 0);
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_int_equal(tu_count_entries(dir), 1);
+  assert_file(sibling, "s");
+  free(root);
+  free(inner);
+  free(sibling);
+}
+
+/* The retry loop itself, with transient errors injected. */
+static void transient_errors_are_retried(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "f");
+  long long t0;
+  tu_write_raw(f, "x", 1);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 5);
+  assert_int_equal(safefs_remove(f, 5000), 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_UNLINK), 6);
+  assert_false(tu_exists(f));
+
+  tu_write_raw(f, "x", 1);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 1000000);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove(f, 300), SAFEFS_EBUSY);
+  assert_true(tu_now_ms() - t0 >= 250);
+  assert_int_equal(safefs_last_os_error(), ERROR_SHARING_VIOLATION);
+  tu_faults_off();
+  /* renamed aside, then the delete stayed "busy": name free, trash left */
+  assert_false(tu_exists(f));
+  assert_int_equal(tu_count_own_names(dir), 1);
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_int_equal(tu_count_entries(dir), 0);
+  free(f);
+}
+#endif
+
+/* ---- sweep ----------------------------------------------------------------------- */
+
+static void sweep_rules(void **state) {
+  const char *dir = (const char *)*state;
+  /* safefs's own names, made "old" by waiting */
+  static const char *const own[] = {
+      ".data.json.safefs-0123456789abcdef.tmp",
+      ".data.json.safefs-fedcba9876543210.old",
+      ".x.safefs-00000000000000ff.trash",
+      "..safefs-0123456789abcdef.tmp", /* empty base */
+  };
+  /* look-alikes that are not safefs's and must always stay */
+  static const char *const others[] = {
+      ".data.json.safefs-0123456789abcde.tmp",   /* 15 hex */
+      ".data.json.safefs-0123456789abcdef0.tmp", /* 17 hex */
+      ".data.json.safefs-0123456789ABCDEF.tmp",  /* uppercase */
+      "data.json.safefs-0123456789abcdef.tmp",   /* no leading dot */
+      ".data.json.safefs-0123456789abcdef.bak",  /* other kind */
+      ".data.json.safefs-0123456789abcdef.tmp~", /* trailing junk */
+      ".data.json.safefs_0123456789abcdef.tmp",  /* other separator */
+      ".data.json-0123456789abcdef.tmp",         /* no marker */
+      "data.json",
+  };
+  const char *young = ".data.json.safefs-aaaaaaaaaaaaaaaa.tmp";
+  char *trash_dir = tu_join(dir, ".tree.safefs-1111111111111111.trash");
+  char *trash_inner = tu_join(trash_dir, "sub");
+  char *outside = tu_join(dir, "outside");
+  char *outside_file = tu_join(outside, "precious");
+  char *p;
+  size_t i;
+  long long t0;
+  int nothers = (int)(sizeof others / sizeof others[0]);
+
+  for (i = 0; i < sizeof own / sizeof own[0]; i++) {
+    p = tu_join(dir, own[i]);
+    tu_write_raw(p, "own", 3);
+    free(p);
+  }
+  for (i = 0; i < sizeof others / sizeof others[0]; i++) {
+    p = tu_join(dir, others[i]);
+    tu_write_raw(p, "other", 5);
+    free(p);
+  }
+  make_dir(outside);
+  tu_write_raw(outside_file, "precious", 8);
+  make_tree(trash_dir, 2, 2, 2);
+  make_dir(trash_inner);
+  p = tu_join(trash_inner, "link");
+  if (make_symlink(outside, p, 1) != 0)
+    print_message("(no symbolic links here: trash without a link)\n");
+  free(p);
+
+  /* the ages: wait so the entries above are >= 2 s old, then a young one */
+  t0 = tu_now_ms();
+  tu_sleep_ms(2100);
+  p = tu_join(dir, young);
+  tu_write_raw(p, "young", 5);
+  free(p);
+
+  assert_int_equal(safefs_sweep(dir, 3600), 0); /* nothing is that old */
+  assert_int_equal(tu_count_own_names(dir), 6);
+  assert_int_equal(safefs_sweep(dir, 2), 0);
+  print_message("[ sweep ] after %lld ms: %d own name(s) left\n", tu_now_ms() - t0,
+                tu_count_own_names(dir));
+  assert_int_equal(tu_count_own_names(dir), 1); /* the young one */
+  p = tu_join(dir, young);
+  assert_file(p, "young");
+  free(p);
+  assert_int_equal(tu_count_entries(dir), 1 + nothers + 1);
+  assert_file(outside_file, "precious");
+
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_int_equal(tu_count_own_names(dir), 0);
+  assert_int_equal(tu_count_entries(dir), nothers + 1);
+  for (i = 0; i < sizeof others / sizeof others[0]; i++) {
+    p = tu_join(dir, others[i]);
+    assert_file(p, "other");
+    free(p);
+  }
+  assert_file(outside_file, "precious");
+  free(trash_dir);
+  free(trash_inner);
+  free(outside);
+  free(outside_file);
+}
+
+static void sweep_statuses(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "file");
+  char *missing = tu_join(dir, "missing");
+  tu_write_raw(f, "x", 1);
+  assert_int_equal(safefs_sweep(NULL, 0), SAFEFS_EINVAL);
+  assert_int_equal(safefs_sweep("", 0), SAFEFS_EINVAL);
+  assert_int_equal(safefs_sweep(dir, -1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_sweep(missing, 0), SAFEFS_ENOENT);
+  assert_int_equal(safefs_sweep(f, 0), SAFEFS_ENOTDIR);
+  assert_int_equal(safefs_sweep(dir, 0), 0); /* nothing of ours: nothing done */
+  assert_file(f, "x");
+  free(f);
+  free(missing);
+}
+
+/* A failure on one entry does not stop the sweep: the others still go,
+ * and the first failure is what it returns. */
+static long refuse_f1(void *ctx, const struct safefs__call *call) {
+  (void)ctx;
+  if (call->op == SAFEFS__OP_UNLINK && call->path != NULL && strstr(call->path, ".f1.") != NULL)
+    return tu_err_io();
+  return 0;
+}
+
+static void sweep_tries_every_entry(void **state) {
+  const char *dir = (const char *)*state;
+  int i;
+  for (i = 0; i < 4; i++) {
+    char name[64];
+    char *p;
+    snprintf(name, sizeof name, ".f%d.safefs-000000000000000%d.tmp", i, i);
+    p = tu_join(dir, name);
+    tu_write_raw(p, "x", 1);
+    free(p);
+  }
+  safefs__seam_set(refuse_f1, NULL);
+  assert_int_equal(safefs_sweep(dir, 0), SAFEFS_EIO);
+  assert_int_equal(safefs_last_os_error(), tu_err_io());
+  safefs__seam_set(NULL, NULL);
+  assert_int_equal(tu_count_entries(dir), 1);
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_int_equal(tu_count_entries(dir), 0);
+}
+
+/* ---- fault injection ---------------------------------------------------------------- */
+
+/* After any failure: the sibling outside is intact, and the tree is either
+ * whole under its name, or gone from it with at most one trash copy that
+ * a sweep removes. */
+static void check_after_failure(const char *dir, const char *root, long files, int rc,
+                                enum safefs__op op, int nth) {
+  char *sibling = tu_join(dir, "sibling");
+  if (!tu_file_is(sibling, "keep"))
+    fail_msg("%s #%d: sibling lost", safefs__op_name(op), nth);
+  if (tu_exists(root)) {
+    if (rc == 0)
+      fail_msg("%s #%d: success but the tree is still there", safefs__op_name(op), nth);
+    if (count_files(root) != files)
+      fail_msg("%s #%d (%s): tree left partial: %ld of %ld files", safefs__op_name(op), nth,
+               safefs_status_name(rc), count_files(root), files);
+    if (tu_count_own_names(dir) != 0)
+      fail_msg("%s #%d: tree kept but a trash name appeared", safefs__op_name(op), nth);
+  } else {
+    if (tu_count_own_names(dir) > 1)
+      fail_msg("%s #%d: %d trash names", safefs__op_name(op), nth, tu_count_own_names(dir));
+    if (rc == 0 && tu_count_own_names(dir) != 0)
+      fail_msg("%s #%d: success but trash left", safefs__op_name(op), nth);
+    assert_int_equal(safefs_sweep(dir, 0), 0);
+  }
+  if (tu_exists(root))
+    assert_int_equal(safefs_remove_tree(root, -1), 0);
+  if (tu_count_entries(dir) != 1)
+    fail_msg("%s #%d (%s): %d entries left after the sweep", safefs__op_name(op), nth,
+             safefs_status_name(rc), tu_count_entries(dir));
+  free(sibling);
+}
+
+static void faults_in_remove_tree(void **state) {
+  static const enum safefs__op ops[] = {
+      SAFEFS__OP_OPEN_DIR, SAFEFS__OP_STAT,   SAFEFS__OP_LIST_DIR, SAFEFS__OP_UNLINK,
+      SAFEFS__OP_RMDIR,    SAFEFS__OP_RENAME, SAFEFS__OP_SET_MODE, SAFEFS__OP_CLOSE,
+      SAFEFS__OP_RANDOM,   SAFEFS__OP_ALLOC};
+  const char *dir = (const char *)*state;
+  char *root = tu_join(dir, "tree");
+  char *sibling = tu_join(dir, "sibling");
+  size_t k;
+  int total = 0;
+
+  tu_write_raw(sibling, "keep", 4);
+  for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+    int nth;
+    for (nth = 1;; nth++) {
+      long files = make_tree(root, 2, 2, 2);
+      int rc;
+#ifndef _WIN32
+      if (ops[k] == SAFEFS__OP_SET_MODE) {
+        char *sub = tu_join(root, "d1");
+        assert_int_equal(chmod(sub, 0555), 0);
+        free(sub);
+      }
+#endif
+      tu_faults_reset();
+      tu_fault_add(ops[k], nth, ops[k] == SAFEFS__OP_ALLOC ? 1 : tu_err_io(), 1);
+      rc = safefs_remove_tree(root, 0);
+      tu_faults_off();
+      if (tu_calls(ops[k]) < nth) { /* the fault never fired: done with this op */
+        assert_int_equal(rc, 0);
+        check_after_failure(dir, root, files, rc, ops[k], nth);
+        break;
+      }
+      total++;
+      if (ops[k] == SAFEFS__OP_ALLOC && rc != 0)
+        assert_int_equal(rc, SAFEFS_ENOMEM);
+      else if (rc != 0 && ops[k] != SAFEFS__OP_SET_MODE)
+        assert_int_equal(rc, SAFEFS_EIO);
+      check_after_failure(dir, root, files, rc, ops[k], nth);
+    }
+  }
+  print_message("[ faults ] remove_tree: %d injected failures checked\n", total);
+  free(root);
+  free(sibling);
+}
+
+static void faults_in_remove(void **state) {
+  static const enum safefs__op ops[] = {SAFEFS__OP_OPEN_DIR, SAFEFS__OP_STAT,
+                                        SAFEFS__OP_UNLINK,   SAFEFS__OP_RENAME,
+                                        SAFEFS__OP_RANDOM,   SAFEFS__OP_ALLOC};
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "file");
+  size_t k;
+  for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+    int nth;
+    for (nth = 1;; nth++) {
+      int rc;
+      tu_write_raw(f, "content", 7);
+      tu_faults_reset();
+      tu_fault_add(ops[k], nth, ops[k] == SAFEFS__OP_ALLOC ? 1 : tu_err_io(), 1);
+      rc = safefs_remove(f, 0);
+      tu_faults_off();
+      if (rc == 0) {
+        assert_false(tu_exists(f));
+      } else {
+        assert_int_equal(rc, ops[k] == SAFEFS__OP_ALLOC ? SAFEFS_ENOMEM : SAFEFS_EIO);
+        assert_file(f, "content"); /* a failure leaves it as it was */
+      }
+      assert_int_equal(tu_count_own_names(dir), 0);
+      if (tu_calls(ops[k]) < nth)
+        break;
+    }
+  }
+  assert_int_equal(tu_count_entries(dir), tu_exists(f) ? 1 : 0);
+  free(f);
+}
+
+/* ---- two removers and a reader, in three processes ----------------------------------- */
+
+#define RACE_ROUNDS 12
+#define RACE_LEVELS 2
+#define RACE_FANOUT 3
+#define RACE_FILES 5
+
+static char *round_path(const char *dir, const char *what, int r) {
+  char name[64];
+  snprintf(name, sizeof name, "%s-%d", what, r);
+  return tu_join(dir, name);
+}
+
+/* Wait for the parent's go file of round r (at most 60 s). */
+static int wait_go(const char *dir, int r) {
+  char *go = round_path(dir, "go", r);
+  long long t0 = tu_now_ms();
+  int ok;
+  while (!(ok = tu_exists(go)) && tu_now_ms() - t0 < 60000)
+    tu_sleep_ms(1);
+  free(go);
+  return ok;
+}
+
+static void put_result(const char *dir, const char *who, int r, long value) {
+  char name[64], text[32];
+  char *p;
+  snprintf(name, sizeof name, "res-%s", who);
+  p = round_path(dir, name, r);
+  snprintf(text, sizeof text, "%ld", value);
+  if (safefs_write_file(p, text, strlen(text), SAFEFS_NOSYNC) != 0)
+    exit(3);
+  free(p);
+}
+
+static long get_result(const char *dir, const char *who, int r) {
+  char name[64];
+  char *p, *text;
+  long long t0 = tu_now_ms();
+  long v;
+  snprintf(name, sizeof name, "res-%s", who);
+  p = round_path(dir, name, r);
+  while ((text = tu_read_raw(p, NULL)) == NULL) {
+    if (tu_now_ms() - t0 > 60000)
+      fail_msg("no result from %s in round %d", who, r);
+    tu_sleep_ms(1);
+  }
+  v = strtol(text, NULL, 10);
+  free(text);
+  free(p);
+  return v;
+}
+
+/* Child: remove tree-r in each round; the status is the result. */
+static int child_remover(const char *dir, int rounds, const char *who) {
+  int r;
+  for (r = 0; r < rounds; r++) {
+    char *tree = round_path(dir, "tree", r);
+    if (!wait_go(dir, r))
+      return 2;
+    put_result(dir, who, r, safefs_remove_tree(tree, -1));
+    free(tree);
+  }
+  return 0;
+}
+
+/* Child: walk tree-r by path until it is gone. A walk that finished while
+ * the tree still had its name must have seen every file. The result is the
+ * number of partial views (0 expected) times 100000 plus complete views. */
+static int child_reader(const char *dir, int rounds, long expected) {
+  int r;
+  for (r = 0; r < rounds; r++) {
+    char *tree = round_path(dir, "tree", r);
+    long complete = 0, partial = 0;
+    if (!wait_go(dir, r))
+      return 2;
+    for (;;) {
+      long n = count_files(tree);
+      if (!tu_exists(tree))
+        break;
+      if (n == expected)
+        complete++;
+      else
+        partial++;
+    }
+    put_result(dir, "reader", r, partial * 100000 + complete);
+    free(tree);
+  }
+  return 0;
+}
+
+static void concurrent_removers_and_reader(void **state) {
+  const char *dir = (const char *)*state;
+  char rounds[16], expected[32];
+  proc_t rm1, rm2, rd;
+  long files = 0, seen = 0;
+  int r;
+
+  /* a throwaway tree to learn its file count */
+  {
+    char *probe = tu_join(dir, "probe");
+    files = make_tree(probe, RACE_LEVELS, RACE_FANOUT, RACE_FILES);
+    assert_int_equal(safefs_remove_tree(probe, -1), 0);
+    free(probe);
+  }
+  snprintf(rounds, sizeof rounds, "%d", RACE_ROUNDS);
+  snprintf(expected, sizeof expected, "%ld", files);
+  rm1 = spawn_self("remover", dir, rounds, "a");
+  rm2 = spawn_self("remover", dir, rounds, "b");
+  rd = spawn_self("reader", dir, rounds, expected);
+  for (r = 0; r < RACE_ROUNDS; r++) {
+    char *tree = round_path(dir, "tree", r);
+    char *go = round_path(dir, "go", r);
+    long a, b, reader;
+    assert_int_equal(make_tree(tree, RACE_LEVELS, RACE_FANOUT, RACE_FILES), files);
+    tu_write_raw(go, "", 0);
+    a = get_result(dir, "a", r);
+    b = get_result(dir, "b", r);
+    reader = get_result(dir, "reader", r);
+    if (!((a == 0 && b == SAFEFS_ENOENT) || (a == SAFEFS_ENOENT && b == 0)))
+      fail_msg("round %d: removers returned %ld and %ld", r, a, b);
+    if (reader / 100000 != 0)
+      fail_msg("round %d: reader saw %ld partial trees", r, reader / 100000);
+    seen += reader % 100000;
+    assert_false(tu_exists(tree));
+    free(tree);
+    free(go);
+  }
+  assert_int_equal(wait_self(rm1), 0);
+  assert_int_equal(wait_self(rm2), 0);
+  assert_int_equal(wait_self(rd), 0);
+  print_message("[ race ] %d rounds: one winner and one ENOENT each; reader saw %ld "
+                "complete trees and no partial one\n",
+                RACE_ROUNDS, seen);
+  assert_int_equal(tu_count_own_names(dir), 0);
+}
+
+/* ---- main ---------------------------------------------------------------------------- */
+
+static int run_child(int argc, char **argv) {
+  if (argc != 6)
+    return 2;
+  if (strcmp(argv[2], "remover") == 0)
+    return child_remover(argv[3], atoi(argv[4]), argv[5]);
+  if (strcmp(argv[2], "reader") == 0)
+    return child_reader(argv[3], atoi(argv[4]), strtol(argv[5], NULL, 10));
+#ifndef _WIN32
+  if (strcmp(argv[2], "ro-tree-as-nobody") == 0)
+    return child_ro_tree(argv[3]);
+#endif
+  return 2;
+}
+
+int main(int argc, char **argv) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(remove_file_and_statuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(remove_tree_whole, setup, teardown),
+      cmocka_unit_test_setup_teardown(links_are_never_followed, setup, teardown),
+#ifndef _WIN32
+      cmocka_unit_test_setup_teardown(swapped_directory_is_not_followed, setup, teardown),
+#endif
+      cmocka_unit_test_setup_teardown(read_only_entries, setup, teardown),
+#ifndef _WIN32
+      cmocka_unit_test_setup_teardown(read_only_dirs_as_unprivileged_user, setup, teardown),
+#endif
+      cmocka_unit_test_setup_teardown(deep_tree, setup, teardown),
+      cmocka_unit_test_setup_teardown(wide_tree, setup, teardown),
+#ifndef _WIN32
+      cmocka_unit_test_setup_teardown(open_files_are_removed_at_once, setup, teardown),
+#else
+      cmocka_unit_test_setup_teardown(held_file_is_waited_for, setup, teardown),
+      cmocka_unit_test_setup_teardown(held_past_budget_is_ebusy, setup, teardown),
+      cmocka_unit_test_setup_teardown(held_with_share_delete, setup, teardown),
+      cmocka_unit_test_setup_teardown(tree_with_held_file, setup, teardown),
+      cmocka_unit_test_setup_teardown(transient_errors_are_retried, setup, teardown),
+#endif
+      cmocka_unit_test_setup_teardown(sweep_rules, setup, teardown),
+      cmocka_unit_test_setup_teardown(sweep_statuses, setup, teardown),
+      cmocka_unit_test_setup_teardown(sweep_tries_every_entry, setup, teardown),
+      cmocka_unit_test_setup_teardown(faults_in_remove_tree, setup, teardown),
+      cmocka_unit_test_setup_teardown(faults_in_remove, setup, teardown),
+      cmocka_unit_test_setup_teardown(concurrent_removers_and_reader, setup, teardown),
+  };
+  self_exe = argv[0];
+  if (argc >= 2 && strcmp(argv[1], "--child") == 0)
+    return run_child(argc, argv);
+  return cmocka_run_group_tests_name("remove", tests, NULL, NULL);
+}
