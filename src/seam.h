@@ -36,7 +36,8 @@
   X(LIST_DIR, "list_dir")       /* enumerate a directory                        */    \
   X(RMDIR, "rmdir")             /* remove an empty directory                    */    \
   X(RANDOM, "random")           /* read the OS random source                    */    \
-  X(ALLOC, "alloc")             /* allocate memory                              */
+  X(ALLOC, "alloc")             /* allocate memory                              */    \
+  X(FREE, "free")               /* release memory (the hook's answer is ignored) */
 
 enum safefs__op {
 #define SAFEFS__OP_ENUM(name, str) SAFEFS__OP_##name,
