@@ -12,6 +12,6 @@ cmake --build build/tool >/dev/null
 mkdir -p build/example
 printf '{"theme": "dark", "autosave": true}\n' > build/example/settings.json
 echo "before: $(cat build/example/settings.json)"
-printf '{"theme": "light", "autosave": true}\n' | build/tool/safefs write build/example/settings.json
+printf '{"theme": "light", "autosave": true}\n' | build/tool/bin/safefs write build/example/settings.json
 echo "after:  $(cat build/example/settings.json)"
 ls -A build/example
