@@ -25,7 +25,7 @@ JOBS=${SAFEFS_JOBS:-$(nproc 2>/dev/null || echo 2)}
 B=$ROOT/build
 mkdir -p "$B"
 
-PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 dpkg-dev"
+PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 dpkg-dev e2fsprogs"
 
 say() { printf '\n==== %s\n' "$*"; }
 
@@ -86,7 +86,7 @@ consumer() {
 
 windows() {
     "$ROOT/scripts/build-cmocka-mingw.sh" "$B/win-deps" &&
-        . "$ROOT/scripts/wine-env.sh" "$B/wineprefix" &&
+        SAFEFS_WINEPREFIX="$B/wineprefix" . "$ROOT/scripts/wine-env.sh" &&
         cmake -S . -B "$B/windows" -DCMAKE_BUILD_TYPE=Debug \
             -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64-x86_64.cmake" \
             -DSAFEFS_MINGW_PREFIX="$B/win-deps" >/dev/null &&
