@@ -1039,7 +1039,7 @@ static void faults_in_remove_tree(void **state) {
   for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     int nth;
     for (nth = 1;; nth++) {
-      long files = make_tree(root, 2, 2, 2);
+      long files = make_tree(root, 2, 2, 2), handles = tu_open_handles();
       int rc;
 #ifndef _WIN32
       if (ops[k] == SAFEFS__OP_SET_MODE) {
@@ -1051,6 +1051,9 @@ static void faults_in_remove_tree(void **state) {
       tu_faults_reset();
       tu_fault_add(ops[k], nth, ops[k] == SAFEFS__OP_ALLOC ? 1 : tu_err_io(), 1);
       rc = safefs_remove_tree(root, 0);
+      if (tu_live_blocks() != 0 || tu_open_handles() != handles)
+        fail_msg("%s #%d: %ld blocks and %ld handles leaked", safefs__op_name(ops[k]), nth,
+                 tu_live_blocks(), tu_open_handles() - handles);
       tu_faults_off();
       if (tu_calls(ops[k]) < nth) { /* the fault never fired: done with this op */
         assert_int_equal(rc, 0);
@@ -1080,11 +1083,14 @@ static void faults_in_remove(void **state) {
   for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     int nth;
     for (nth = 1;; nth++) {
+      long handles = tu_open_handles();
       int rc;
       tu_write_raw(f, "content", 7);
       tu_faults_reset();
       tu_fault_add(ops[k], nth, ops[k] == SAFEFS__OP_ALLOC ? 1 : tu_err_io(), 1);
       rc = safefs_remove(f, 0);
+      assert_int_equal(tu_live_blocks(), 0);
+      assert_int_equal(tu_open_handles(), handles);
       tu_faults_off();
       if (rc == 0) {
         assert_false(tu_exists(f));
