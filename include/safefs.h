@@ -195,27 +195,82 @@ SAFEFS_EXTERN int safefs_lock_abandoned(const safefs_lock *lock);
 SAFEFS_EXTERN int safefs_lock_release(safefs_lock *lock);
 
 /* ---- Retrying deleter --------------------------------------------------- */
-/* Remove one file (or a symbolic link, never its target). timeout_ms is the
- * retry budget (< 0: the library default). Returns 0, SAFEFS_ENOENT (absent:
- * racing deleters may treat it as success), SAFEFS_EISDIR, SAFEFS_EACCES,
- * SAFEFS_EBUSY (Windows: still held after the budget; the name has been
- * freed and the file renamed aside to a trash name that safefs_sweep
- * removes later), SAFEFS_EINVAL. */
+/* timeout_ms, for both removers: the total time the call may spend retrying
+ * transient failures (Windows: another process holding a file) before
+ * SAFEFS_EBUSY; < 0 means the library default (safefs_retry_budget_ms()),
+ * 0 one attempt. Real errors (permission denied...) are reported at once.
+ *
+ * Trash names: where a name is renamed aside before deletion it becomes
+ * ".<name>.safefs-<16 hex>.trash" in the same directory (hidden), which
+ * safefs_sweep recognises. */
+
+/* Remove one file, or a symbolic link (never its target; on Windows also a
+ * directory symlink or junction). A read-only file is removed too: POSIX
+ * needs only a writable directory, and on Windows safefs clears the
+ * attribute, for the same result.
+ *
+ * On Windows the file is first renamed aside to a trash name, then
+ * deleted, so its name is free when 0 is returned even if another process
+ * still has it open with FILE_SHARE_DELETE (the trash entry vanishes when
+ * that process closes it). On POSIX the name goes at once anyway.
+ *
+ * Returns 0, or SAFEFS_EINVAL (NULL or empty path, or one ending in a
+ * separator, "." or ".."), SAFEFS_ENOENT (absent, or its directory is;
+ * racing deleters may treat it as success), SAFEFS_EISDIR (a directory:
+ * nothing is done, see safefs_remove_tree), SAFEFS_ENOTDIR (a parent is
+ * not a directory), SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_EIO, SAFEFS_ENOMEM,
+ * SAFEFS_ENAMETOOLONG, SAFEFS_EBUSY (Windows only: the budget ran out).
+ * After SAFEFS_EBUSY the file is either untouched under its name (another
+ * process had it open without FILE_SHARE_DELETE, so it could not even be
+ * renamed) or, rarely, renamed aside with the name already free, left for
+ * safefs_sweep. Every other failure leaves the file under its name. */
 SAFEFS_EXTERN int safefs_remove(const char *path, long timeout_ms);
 
-/* Remove a directory and everything below it. The tree is first renamed
- * aside atomically, so other processes see the whole tree or none; the
- * deletion below never follows symbolic links or junctions. Read-only files
- * inside are made writable so they can be removed. Returns 0, SAFEFS_ENOENT
- * (absent, or another remover won), SAFEFS_ENOTDIR, SAFEFS_EACCES,
- * SAFEFS_EBUSY (the name is free but part of the renamed copy is still held;
- * safefs_sweep finishes it), SAFEFS_EINVAL. */
+/* Remove a directory and everything below it. The directory is first
+ * renamed aside atomically to a trash name in the same directory, so other
+ * processes see the whole tree under its name or no tree at all, never a
+ * half-deleted one, and the name can be reused as soon as the rename is
+ * done; of two concurrent removers one wins and the other gets
+ * SAFEFS_ENOENT. The renamed copy is then deleted, deepest entries first,
+ * iteratively (any depth) with a bounded number of open handles.
+ *
+ * Links are never followed: a symbolic link or junction inside the tree is
+ * removed itself, and if `path` itself is a link, the link is removed and
+ * its target left alone. Read-only files inside are removed (Windows:
+ * attribute cleared); on POSIX, directories inside that lack owner write or
+ * search permission are given it (they are about to go); a directory that
+ * cannot be read at all is SAFEFS_EACCES.
+ *
+ * Returns 0, or SAFEFS_EINVAL, SAFEFS_ENOENT (absent, or another remover
+ * won), SAFEFS_ENOTDIR (a file: nothing is done; or a parent is not a
+ * directory), SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_EIO, SAFEFS_ENOMEM,
+ * SAFEFS_ENAMETOOLONG, SAFEFS_EBUSY (Windows: held for the whole budget;
+ * POSIX: the copy was moved by another process while being deleted).
+ * A failure before the rename (including SAFEFS_EBUSY when Windows will not
+ * rename a directory with files open below it) leaves the tree whole under
+ * its name. A failure after it leaves the name free and the rest of the
+ * tree under the trash name, for safefs_sweep to finish. */
 SAFEFS_EXTERN int safefs_remove_tree(const char *path, long timeout_ms);
 
-/* Remove temporary files and trash entries that safefs itself created in
- * `dir` (left by crashed processes) whose modification time is at least
- * min_age_s seconds old. Never touches any other name. Returns 0 or the
- * first failure's status (it still tries every entry). */
+/* Remove what safefs itself left in `dir` (not below it) after a crash or
+ * an interrupted call: temporary files (".tmp"), replace backups (".old")
+ * and trash (".trash", files or whole trees, deleted as by
+ * safefs_remove_tree, no link followed). Only names of the exact shape
+ * ".<name>.safefs-<16 lowercase hex>.<tmp|old|trash>" are touched; any
+ * other name never is.
+ *
+ * An entry goes only if it is at least min_age_s seconds old, counted from
+ * its last modification or (POSIX) status change, whichever is later, so
+ * a rename into the trash or a backup link counts as fresh. A live writer
+ * is safe as long as min_age_s is longer than it leaves its temp file
+ * untouched; 0 removes every such entry now, whatever the clocks say.
+ * Transient failures are retried within the default budget, for the whole
+ * sweep together.
+ *
+ * Returns 0, or the first failure's status (it still tries every entry):
+ * SAFEFS_EINVAL (NULL or empty dir, min_age_s < 0), SAFEFS_ENOENT,
+ * SAFEFS_ENOTDIR (dir is not a directory), SAFEFS_EACCES, SAFEFS_EBUSY,
+ * SAFEFS_EIO, SAFEFS_ENOMEM. */
 SAFEFS_EXTERN int safefs_sweep(const char *dir, long min_age_s);
 
 #ifdef __cplusplus
