@@ -216,3 +216,38 @@ int safefs__sys_flock(int fd, int operation) {
   RETRY_EINTR(rc, op, NULL, fd, flock(fd, operation));
   return rc;
 }
+
+/* The seam for a positioned transfer; SAFEFS__SEAM_SHORT means nothing
+ * here (callers move one byte). Returns 1 with errno set to refuse. */
+static int refused_io(enum safefs__op op, int fd, const void *data, size_t size) {
+  struct safefs__call c;
+  long r;
+  c.op = op;
+  c.path = NULL;
+  c.path2 = NULL;
+  c.data = data;
+  c.size = size;
+  c.handle = fd;
+  r = safefs__seam(&c);
+  if (r > 0) {
+    errno = (int)r;
+    return 1;
+  }
+  return 0;
+}
+
+long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
+  long n;
+  do
+    n = refused_io(SAFEFS__OP_READ, fd, NULL, size) ? -1 : (long)pread(fd, buf, size, offset);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+long safefs__sys_pwrite(int fd, const void *data, size_t size, off_t offset) {
+  long n;
+  do
+    n = refused_io(SAFEFS__OP_WRITE, fd, data, size) ? -1 : (long)pwrite(fd, data, size, offset);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
