@@ -1,0 +1,233 @@
+/*
+ * safefs lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]
+ *
+ * Runs COMMAND while holding the lock on LOCKFILE, like util-linux
+ * flock(1), and exits with COMMAND's status. Without --timeout it waits as
+ * long as it takes; --timeout 0 makes one attempt.
+ *
+ * Exit status: COMMAND's own (POSIX: 128 + N if signal N ended it);
+ * 1 if the lock was not acquired (timeout, with a message naming
+ * SAFEFS_ETIMEDOUT, or another library failure); 2 for a usage error;
+ * 126 if COMMAND could not be started, 127 if it was not found.
+ *
+ * COMMAND does not inherit the lock (safefs never lets children keep it):
+ * this process holds it and waits for COMMAND. So that it outlives COMMAND
+ * and the lock covers the whole run, it ignores the console interrupt
+ * (which COMMAND receives too) and, on POSIX, passes SIGTERM and SIGHUP on
+ * to COMMAND instead of dying of them. Only a SIGKILL / TerminateProcess of
+ * this process frees the lock while COMMAND still runs.
+ */
+#ifndef _WIN32
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stdio.h>
+#include <string.h>
+
+#include "safefs.h"
+#include "cli.h"
+
+#ifdef _WIN32
+#include <windows.h>
+#include <shellapi.h>
+#include <stdlib.h>
+#else
+#include <errno.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
+static int lock_usage(void) {
+  fprintf(stderr, "usage: safefs lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]\n");
+  return 2;
+}
+
+#ifdef _WIN32
+
+/* Ignore Ctrl+C / Ctrl+Break here (COMMAND, on the same console, gets
+ * them and decides). A handler, not SetConsoleCtrlHandler(NULL, TRUE),
+ * because that setting would be inherited by COMMAND. */
+static BOOL WINAPI outlive_command(DWORD type) {
+  return type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT;
+}
+
+/* Append arg to cmd so that the C runtime's argument parser (and
+ * CommandLineToArgvW) gives back exactly arg. Quotes only when needed:
+ * inside quotes, backslashes are literal except before a quote, so a run
+ * of them before a quote (or before the closing quote) is doubled. */
+static void append_quoted(wchar_t *cmd, size_t *pos, const wchar_t *arg) {
+  size_t i = *pos, slashes = 0;
+  if (arg[0] != 0 && wcspbrk(arg, L" \t\n\v\"") == NULL) {
+    wcscpy(cmd + i, arg);
+    *pos = i + wcslen(arg);
+    return;
+  }
+  cmd[i++] = L'"';
+  for (; *arg; arg++) {
+    if (*arg == L'\\') {
+      slashes++;
+    } else {
+      if (*arg == L'"')
+        for (slashes = slashes * 2 + 1; slashes > 0; slashes--)
+          cmd[i++] = L'\\';
+      slashes = 0;
+    }
+    cmd[i++] = *arg;
+  }
+  for (; slashes > 0; slashes--)
+    cmd[i++] = L'\\';
+  cmd[i++] = L'"';
+  *pos = i;
+}
+
+/* The command's arguments as UTF-16, straight from the process command
+ * line (argv is in the ANSI code page and may have lost characters).
+ * `skip` is how many arguments of ours precede COMMAND. */
+static int run_command(int skip, char **argv) {
+  int wargc, i, first;
+  wchar_t **wargv = CommandLineToArgvW(GetCommandLineW(), &wargc);
+  wchar_t *cmd;
+  size_t cap = 1, pos = 0;
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  DWORD code = 1;
+  (void)argv;
+
+  /* wargv: program, "lock", our arguments..., "--", COMMAND...; argv is
+   * the same from "lock" on, so COMMAND is wargv[skip + 1]. */
+  if (wargv == NULL) {
+    fprintf(stderr, "safefs: lock: cannot read the command line\n");
+    return 126;
+  }
+  first = wargc;
+  for (i = 2; i < wargc; i++)
+    if (wcscmp(wargv[i], L"--") == 0) {
+      first = i + 1;
+      break;
+    }
+  if (first >= wargc || first != skip + 1) {
+    fprintf(stderr, "safefs: lock: cannot read the command line\n");
+    LocalFree(wargv);
+    return 126;
+  }
+  for (i = first; i < wargc; i++)
+    cap += wcslen(wargv[i]) * 2 + 3;
+  cmd = (wchar_t *)malloc(cap * sizeof(wchar_t));
+  if (cmd == NULL)
+    return 126;
+  for (i = first; i < wargc; i++) {
+    if (i > first)
+      cmd[pos++] = L' ';
+    append_quoted(cmd, &pos, wargv[i]);
+  }
+  cmd[pos] = 0;
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  SetConsoleCtrlHandler(outlive_command, TRUE);
+  if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+    DWORD e = GetLastError();
+    fprintf(stderr, "safefs: %ls: cannot run (Windows error %lu)\n", wargv[first],
+            (unsigned long)e);
+    free(cmd);
+    LocalFree(wargv);
+    return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? 127 : 126;
+  }
+  CloseHandle(pi.hThread);
+  WaitForSingleObject(pi.hProcess, INFINITE);
+  GetExitCodeProcess(pi.hProcess, &code);
+  CloseHandle(pi.hProcess);
+  free(cmd);
+  LocalFree(wargv);
+  return (int)code;
+}
+
+#else /* POSIX */
+
+static volatile pid_t command_pid;
+
+static void pass_on(int sig) {
+  if (command_pid > 0)
+    kill(command_pid, sig);
+}
+
+static int run_command(int skip, char **argv) {
+  struct sigaction ign, fwd, old_int, old_quit, old_term, old_hup;
+  int status;
+  pid_t pid;
+
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  memset(&fwd, 0, sizeof fwd);
+  fwd.sa_handler = pass_on;
+  sigemptyset(&fwd.sa_mask);
+  sigaction(SIGINT, &ign, &old_int);
+  sigaction(SIGQUIT, &ign, &old_quit);
+  sigaction(SIGTERM, &fwd, &old_term);
+  sigaction(SIGHUP, &fwd, &old_hup);
+  fflush(NULL);
+  pid = fork();
+  if (pid < 0) {
+    perror("safefs: lock: fork");
+    return 126;
+  }
+  if (pid == 0) {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    execvp(argv[skip], argv + skip);
+    fprintf(stderr, "safefs: %s: %s\n", argv[skip], strerror(errno));
+    _exit(errno == ENOENT ? 127 : 126);
+  }
+  command_pid = pid;
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      perror("safefs: lock: waitpid");
+      return 126;
+    }
+  }
+  command_pid = 0;
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+#endif
+
+int safefs_cli_lock(int argc, char **argv) {
+  unsigned flags = SAFEFS_LOCK_EXCLUSIVE;
+  long timeout = -1;
+  const char *path = NULL;
+  safefs_lock *lock;
+  int i, rc, status;
+
+  for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    if (strcmp(argv[i], "--shared") == 0)
+      flags |= SAFEFS_LOCK_SHARED;
+    else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+      if (safefs_cli_parse_long(argv[++i], &timeout) != 0 || timeout < 0)
+        return lock_usage();
+    } else if (argv[i][0] == '-' && argv[i][1] != '\0')
+      return lock_usage();
+    else if (path == NULL)
+      path = argv[i];
+    else
+      return lock_usage();
+  }
+  if (path == NULL || i + 1 >= argc)
+    return lock_usage();
+
+  rc = safefs_lock_acquire(&lock, path, flags, timeout);
+  if (rc != 0)
+    return safefs_cli_fail(path, rc);
+  status = run_command(i + 1, argv);
+  rc = safefs_lock_release(lock);
+  if (rc != 0) {
+    safefs_cli_fail(path, rc);
+    return status != 0 ? status : 1;
+  }
+  return status;
+}
