@@ -119,8 +119,25 @@ static int full_fsync(int fd) {
 
 int safefs__sys_fsync(int fd, enum safefs__op op) {
   int rc;
-  RETRY_EINTR(rc, op, NULL, fd, full_fsync(fd));
-  return rc;
+  struct safefs__call c;
+  c.op = op;
+  c.path = NULL;
+  c.path2 = NULL;
+  c.data = NULL;
+  c.size = 0;
+  c.handle = fd;
+  for (;;) {
+    long r = safefs__seam(&c);
+    if (r == SAFEFS__SEAM_SKIP)
+      return 0;
+    if (r > 0) {
+      errno = (int)r;
+    } else if ((rc = full_fsync(fd)) == 0) {
+      return 0;
+    }
+    if (errno != EINTR)
+      return -1;
+  }
 }
 
 int safefs__sys_close(int fd) {
