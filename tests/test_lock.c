@@ -244,7 +244,7 @@ static tu_proc *start_holder(const char *lock, const char *flags, const char *re
   tu_proc *p = tu_proc_start("hold", lock, flags, ready, go, NULL);
   if (!tu_wait_signal(ready, 20000)) {
     tu_proc_kill(p);
-    fail_msg("holder did not take the lock");
+    fail_msg("%s", "holder did not take the lock");
   }
   return p;
 }
