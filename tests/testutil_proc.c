@@ -10,6 +10,8 @@
 
 #ifdef _WIN32
 #include <windows.h>
+
+#include "../tools/quote_win32.h"
 #else
 #include <limits.h>
 #include <signal.h>
@@ -68,30 +70,6 @@ void tu_proc_init(const char *argv0) {
   WideCharToMultiByte(CP_UTF8, 0, w, -1, self_path, len, NULL, NULL);
 }
 
-/* Append one argument quoted so that the C runtime's parser (and
- * CommandLineToArgvW) gives it back unchanged: inside quotes, backslashes
- * are literal unless they precede a quote, so those are doubled, and a
- * quote is escaped with a backslash. */
-static void quote_arg(wchar_t *out, size_t *pos, const wchar_t *arg) {
-  size_t i = *pos, slashes = 0;
-  out[i++] = L'"';
-  for (; *arg; arg++) {
-    if (*arg == L'\\') {
-      slashes++;
-    } else {
-      if (*arg == L'"')
-        for (slashes = slashes * 2 + 1; slashes > 0; slashes--)
-          out[i++] = L'\\';
-      slashes = 0;
-    }
-    out[i++] = *arg;
-  }
-  for (; slashes > 0; slashes--) /* before the closing quote */
-    out[i++] = L'\\';
-  out[i++] = L'"';
-  *pos = i;
-}
-
 tu_proc *tu_proc_start(const char *mode, ...) {
   const char *argv[MAX_ARGS];
   wchar_t *cmd, *app = NULL;
@@ -105,8 +83,8 @@ tu_proc *tu_proc_start(const char *mode, ...) {
   va_start(ap, mode);
   n = collect_args(argv, mode, ap);
   va_end(ap);
-  for (i = 0; i < n; i++)
-    cap += strlen(argv[i]) * 2 * 2 + 4; /* UTF-16 never longer than UTF-8; quoting doubles */
+  for (i = 0; i < n; i++) /* UTF-16 is never longer than UTF-8 */
+    cap += SAFEFS_QUOTED_MAX(strlen(argv[i])) + 1;
   cmd = (wchar_t *)malloc(sizeof(wchar_t) * (cap + 1));
   for (i = 0; i < n; i++) {
     int len = MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0);
@@ -114,7 +92,7 @@ tu_proc *tu_proc_start(const char *mode, ...) {
     MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, w, len);
     if (i > 0)
       cmd[pos++] = L' ';
-    quote_arg(cmd, &pos, w);
+    pos += safefs_quote_arg(cmd + pos, w);
     if (i == 0)
       app = w;
     else

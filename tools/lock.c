@@ -31,6 +31,8 @@
 #include <windows.h>
 #include <shellapi.h>
 #include <stdlib.h>
+
+#include "quote_win32.h"
 #else
 #include <errno.h>
 #include <signal.h>
@@ -53,35 +55,6 @@ static BOOL WINAPI outlive_command(DWORD type) {
   return type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT;
 }
 
-/* Append arg to cmd so that the C runtime's argument parser (and
- * CommandLineToArgvW) gives back exactly arg. Quotes only when needed:
- * inside quotes, backslashes are literal except before a quote, so a run
- * of them before a quote (or before the closing quote) is doubled. */
-static void append_quoted(wchar_t *cmd, size_t *pos, const wchar_t *arg) {
-  size_t i = *pos, slashes = 0;
-  if (arg[0] != 0 && wcspbrk(arg, L" \t\n\v\"") == NULL) {
-    wcscpy(cmd + i, arg);
-    *pos = i + wcslen(arg);
-    return;
-  }
-  cmd[i++] = L'"';
-  for (; *arg; arg++) {
-    if (*arg == L'\\') {
-      slashes++;
-    } else {
-      if (*arg == L'"')
-        for (slashes = slashes * 2 + 1; slashes > 0; slashes--)
-          cmd[i++] = L'\\';
-      slashes = 0;
-    }
-    cmd[i++] = *arg;
-  }
-  for (; slashes > 0; slashes--)
-    cmd[i++] = L'\\';
-  cmd[i++] = L'"';
-  *pos = i;
-}
-
 /* The command's arguments as UTF-16, straight from the process command
  * line (argv is in the ANSI code page and may have lost characters).
  * `skip` is how many arguments of ours precede COMMAND. */
@@ -97,30 +70,29 @@ static int run_command(int skip, char **argv) {
 
   /* wargv: program, "lock", our arguments..., "--", COMMAND...; argv is
    * the same from "lock" on, so COMMAND is wargv[skip + 1]. */
-  if (wargv == NULL) {
-    fprintf(stderr, "safefs: lock: cannot read the command line\n");
-    return 126;
-  }
-  first = wargc;
-  for (i = 2; i < wargc; i++)
-    if (wcscmp(wargv[i], L"--") == 0) {
-      first = i + 1;
-      break;
-    }
-  if (first >= wargc || first != skip + 1) {
+  first = 0;
+  if (wargv != NULL)
+    for (i = 2; i < wargc; i++)
+      if (wcscmp(wargv[i], L"--") == 0) {
+        first = i + 1;
+        break;
+      }
+  if (first == 0 || first >= wargc || first != skip + 1) {
     fprintf(stderr, "safefs: lock: cannot read the command line\n");
     LocalFree(wargv);
     return 126;
   }
   for (i = first; i < wargc; i++)
-    cap += wcslen(wargv[i]) * 2 + 3;
+    cap += SAFEFS_QUOTED_MAX(wcslen(wargv[i])) + 1;
   cmd = (wchar_t *)malloc(cap * sizeof(wchar_t));
-  if (cmd == NULL)
+  if (cmd == NULL) {
+    LocalFree(wargv);
     return 126;
+  }
   for (i = first; i < wargc; i++) {
     if (i > first)
       cmd[pos++] = L' ';
-    append_quoted(cmd, &pos, wargv[i]);
+    pos += safefs_quote_arg(cmd + pos, wargv[i]);
   }
   cmd[pos] = 0;
   memset(&si, 0, sizeof si);

@@ -234,29 +234,19 @@ int safefs__sys_flock(int fd, int operation) {
   return rc;
 }
 
-/* The seam for a positioned transfer; SAFEFS__SEAM_SHORT means nothing
- * here (callers move one byte). Returns 1 with errno set to refuse. */
-static int refused_io(enum safefs__op op, int fd, const void *data, size_t size) {
-  struct safefs__call c;
-  long r;
-  c.op = op;
-  c.path = NULL;
-  c.path2 = NULL;
-  c.data = data;
-  c.size = size;
-  c.handle = fd;
-  r = safefs__seam(&c);
-  if (r > 0) {
+/* The seam for a positioned transfer (it sees the bytes of a WRITE).
+ * Returns 1 with errno set to refuse. */
+static int transfer_refused(enum safefs__op op, int fd, const void *data, size_t size) {
+  long r = safefs__seam_call(op, NULL, NULL, data, size, fd);
+  if (r > 0)
     errno = (int)r;
-    return 1;
-  }
-  return 0;
+  return r > 0;
 }
 
 long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
   long n;
   do
-    n = refused_io(SAFEFS__OP_READ, fd, NULL, size) ? -1 : (long)pread(fd, buf, size, offset);
+    n = transfer_refused(SAFEFS__OP_READ, fd, NULL, size) ? -1 : (long)pread(fd, buf, size, offset);
   while (n < 0 && errno == EINTR);
   return n;
 }
@@ -264,7 +254,8 @@ long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
 long safefs__sys_pwrite(int fd, const void *data, size_t size, off_t offset) {
   long n;
   do
-    n = refused_io(SAFEFS__OP_WRITE, fd, data, size) ? -1 : (long)pwrite(fd, data, size, offset);
+    n = transfer_refused(SAFEFS__OP_WRITE, fd, data, size) ? -1
+                                                          : (long)pwrite(fd, data, size, offset);
   while (n < 0 && errno == EINTR);
   return n;
 }

@@ -59,20 +59,10 @@ struct safefs__lockfile {
 /* ---- seam-checked wrappers for the calls sys.c does not have ------------ */
 
 static int refused(enum safefs__op op, HANDLE h, const void *data, size_t size) {
-  struct safefs__call c;
-  long r;
-  c.op = op;
-  c.path = NULL;
-  c.path2 = NULL;
-  c.data = data;
-  c.size = size;
-  c.handle = (long long)(INT_PTR)h;
-  r = safefs__seam(&c);
-  if (r > 0) {
+  long r = safefs__seam_call(op, NULL, NULL, data, size, h == NULL ? -1 : (long long)(INT_PTR)h);
+  if (r > 0)
     SetLastError((DWORD)r);
-    return 1;
-  }
-  return 0;
+  return r > 0;
 }
 
 static BOOL lock_range(HANDLE h, DWORD flags, OVERLAPPED *ov) {
