@@ -727,6 +727,53 @@ static void sticky_directory_other_owner(void **state) {
 }
 #endif
 
+#ifdef _WIN32
+struct closer {
+  HANDLE h;
+  long after_ms;
+};
+
+static void *close_later(void *p) {
+  struct closer *c = (struct closer *)p;
+  tu_sleep_ms(c->after_ms);
+  CloseHandle(c->h);
+  return NULL;
+}
+
+static HANDLE open_without_sharing(const char *path) {
+  wchar_t w[1024];
+  HANDLE h;
+  MultiByteToWideChar(CP_UTF8, 0, path, -1, w, 1024);
+  h = CreateFileW(w, GENERIC_READ, 0, NULL, OPEN_ALWAYS, 0, NULL);
+  assert_true(h != INVALID_HANDLE_VALUE);
+  return h;
+}
+
+/* Another program holds the lock file open without sharing: the open is
+ * retried for the retry budget, then SAFEFS_EBUSY; if the other program
+ * lets go within the budget, the acquire succeeds. */
+static void lock_file_held_without_sharing(void **state) {
+  struct scratch *s = (struct scratch *)*state;
+  struct closer c;
+  pthread_t th;
+  safefs_lock *l;
+  long el;
+
+  safefs_set_retry_budget_ms(200);
+  c.h = open_without_sharing(s->lock);
+  assert_int_equal(acquire_ms(&l, s->lock, 0, 0, &el), SAFEFS_EBUSY);
+  assert_int_equal(safefs_last_os_error(), ERROR_SHARING_VIOLATION);
+  assert_true(el >= 200 - tick_ms() && el < 200 + late_ms());
+  c.after_ms = 100;
+  assert_int_equal(pthread_create(&th, NULL, close_later, &c), 0);
+  assert_int_equal(acquire_ms(&l, s->lock, 0, 0, &el), 0);
+  pthread_join(th, NULL);
+  print_message("  lock file shared again after 100 ms: acquired after %ld ms\n", el);
+  assert_true(el >= 100 - tick_ms());
+  assert_int_equal(safefs_lock_release(l), 0);
+}
+#endif
+
 /* The OS error an injected lock failure uses for "no locks here". */
 static long err_no_locks(void) {
 #ifdef _WIN32
@@ -875,6 +922,8 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(errors_are_reported_at_once, setup, teardown),
 #ifndef _WIN32
       cmocka_unit_test_setup_teardown(sticky_directory_other_owner, setup, teardown),
+#else
+      cmocka_unit_test_setup_teardown(lock_file_held_without_sharing, setup, teardown),
 #endif
       cmocka_unit_test_setup_teardown(every_call_fails_in_turn, setup, teardown),
       cmocka_unit_test_setup_teardown(injected_errors_map, setup, teardown),
