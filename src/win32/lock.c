@@ -232,7 +232,8 @@ int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms) {
   } else {
     if (f->event == NULL && (f->event = create_event()) == NULL)
       return safefs__fail_os((long)GetLastError());
-    ov.hEvent = f->event; /* LockFileEx resets it */
+    ResetEvent(f->event); /* signalled by the previous wait's completion */
+    ov.hEvent = f->event;
   }
   if (lock_range(f->h, flags, &ov))
     return 0;
