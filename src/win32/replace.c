@@ -32,16 +32,30 @@
  *     open the replacement themselves and a writer's handle conflicts with
  *     their share modes.
  *
- * ReplaceFileW rather than a POSIX-semantics rename: ReplaceFileW keeps
- * what a user set on the target (its ACL, attributes, alternate data
- * streams, creation time, short name, object id), which a rename throws
- * away. SetFileInformationByHandle(FileRenameInfoEx,
- * FILE_RENAME_FLAG_POSIX_SEMANTICS | FILE_RENAME_FLAG_REPLACE_IF_EXISTS), as
- * Git for Windows uses, would let the replace succeed while readers hold the
- * target open with FILE_SHARE_DELETE, but it keeps none of that, needs
- * Windows 10 1709 and NTFS, and could not be exercised here: measured under
- * Wine 8.0 it fails with ERROR_INVALID_PARAMETER. Readers that hold the
- * target for a moment are instead waited out by the retry.
+ * Why ReplaceFileW for an existing target, and not MoveFileExW or a
+ * POSIX-semantics rename:
+ *   - ReplaceFileW keeps what a user set on the target: its ACL,
+ *     attributes, alternate data streams, creation time, short name and
+ *     object id. A rename keeps none of it. It is what Microsoft recommends
+ *     for replacing a document-like file ("Alternatives to using
+ *     Transactional NTFS").
+ *   - It replaces a target that readers hold open with FILE_SHARE_DELETE
+ *     (as safefs_read_file does). MoveFileExW cannot: measured under Wine
+ *     8.0, MoveFileExW(REPLACE_EXISTING) fails with ERROR_ACCESS_DENIED for
+ *     as long as such a reader holds the file, so a replace under two
+ *     readers reading in a loop ran out of its 2 s budget (SAFEFS_EBUSY),
+ *     where ReplaceFileW did 200 replaces in under 2 s without one failure.
+ *   - SetFileInformationByHandle(FileRenameInfoEx,
+ *     FILE_RENAME_FLAG_POSIX_SEMANTICS | FILE_RENAME_FLAG_REPLACE_IF_EXISTS),
+ *     as Git for Windows uses, is also not blocked by such readers, but it
+ *     keeps nothing of the target either, needs Windows 10 1709 and NTFS,
+ *     and could not be tested here: under Wine 8.0 it fails with
+ *     ERROR_INVALID_PARAMETER.
+ *   Caveats: these measurements are Wine's, not Windows'. Wine's own
+ *   ReplaceFileW is not atomic: it moves the old file aside to an rf*.tmp
+ *   name and then moves the new one in, so under Wine a concurrent reader
+ *   can briefly find no file (and a crash between the two moves would
+ *   leave none). Readers never see a mix of the two contents there either.
  *
  * Durability on Windows (there is no directory fsync):
  *   - Guaranteed after a 0 return (without SAFEFS_NOSYNC): the new content
