@@ -101,18 +101,31 @@ static void join_holder(struct holder *h, HANDLE t) {
   CloseHandle(h->opened);
 }
 
+/* Write "new" over "old" at p while another thread holds p open with
+ * `share` for hold_ms. Returns the status; *elapsed is how long the write
+ * took and *os the OS error it left. The holder is gone on return. */
+static int write_while_held(const char *p, DWORD share, DWORD hold_ms, long long *elapsed,
+                            long *os) {
+  struct holder h;
+  HANDLE t;
+  long long t0;
+  int rc;
+  tu_write_raw(p, "old", 3);
+  t = start_holder(&h, p, share, hold_ms);
+  t0 = tu_now_ms();
+  rc = safefs_write_file(p, "new", 3, 0);
+  *elapsed = tu_now_ms() - t0;
+  *os = safefs_last_os_error();
+  join_holder(&h, t);
+  return rc;
+}
+
 /* Held without FILE_SHARE_DELETE for 300 ms: the replace waits it out. */
 static void held_target_is_waited_out(void **state) {
   char *p = tu_join((char *)*state, "held.txt");
-  struct holder h;
-  HANDLE t;
-  long long t0, elapsed;
-  tu_write_raw(p, "old", 3);
-  t = start_holder(&h, p, FILE_SHARE_READ, 300);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
-  elapsed = tu_now_ms() - t0;
-  join_holder(&h, t);
+  long long elapsed;
+  long os;
+  assert_int_equal(write_while_held(p, FILE_SHARE_READ, 300, &elapsed, &os), 0);
   print_message("held 300 ms: replaced after %lld ms\n", elapsed);
   assert_true(elapsed >= 250);
   assert_true(elapsed < 2000);
@@ -125,26 +138,18 @@ static void held_target_is_waited_out(void **state) {
  * with the Windows error kept, the old content and no temp. */
 static void held_past_budget_is_ebusy(void **state) {
   char *p = tu_join((char *)*state, "busy.txt");
-  struct holder h;
-  HANDLE t;
-  long long t0, elapsed;
+  long long elapsed;
   long os;
-  tu_write_raw(p, "old", 3);
   safefs_set_retry_budget_ms(300);
-  t = start_holder(&h, p, 0, 1500);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EBUSY);
-  elapsed = tu_now_ms() - t0;
-  os = safefs_last_os_error();
+  assert_int_equal(write_while_held(p, 0, 1500, &elapsed, &os), SAFEFS_EBUSY);
   print_message("held 1500 ms, budget 300 ms: SAFEFS_EBUSY after %lld ms, os error %ld\n",
                 elapsed, os);
   assert_true(elapsed >= 290);
   assert_true(elapsed < 1200); /* gave up well before the holder let go */
   assert_true(os == ERROR_SHARING_VIOLATION || os == ERROR_ACCESS_DENIED ||
               os == ERROR_UNABLE_TO_REMOVE_REPLACED || os == ERROR_LOCK_VIOLATION);
-  assert_int_equal(tu_count_own_names((char *)*state), 0);
-  join_holder(&h, t);
   assert_true(tu_file_is(p, "old"));
+  assert_int_equal(tu_count_own_names((char *)*state), 0);
   free(p);
 }
 
@@ -152,18 +157,14 @@ static void held_past_budget_is_ebusy(void **state) {
  * hold a replace up. */
 static void sharing_reader_does_not_block(void **state) {
   char *p = tu_join((char *)*state, "shared.txt");
-  struct holder h;
-  HANDLE t;
-  long long t0, elapsed;
-  tu_write_raw(p, "old", 3);
-  t = start_holder(&h, p, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, 500);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
-  elapsed = tu_now_ms() - t0;
+  long long elapsed;
+  long os;
+  assert_int_equal(write_while_held(p, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                    500, &elapsed, &os),
+                   0);
   print_message("reader with full sharing: replaced after %lld ms\n", elapsed);
   assert_true(elapsed < 400);
   assert_true(tu_file_is(p, "new"));
-  join_holder(&h, t);
   free(p);
 }
 

@@ -4,6 +4,11 @@
 
 #include "../platform.h"
 
+/* For builds that compile the sources without our CMake (which links it). */
+#if defined(_MSC_VER)
+#pragma comment(lib, "bcrypt.lib")
+#endif
+
 #ifndef BCRYPT_USE_SYSTEM_PREFERRED_RNG
 #define BCRYPT_USE_SYSTEM_PREFERRED_RNG 0x00000002
 #endif

@@ -13,22 +13,41 @@
 #define UNC_PREFIX L"\\\\?\\UNC\\"
 #define UNC_PREFIX_LEN 8
 
-/* Ask the seam about one call; returns 1 (with the injected error set as
- * the last error) if it must fail. */
-static int refused(enum safefs__op op, const char *path, const char *path2, HANDLE h) {
+/* Describe one call to the seam and return its verdict (see seam.h). */
+static long ask_seam(enum safefs__op op, const char *path, const char *path2, const void *data,
+                     size_t size, HANDLE h) {
   struct safefs__call c;
-  long r;
   c.op = op;
   c.path = path;
   c.path2 = path2;
-  c.data = NULL;
-  c.size = 0;
+  c.data = data;
+  c.size = size;
   c.handle = h == NULL ? -1 : (long long)(INT_PTR)h;
-  r = safefs__seam(&c);
+  return safefs__seam(&c);
+}
+
+/* 1 (with the injected error set as the last error) if the seam fails
+ * this call. */
+static int refused(enum safefs__op op, const char *path, const char *path2, HANDLE h) {
+  long r = ask_seam(op, path, path2, NULL, 0, h);
   if (r > 0) {
     SetLastError((DWORD)r);
     return 1;
   }
+  return 0;
+}
+
+/* The same for a WRITE or READ of `size` bytes; a SAFEFS__SEAM_SHORT
+ * verdict halves *chunk. */
+static int transfer_refused(enum safefs__op op, HANDLE h, const void *data, size_t size,
+                            DWORD *chunk) {
+  long r = ask_seam(op, NULL, NULL, data, size, h);
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    return 1;
+  }
+  if (r == SAFEFS__SEAM_SHORT && *chunk > 1)
+    *chunk /= 2;
   return 0;
 }
 
@@ -211,22 +230,9 @@ HANDLE safefs__sys_create_file(const wchar_t *path, const char *label, DWORD acc
 BOOL safefs__sys_write_all(HANDLE h, const void *data, size_t size) {
   const char *p = (const char *)data;
   while (size > 0) {
-    struct safefs__call c;
     DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, done = 0;
-    long r;
-    c.op = SAFEFS__OP_WRITE;
-    c.path = NULL;
-    c.path2 = NULL;
-    c.data = p;
-    c.size = size;
-    c.handle = (long long)(INT_PTR)h;
-    r = safefs__seam(&c);
-    if (r > 0) {
-      SetLastError((DWORD)r);
+    if (transfer_refused(SAFEFS__OP_WRITE, h, p, size, &chunk))
       return FALSE;
-    }
-    if (r == SAFEFS__SEAM_SHORT && chunk > 1)
-      chunk /= 2;
     if (!WriteFile(h, p, chunk, &done, NULL))
       return FALSE;
     if (done == 0) { /* no progress and no error: treat as out of space */
@@ -240,23 +246,10 @@ BOOL safefs__sys_write_all(HANDLE h, const void *data, size_t size) {
 }
 
 BOOL safefs__sys_read(HANDLE h, void *buf, size_t size, size_t *got) {
-  struct safefs__call c;
   DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, done = 0;
-  long r;
   *got = 0;
-  c.op = SAFEFS__OP_READ;
-  c.path = NULL;
-  c.path2 = NULL;
-  c.data = NULL;
-  c.size = size;
-  c.handle = (long long)(INT_PTR)h;
-  r = safefs__seam(&c);
-  if (r > 0) {
-    SetLastError((DWORD)r);
+  if (transfer_refused(SAFEFS__OP_READ, h, NULL, size, &chunk))
     return FALSE;
-  }
-  if (r == SAFEFS__SEAM_SHORT && chunk > 1)
-    chunk /= 2;
   if (!ReadFile(h, buf, chunk, &done, NULL)) {
     if (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE)
       return TRUE; /* end of file, said the other way */
