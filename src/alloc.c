@@ -5,33 +5,41 @@
 #include "internal.h"
 #include "seam.h"
 
-static int alloc_refused(size_t size) {
+static long tell_seam(enum safefs__op op, const void *p, size_t size) {
   struct safefs__call c;
-  c.op = SAFEFS__OP_ALLOC;
+  c.op = op;
   c.path = 0;
   c.path2 = 0;
-  c.data = 0;
+  c.data = p;
   c.size = size;
   c.handle = -1;
-  return safefs__seam(&c) != 0;
+  return safefs__seam(&c);
+}
+
+/* An ALLOC call carries the old block for a realloc (data != NULL), so a
+ * hook counting live blocks counts only the ones with data == NULL. */
+static int alloc_refused(const void *old, size_t size) {
+  return tell_seam(SAFEFS__OP_ALLOC, old, size) != 0;
 }
 
 void *safefs__malloc(size_t size) {
-  if (alloc_refused(size))
+  if (alloc_refused(NULL, size))
     return NULL;
   return malloc(size ? size : 1);
 }
 
 void *safefs__realloc(void *p, size_t size) {
-  if (alloc_refused(size))
+  if (alloc_refused(p, size))
     return NULL;
   return realloc(p, size ? size : 1);
 }
 
 void safefs__free(void *p) {
+  if (p != NULL)
+    tell_seam(SAFEFS__OP_FREE, p, 0);
   free(p);
 }
 
 void safefs_free(void *p) {
-  free(p);
+  safefs__free(p);
 }

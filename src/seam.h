@@ -36,7 +36,8 @@
   X(LIST_DIR, "list_dir")       /* enumerate a directory                        */    \
   X(RMDIR, "rmdir")             /* remove an empty directory                    */    \
   X(RANDOM, "random")           /* read the OS random source                    */    \
-  X(ALLOC, "alloc")             /* allocate memory                              */
+  X(ALLOC, "alloc")             /* allocate memory                              */    \
+  X(FREE, "free")               /* release memory (the hook's answer is ignored) */
 
 enum safefs__op {
 #define SAFEFS__OP_ENUM(name, str) SAFEFS__OP_##name,
@@ -60,8 +61,12 @@ struct safefs__call {
  *   > 0                fail the call with this OS error (errno value on
  *                      POSIX, Win32 error code on Windows), without making it;
  *   SAFEFS__SEAM_SHORT (WRITE/READ only) make the call with half the size,
- *                      at least 1 byte: a short write or read. */
+ *                      at least 1 byte: a short write or read; */
 #define SAFEFS__SEAM_SHORT (-1L)
+/*   SAFEFS__SEAM_SKIP  (SYNC/SYNC_DIR only) do not make the call and report
+ *                      success: the broken protocol that the power-loss and
+ *                      crash-model tests must catch (their negative control). */
+#define SAFEFS__SEAM_SKIP (-2L)
 typedef long (*safefs__seam_fn)(void *ctx, const struct safefs__call *call);
 
 void safefs__seam_set(safefs__seam_fn fn, void *ctx);

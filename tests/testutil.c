@@ -10,6 +10,7 @@
 #include <psapi.h>
 #else
 #include <dirent.h>
+#include <fcntl.h>
 #include <ftw.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -110,7 +111,14 @@ void tu_dir_free(char *dir) {
   free(dir);
 }
 
-static int list_dir(const char *dir, int own_only) {
+int tu_remove(const char *path) {
+  wchar_t *w = to_wide(path);
+  int ok = DeleteFileW(w);
+  free(w);
+  return ok ? 0 : -1;
+}
+
+static int list_dir(const char *dir, int own_only, int remove) {
   WIN32_FIND_DATAW fd;
   char *pat = tu_join(dir, "*");
   wchar_t *w = to_wide(pat);
@@ -125,8 +133,14 @@ static int list_dir(const char *dir, int own_only) {
     if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
       continue;
     name = to_utf8(fd.cFileName);
-    if (!own_only || safefs__is_own_name(name))
+    if (!own_only || safefs__is_own_name(name)) {
       count++;
+      if (remove) {
+        char *p = tu_join(dir, name);
+        tu_remove(p);
+        free(p);
+      }
+    }
     free(name);
   } while (FindNextFileW(h, &fd));
   FindClose(h);
@@ -138,6 +152,12 @@ int tu_exists(const char *path) {
   DWORD a = GetFileAttributesW(w);
   free(w);
   return a != INVALID_FILE_ATTRIBUTES;
+}
+
+long tu_open_handles(void) {
+  DWORD n = 0;
+  GetProcessHandleCount(GetCurrentProcess(), &n);
+  return (long)n;
 }
 
 long tu_peak_rss_kib(void) {
@@ -187,7 +207,11 @@ void tu_dir_free(char *dir) {
   free(dir);
 }
 
-static int list_dir(const char *dir, int own_only) {
+int tu_remove(const char *path) {
+  return unlink(path);
+}
+
+static int list_dir(const char *dir, int own_only, int remove) {
   DIR *d = opendir(dir);
   struct dirent *e;
   int count = 0;
@@ -196,8 +220,14 @@ static int list_dir(const char *dir, int own_only) {
   while ((e = readdir(d)) != NULL) {
     if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
       continue;
-    if (!own_only || safefs__is_own_name(e->d_name))
+    if (!own_only || safefs__is_own_name(e->d_name)) {
       count++;
+      if (remove) {
+        char *p = tu_join(dir, e->d_name);
+        tu_remove(p);
+        free(p);
+      }
+    }
   }
   closedir(d);
   return count;
@@ -206,6 +236,16 @@ static int list_dir(const char *dir, int own_only) {
 int tu_exists(const char *path) {
   struct stat st;
   return lstat(path, &st) == 0;
+}
+
+long tu_open_handles(void) {
+  long n = 0, fd, max = sysconf(_SC_OPEN_MAX);
+  if (max < 0 || max > 65536)
+    max = 65536;
+  for (fd = 0; fd < max; fd++)
+    if (fcntl((int)fd, F_GETFD) != -1)
+      n++;
+  return n;
 }
 
 long tu_peak_rss_kib(void) {
@@ -241,11 +281,15 @@ long tu_err_interrupted(void) { return EINTR; }
 #endif
 
 int tu_count_entries(const char *dir) {
-  return list_dir(dir, 0);
+  return list_dir(dir, 0, 0);
 }
 
 int tu_count_own_names(const char *dir) {
-  return list_dir(dir, 1);
+  return list_dir(dir, 1, 0);
+}
+
+int tu_remove_own_names(const char *dir) {
+  return list_dir(dir, 1, 1);
 }
 
 void tu_write_raw(const char *path, const void *data, size_t size) {
@@ -313,6 +357,7 @@ static struct {
   int calls[SAFEFS__OP_COUNT];
   struct rule rules[MAX_RULES];
   int n_rules;
+  long live_blocks;
 } faults;
 
 static long fault_hook(void *ctx, const struct safefs__call *call) {
@@ -324,6 +369,10 @@ static long fault_hook(void *ctx, const struct safefs__call *call) {
     if (r->op == call->op && n >= r->first && n <= r->last)
       return r->err;
   }
+  if (call->op == SAFEFS__OP_ALLOC && call->data == NULL)
+    faults.live_blocks++;
+  else if (call->op == SAFEFS__OP_FREE)
+    faults.live_blocks--;
   return 0;
 }
 
@@ -340,6 +389,10 @@ void tu_fault_add(enum safefs__op op, int nth, long err, int times) {
   r->first = nth;
   r->last = nth + times - 1;
   r->err = err;
+}
+
+long tu_live_blocks(void) {
+  return faults.live_blocks;
 }
 
 int tu_calls(enum safefs__op op) {

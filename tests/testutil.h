@@ -31,6 +31,10 @@ char *tu_join(const char *dir, const char *name);
 void tu_write_raw(const char *path, const void *data, size_t size);
 char *tu_read_raw(const char *path, size_t *size);
 int tu_exists(const char *path);
+/* Remove a file without safefs; 0 on success. */
+int tu_remove(const char *path);
+/* Remove every safefs-made name in dir without safefs; returns how many. */
+int tu_remove_own_names(const char *dir);
 
 /* 1 if the file holds exactly `data`. */
 int tu_file_is(const char *path, const char *data);
@@ -42,6 +46,9 @@ int tu_count_own_names(const char *dir);
 
 /* Peak resident memory of this process so far, in KiB. */
 long tu_peak_rss_kib(void);
+
+/* Open descriptors (POSIX) or handles (Windows) of this process. */
+long tu_open_handles(void);
 
 /* Milliseconds from a monotonic clock. */
 long long tu_now_ms(void);
@@ -56,6 +63,9 @@ void tu_sleep_ms(long ms);
 void tu_faults_reset(void);
 void tu_fault_add(enum safefs__op op, int nth, long err, int times);
 int tu_calls(enum safefs__op op);
+/* Blocks safefs allocated and has not freed since the reset (allocations
+ * refused by a rule are not counted). */
+long tu_live_blocks(void);
 void tu_faults_off(void);
 
 /* The OS error numbers tests inject, named the same on both platforms. */

@@ -26,13 +26,19 @@ static int refused(enum safefs__op op, const char *path, const char *path2, long
   return 0;
 }
 
+/* The calls a signal can interrupt are retried on EINTR, and the seam is
+ * asked again on every try, so a test can inject EINTR like the kernel. */
+#define RETRY_EINTR(result, op, path, handle, call) \
+  do {                                              \
+    if (refused(op, path, NULL, handle))            \
+      (result) = -1;                                \
+    else                                            \
+      (result) = (call);                            \
+  } while ((result) < 0 && errno == EINTR)
+
 int safefs__sys_openat(int dirfd, const char *name, int flags, mode_t mode, enum safefs__op op) {
   int fd;
-  if (refused(op, name, NULL, dirfd))
-    return -1;
-  do
-    fd = openat(dirfd, name, flags | O_CLOEXEC, mode);
-  while (fd < 0 && errno == EINTR);
+  RETRY_EINTR(fd, op, name, dirfd, openat(dirfd, name, flags | O_CLOEXEC, mode));
   return fd;
 }
 
@@ -101,19 +107,37 @@ long safefs__sys_read(int fd, void *buf, size_t size) {
   }
 }
 
-int safefs__sys_fsync(int fd, enum safefs__op op) {
-  int rc;
-  if (refused(op, NULL, NULL, fd))
-    return -1;
+/* F_FULLFSYNC asks the drive to flush its cache too; where the filesystem
+ * does not support it (network, FAT) plain fsync is the best there is. */
+static int full_fsync(int fd) {
 #if defined(F_FULLFSYNC)
   if (fcntl(fd, F_FULLFSYNC) == 0)
     return 0;
-  /* not supported by this filesystem (network, FAT): plain fsync below */
 #endif
-  do
-    rc = fsync(fd);
-  while (rc != 0 && errno == EINTR);
-  return rc;
+  return fsync(fd);
+}
+
+int safefs__sys_fsync(int fd, enum safefs__op op) {
+  int rc;
+  struct safefs__call c;
+  c.op = op;
+  c.path = NULL;
+  c.path2 = NULL;
+  c.data = NULL;
+  c.size = 0;
+  c.handle = fd;
+  for (;;) {
+    long r = safefs__seam(&c);
+    if (r == SAFEFS__SEAM_SKIP)
+      return 0;
+    if (r > 0) {
+      errno = (int)r;
+    } else if ((rc = full_fsync(fd)) == 0) {
+      return 0;
+    }
+    if (errno != EINTR)
+      return -1;
+  }
 }
 
 int safefs__sys_close(int fd) {
@@ -148,21 +172,13 @@ long safefs__sys_readlinkat(int dirfd, const char *name, char *buf, size_t size)
 
 int safefs__sys_fchmod(int fd, mode_t mode) {
   int rc;
-  if (refused(SAFEFS__OP_SET_MODE, NULL, NULL, fd))
-    return -1;
-  do
-    rc = fchmod(fd, mode);
-  while (rc != 0 && errno == EINTR);
+  RETRY_EINTR(rc, SAFEFS__OP_SET_MODE, NULL, fd, fchmod(fd, mode));
   return rc;
 }
 
 int safefs__sys_fchown(int fd, uid_t uid, gid_t gid) {
   int rc;
-  if (refused(SAFEFS__OP_SET_MODE, NULL, NULL, fd))
-    return -1;
-  do
-    rc = fchown(fd, uid, gid);
-  while (rc != 0 && errno == EINTR);
+  RETRY_EINTR(rc, SAFEFS__OP_SET_MODE, NULL, fd, fchown(fd, uid, gid));
   return rc;
 }
 
@@ -214,10 +230,6 @@ int safefs__sys_unlinkat(int dirfd, const char *name, int flags) {
 int safefs__sys_flock(int fd, int operation) {
   int rc;
   enum safefs__op op = (operation & LOCK_UN) ? SAFEFS__OP_UNLOCK : SAFEFS__OP_LOCK;
-  if (refused(op, NULL, NULL, fd))
-    return -1;
-  do
-    rc = flock(fd, operation);
-  while (rc != 0 && errno == EINTR);
+  RETRY_EINTR(rc, op, NULL, fd, flock(fd, operation));
   return rc;
 }

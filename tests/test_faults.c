@@ -1,0 +1,320 @@
+/*
+ * Fault injection for the atomic write, on both backends. A clean run
+ * first counts every OS call (and allocation) a write makes; then each one
+ * of them fails in turn, with several errors. After every failure:
+ *   - the status is the one the injected error maps to,
+ *   - the old target is byte-identical,
+ *   - no temp or backup name is left in the directory,
+ *   - no descriptor/handle and no memory block is leaked.
+ * Some calls are allowed to fail without failing the write (the optional
+ * backup link, closing the directory); for those the write must succeed
+ * with the new content and leave the directory clean.
+ */
+#include "testutil.h"
+
+#include "platform.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define OLD "the old content, which must survive every failure"
+#define NEW "the new content"
+
+struct scratch {
+  char *dir;
+  char *target;
+};
+
+static int setup(void **state) {
+  struct scratch *s = (struct scratch *)malloc(sizeof *s);
+  s->dir = tu_dir_new();
+  s->target = tu_join(s->dir, "target.json");
+  *state = s;
+  safefs_set_retry_budget_ms(50); /* injected transient errors end fast */
+  return 0;
+}
+
+static int teardown(void **state) {
+  struct scratch *s = (struct scratch *)*state;
+  tu_faults_off();
+  safefs_set_retry_budget_ms(-1);
+  free(s->target);
+  tu_dir_free(s->dir);
+  free(s);
+  return 0;
+}
+
+enum api { API_WRITE_FILE, API_WRITER, API_NOREPLACE };
+
+/* One write through the chosen API; returns its status. */
+static int do_write(enum api api, const char *path) {
+  static const char new_content[] = NEW;
+  safefs_writer *w;
+  int rc;
+  switch (api) {
+  case API_WRITE_FILE:
+    return safefs_write_file(path, NEW, strlen(NEW), 0);
+  case API_NOREPLACE:
+    return safefs_write_file(path, NEW, strlen(NEW), SAFEFS_NOREPLACE);
+  case API_WRITER:
+    rc = safefs_writer_open(&w, path, 0);
+    if (rc != 0)
+      return rc;
+    if ((rc = safefs_writer_write(w, new_content, 4)) != 0 ||
+        (rc = safefs_writer_write(w, new_content + 4, strlen(new_content) - 4)) != 0) {
+      safefs_writer_commit(w); /* must release w and return the same status */
+      return rc;
+    }
+    return safefs_writer_commit(w);
+  }
+  return -1000;
+}
+
+/* Calls whose failure the write survives (it goes on without them). */
+static int optional_call(enum safefs__op op, int nth, int close_calls) {
+  if (op == SAFEFS__OP_LINK || op == SAFEFS__OP_FREE)
+    return 1; /* the backup of the old target is a bonus */
+  if (op == SAFEFS__OP_UNLINK)
+    return 1; /* dropping the backup after success (checked separately) */
+  if (op == SAFEFS__OP_CLOSE && nth > 1 && nth == close_calls)
+    return 1; /* the directory handle, after the work is done */
+  if (op == SAFEFS__OP_RANDOM && nth > 1)
+    return 1; /* the backup's name: no name, no backup */
+  return 0;
+}
+
+struct outcome {
+  int runs, failed_as_expected, survived;
+};
+
+/* Reset the target to OLD (or remove it for NOREPLACE), run one write with
+ * the nth call of op failing with err, and check the invariants. */
+static void run_one(struct scratch *s, enum api api, enum safefs__op op, int nth, long err,
+                    int close_calls, struct outcome *out) {
+  long handles_before;
+  int rc, expect_status;
+
+  if (api == API_NOREPLACE) {
+    if (tu_exists(s->target))
+      assert_int_equal(tu_remove(s->target), 0);
+  } else {
+    tu_write_raw(s->target, OLD, strlen(OLD));
+  }
+  handles_before = tu_open_handles();
+  tu_faults_reset();
+  tu_fault_add(op, nth, err, 1000);
+  rc = do_write(api, s->target);
+  tu_faults_off();
+  out->runs++;
+
+  if (tu_live_blocks() != 0)
+    fail_msg("%s #%d err %ld: %ld blocks leaked", safefs__op_name(op), nth, err,
+             tu_live_blocks());
+  assert_int_equal(tu_open_handles(), handles_before);
+
+  if (rc == 0) {
+    if (!optional_call(op, nth, close_calls))
+      fail_msg("%s #%d failing with %ld did not fail the write", safefs__op_name(op), nth, err);
+    assert_true(tu_file_is(s->target, NEW));
+    if (op == SAFEFS__OP_UNLINK) {
+      /* the backup could not be dropped: it stays, recognisably named, for
+         safefs_sweep; nothing else */
+      assert_true(tu_count_own_names(s->dir) <= 1);
+      assert_int_equal(tu_count_entries(s->dir), 1 + tu_count_own_names(s->dir));
+      tu_remove_own_names(s->dir);
+    }
+    assert_int_equal(tu_count_own_names(s->dir), 0);
+    assert_int_equal(tu_count_entries(s->dir), 1);
+    out->survived++;
+    return;
+  }
+  /* The write failed: the status says why and the disk is as it was. */
+  expect_status = op == SAFEFS__OP_ALLOC ? SAFEFS_ENOMEM : safefs__status_from_os(err);
+  if (safefs__os_transient(err) && rc == SAFEFS_EBUSY)
+    expect_status = rc; /* transient: retried until the budget, then EBUSY */
+  if (rc != expect_status)
+    fail_msg("%s #%d err %ld: got %s, expected %s", safefs__op_name(op), nth, err,
+             safefs_status_name(rc), safefs_status_name(expect_status));
+  if (op != SAFEFS__OP_ALLOC)
+    assert_int_equal(safefs_last_os_error(), err);
+  if (api == API_NOREPLACE) {
+    assert_false(tu_exists(s->target));
+    assert_int_equal(tu_count_entries(s->dir), 0);
+  } else {
+    if (!tu_file_is(s->target, OLD))
+      fail_msg("%s #%d err %ld: old target damaged", safefs__op_name(op), nth, err);
+    assert_int_equal(tu_count_entries(s->dir), 1);
+  }
+  assert_int_equal(tu_count_own_names(s->dir), 0);
+  out->failed_as_expected++;
+}
+
+static void fail_every_call(void **state, enum api api) {
+  struct scratch *s = (struct scratch *)*state;
+  long errs[3];
+  int counts[SAFEFS__OP_COUNT];
+  struct outcome out = {0, 0, 0};
+  int op, nth, e;
+
+  errs[0] = tu_err_io();
+  errs[1] = tu_err_nospace();
+  errs[2] = tu_err_access();
+
+  /* the clean run: which calls, how many */
+  if (api != API_NOREPLACE)
+    tu_write_raw(s->target, OLD, strlen(OLD));
+  tu_faults_reset();
+  assert_int_equal(do_write(api, s->target), 0);
+  for (op = 0; op < SAFEFS__OP_COUNT; op++)
+    counts[op] = tu_calls((enum safefs__op)op);
+  tu_faults_off();
+  assert_true(tu_file_is(s->target, NEW));
+  assert_true(counts[SAFEFS__OP_CREATE_TEMP] == 1);
+  assert_true(counts[SAFEFS__OP_SYNC] >= 1);
+  assert_true(counts[SAFEFS__OP_RENAME] == 1);
+
+  for (op = 0; op < SAFEFS__OP_COUNT; op++) {
+    if (op == SAFEFS__OP_FREE)
+      continue;
+    for (nth = 1; nth <= counts[op]; nth++)
+      for (e = 0; e < 3; e++)
+        run_one(s, api, (enum safefs__op)op, nth, errs[e], counts[SAFEFS__OP_CLOSE], &out);
+  }
+  print_message("  %d injected failures: %d failed cleanly, %d survived by design\n", out.runs,
+                out.failed_as_expected, out.survived);
+  assert_true(out.runs >= 20);
+  assert_true(out.failed_as_expected > out.survived);
+}
+
+static void write_file_fails_cleanly_at_every_call(void **state) {
+  fail_every_call(state, API_WRITE_FILE);
+}
+
+static void writer_fails_cleanly_at_every_call(void **state) {
+  fail_every_call(state, API_WRITER);
+}
+
+static void noreplace_fails_cleanly_at_every_call(void **state) {
+  fail_every_call(state, API_NOREPLACE);
+}
+
+/* Interrupted and short transfers are not failures: the content arrives
+ * whole. */
+static void interrupted_and_short_writes_complete(void **state) {
+  struct scratch *s = (struct scratch *)*state;
+  char big[200000];
+  size_t i;
+  for (i = 0; i < sizeof big; i++)
+    big[i] = (char)('a' + i % 23);
+  tu_write_raw(s->target, OLD, strlen(OLD));
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_WRITE, 1, SAFEFS__SEAM_SHORT, 6);
+  if (tu_err_interrupted() != 0) {
+    tu_fault_add(SAFEFS__OP_WRITE, 7, tu_err_interrupted(), 2);
+    tu_fault_add(SAFEFS__OP_SYNC, 1, tu_err_interrupted(), 1);
+    tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, tu_err_interrupted(), 1);
+  }
+  assert_int_equal(safefs_write_file(s->target, big, sizeof big, 0), 0);
+  assert_true(tu_calls(SAFEFS__OP_WRITE) > 6);
+  tu_faults_off();
+  {
+    size_t n;
+    char *got = tu_read_raw(s->target, &n);
+    assert_int_equal(n, sizeof big);
+    assert_memory_equal(got, big, n);
+    free(got);
+  }
+  /* reads too */
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_READ, 1, SAFEFS__SEAM_SHORT, 3);
+  if (tu_err_interrupted() != 0)
+    tu_fault_add(SAFEFS__OP_READ, 4, tu_err_interrupted(), 1);
+  {
+    void *data;
+    size_t n;
+    assert_int_equal(safefs_read_file(s->target, &data, &n), 0);
+    assert_int_equal(n, sizeof big);
+    assert_memory_equal(data, big, n);
+    safefs_free(data);
+  }
+  tu_faults_off();
+  assert_int_equal(tu_count_own_names(s->dir), 0);
+}
+
+/* A write that fails in the middle of streaming poisons the writer: later
+ * writes and the commit report the first failure, and the commit still
+ * releases everything and removes the temp. */
+static void writer_failure_is_sticky(void **state) {
+  struct scratch *s = (struct scratch *)*state;
+  safefs_writer *w;
+  char chunk[70000];
+  memset(chunk, 'z', sizeof chunk);
+  tu_write_raw(s->target, OLD, strlen(OLD));
+  assert_int_equal(safefs_writer_open(&w, s->target, 0), 0);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_WRITE, 1, tu_err_nospace(), 1);
+  assert_int_equal(safefs_writer_write(w, chunk, sizeof chunk), SAFEFS_ENOSPC);
+  tu_faults_off();
+  assert_int_equal(safefs_writer_write(w, "more", 4), SAFEFS_ENOSPC);
+  assert_int_equal(safefs_last_os_error(), tu_err_nospace());
+  assert_int_equal(safefs_writer_commit(w), SAFEFS_ENOSPC);
+  assert_true(tu_file_is(s->target, OLD));
+  assert_int_equal(tu_count_own_names(s->dir), 0);
+}
+
+/* Reads fail cleanly too: no buffer handed out, nothing leaked. */
+static void read_fails_cleanly(void **state) {
+  struct scratch *s = (struct scratch *)*state;
+  enum safefs__op ops[3] = {SAFEFS__OP_OPEN_READ, SAFEFS__OP_READ, SAFEFS__OP_ALLOC};
+  int i;
+  tu_write_raw(s->target, OLD, strlen(OLD));
+  for (i = 0; i < 3; i++) {
+    void *data = s;
+    size_t n = 5;
+    long handles = tu_open_handles();
+    int rc;
+    tu_faults_reset();
+    tu_fault_add(ops[i], 1, tu_err_io(), 1);
+    rc = safefs_read_file(s->target, &data, &n);
+    assert_int_equal(rc, ops[i] == SAFEFS__OP_ALLOC ? SAFEFS_ENOMEM : SAFEFS_EIO);
+    assert_null(data);
+    assert_int_equal(n, 0);
+    assert_int_equal(tu_live_blocks(), 0);
+    tu_faults_off();
+    assert_int_equal(tu_open_handles(), handles);
+  }
+}
+
+/* Negative control: the checks above do notice damage. A hook that
+ * truncates the target behind safefs's back must make tu_file_is fail. */
+static void checks_detect_damage(void **state) {
+  struct scratch *s = (struct scratch *)*state;
+  tu_write_raw(s->target, OLD, strlen(OLD));
+  assert_true(tu_file_is(s->target, OLD));
+  tu_write_raw(s->target, OLD, strlen(OLD) - 1);
+  assert_false(tu_file_is(s->target, OLD));
+  tu_write_raw(s->dir[0] ? s->target : s->target, OLD, strlen(OLD));
+  {
+    char name[SAFEFS__NAME_MAX + 1];
+    char *p;
+    assert_int_equal(safefs__make_name(name, "target.json", SAFEFS__KIND_TMP), 0);
+    p = tu_join(s->dir, name);
+    tu_write_raw(p, "x", 1);
+    assert_int_equal(tu_count_own_names(s->dir), 1);
+    free(p);
+  }
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(write_file_fails_cleanly_at_every_call, setup, teardown),
+      cmocka_unit_test_setup_teardown(writer_fails_cleanly_at_every_call, setup, teardown),
+      cmocka_unit_test_setup_teardown(noreplace_fails_cleanly_at_every_call, setup, teardown),
+      cmocka_unit_test_setup_teardown(interrupted_and_short_writes_complete, setup, teardown),
+      cmocka_unit_test_setup_teardown(writer_failure_is_sticky, setup, teardown),
+      cmocka_unit_test_setup_teardown(read_fails_cleanly, setup, teardown),
+      cmocka_unit_test_setup_teardown(checks_detect_damage, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
+}
