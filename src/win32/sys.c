@@ -53,42 +53,37 @@ static int transfer_refused(enum safefs__op op, HANDLE h, const void *data, size
 
 /* ---- paths ---------------------------------------------------------------- */
 
-/* UTF-8 -> UTF-16: measure, allocate, convert. MB_ERR_INVALID_CHARS makes
- * invalid input (stray bytes, overlong forms, encoded surrogates) an error
- * instead of U+FFFD, so two different byte strings never name one file. */
+/* UTF-8 -> UTF-16: measure, allocate, convert, with the strict shared
+ * converter (src/utf8.c): invalid input (stray bytes, overlong forms,
+ * encoded surrogates) is refused, never replaced by U+FFFD, so two
+ * different byte strings never name one file. The refusal is reported as
+ * Windows would (ERROR_NO_UNICODE_TRANSLATION). wchar_t is the 16-bit
+ * unsigned type the converter writes on every Windows compiler. */
 static int to_wide(const char *s, wchar_t **out) {
-  int n = MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, NULL, 0);
+  long n = safefs__utf8_to_utf16(s, NULL, 0);
   wchar_t *w;
   *out = NULL;
-  if (n <= 0)
-    return safefs__fail_os((long)GetLastError());
-  w = (wchar_t *)safefs__malloc(sizeof(wchar_t) * (size_t)n);
+  if (n < 0)
+    return safefs__fail_os(ERROR_NO_UNICODE_TRANSLATION);
+  w = (wchar_t *)safefs__malloc(sizeof(wchar_t) * ((size_t)n + 1));
   if (w == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
-  if (MultiByteToWideChar(CP_UTF8, MB_ERR_INVALID_CHARS, s, -1, w, n) != n) {
-    DWORD e = GetLastError();
-    safefs__free(w);
-    return safefs__fail_os((long)e);
-  }
+  safefs__utf8_to_utf16(s, (unsigned short *)w, (size_t)n + 1);
   *out = w;
   return 0;
 }
 
 int safefs__sys_utf8(const wchar_t *w, int len, char **out) {
-  int n = WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, len, NULL, 0, NULL, NULL);
+  size_t units = len < 0 ? wcslen(w) : (size_t)len;
+  long n = safefs__utf16_to_utf8((const unsigned short *)w, units, NULL, 0);
   char *s;
   *out = NULL;
-  if (n <= 0 && len != 0)
-    return safefs__fail_os((long)GetLastError());
+  if (n < 0)
+    return safefs__fail_os(ERROR_NO_UNICODE_TRANSLATION);
   s = (char *)safefs__malloc((size_t)n + 1);
   if (s == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
-  if (n > 0 && WideCharToMultiByte(CP_UTF8, WC_ERR_INVALID_CHARS, w, len, s, n, NULL, NULL) != n) {
-    DWORD e = GetLastError();
-    safefs__free(s);
-    return safefs__fail_os((long)e);
-  }
-  s[n] = '\0'; /* for len < 0 the NUL was converted too; harmless */
+  safefs__utf16_to_utf8((const unsigned short *)w, units, s, (size_t)n + 1);
   *out = s;
   return 0;
 }
@@ -260,8 +255,13 @@ BOOL safefs__sys_read(HANDLE h, void *buf, size_t size, size_t *got) {
 }
 
 BOOL safefs__sys_flush(HANDLE h) {
-  if (refused(SAFEFS__OP_SYNC, NULL, NULL, h))
+  long r = ask_seam(SAFEFS__OP_SYNC, NULL, NULL, NULL, 0, h);
+  if (r == SAFEFS__SEAM_SKIP)
+    return TRUE;
+  if (r > 0) {
+    SetLastError((DWORD)r);
     return FALSE;
+  }
   return FlushFileBuffers(h);
 }
 

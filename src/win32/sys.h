@@ -27,7 +27,8 @@
 /* ---- paths ---------------------------------------------------------------- */
 
 /* Convert a UTF-8 path to the UTF-16 path every Win32 call gets: strict
- * conversion (invalid UTF-8 is SAFEFS_EINVAL, never replaced by U+FFFD),
+ * conversion (invalid UTF-8 is SAFEFS_EINVAL with
+ * ERROR_NO_UNICODE_TRANSLATION, never replaced by U+FFFD),
  * made absolute with GetFullPathNameW (both '/' and '\\' separate), and
  * given the \\?\ prefix (\\?\UNC\ for \\server\share) so that paths longer
  * than MAX_PATH work. A path that already starts with \\?\ or \\.\ is only
@@ -43,7 +44,8 @@ size_t safefs__sys_base_offset(const wchar_t *path);
 int safefs__sys_wide_join(const wchar_t *dir, size_t dir_len, const char *name, wchar_t **out);
 
 /* The first `len` UTF-16 units of w (len < 0: up to the NUL) as a new
- * UTF-8 string. A lone surrogate cannot be UTF-8: SAFEFS_EINVAL. */
+ * UTF-8 string. A lone surrogate cannot be UTF-8: SAFEFS_EINVAL, with
+ * ERROR_NO_UNICODE_TRANSLATION as the OS error. */
 int safefs__sys_utf8(const wchar_t *w, int len, char **out);
 
 /* Fail with the Win32 error `err` met on `path`, as safefs__fail_os does,
@@ -69,7 +71,8 @@ BOOL safefs__sys_write_all(HANDLE h, const void *data, size_t size);
  * end of file. */
 BOOL safefs__sys_read(HANDLE h, void *buf, size_t size, size_t *got);
 
-/* FlushFileBuffers: the file's data and metadata to stable storage. */
+/* FlushFileBuffers: the file's data and metadata to stable storage. The
+ * seam may answer SAFEFS__SEAM_SKIP: no flush, reported as done. */
 BOOL safefs__sys_flush(HANDLE h);
 
 /* CloseHandle. The handle is closed whatever the seam says, so an
