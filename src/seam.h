@@ -51,7 +51,8 @@ struct safefs__call {
   enum safefs__op op;
   const char *path;  /* UTF-8 or NULL; the main path or name involved      */
   const char *path2; /* second path (rename/link target) or NULL           */
-  const void *data;  /* WRITE: the bytes about to be written               */
+  const void *data;  /* WRITE: the bytes about to be written; RENAME by
+                        ReplaceFileW: the backup's UTF-8 name or NULL       */
   size_t size;       /* WRITE/READ/ALLOC: the size asked for               */
   long long handle;  /* the descriptor or handle involved, or -1           */
 };

@@ -2,9 +2,10 @@
  * Atomic replace on Windows: what only the Win32 backend has to get right.
  * Sharing violations waited out (and given up on after the budget),
  * attributes kept, read-only refused, long and non-ASCII paths, invalid
- * UTF-8, racing NOREPLACE writers, readers during replaces, and every
- * Win32 call failed through the seam. Built only on Windows (see
- * CMakeLists.txt); the cross-platform cases are in test_replace.c.
+ * UTF-8, readers during replaces, ReplaceFileW's documented partial
+ * failures, and Win32 calls failed through the seam. Built only on Windows
+ * (see tests/CMakeLists.txt); the cross-platform cases are in
+ * test_replace.c, test_faults.c and test_concurrency.c.
  */
 #include "testutil.h"
 
@@ -514,71 +515,7 @@ static void symlink_target_is_replaced(void **state) {
 
 /* ---- concurrency ------------------------------------------------------------ */
 
-#define RACERS 8
-
-struct racer {
-  const char *path;
-  HANDLE go;
-  int index;
-  int rc;
-};
-
-static DWORD WINAPI race_noreplace(LPVOID arg) {
-  struct racer *r = (struct racer *)arg;
-  char data[32];
-  sprintf(data, "winner is racer %d", r->index);
-  WaitForSingleObject(r->go, INFINITE);
-  r->rc = safefs_write_file(r->path, data, strlen(data), SAFEFS_NOREPLACE);
-  return 0;
-}
-
-static void noreplace_race(void **state) {
-  int round;
-  for (round = 0; round < 10; round++) {
-    struct racer racers[RACERS];
-    HANDLE threads[RACERS];
-    HANDLE go = CreateEventW(NULL, TRUE, FALSE, NULL);
-    char name[32], expect[32];
-    char *p;
-    int i, winners = 0, winner = -1;
-    sprintf(name, "race-%d", round);
-    p = tu_join((char *)*state, name);
-    for (i = 0; i < RACERS; i++) {
-      racers[i].path = p;
-      racers[i].go = go;
-      racers[i].index = i;
-      racers[i].rc = 1;
-      threads[i] = CreateThread(NULL, 0, race_noreplace, &racers[i], 0, NULL);
-      assert_non_null(threads[i]);
-    }
-    SetEvent(go);
-    assert_int_equal(WaitForMultipleObjects(RACERS, threads, TRUE, 30000), WAIT_OBJECT_0);
-    for (i = 0; i < RACERS; i++) {
-      CloseHandle(threads[i]);
-      if (racers[i].rc == 0) {
-        winners++;
-        winner = i;
-      } else {
-        assert_int_equal(racers[i].rc, SAFEFS_EEXIST);
-      }
-    }
-    assert_int_equal(winners, 1);
-    sprintf(expect, "winner is racer %d", winner);
-    assert_true(tu_file_is(p, expect));
-    CloseHandle(go);
-    free(p);
-  }
-  assert_int_equal(tu_count_own_names((char *)*state), 0);
-  assert_int_equal(tu_count_entries((char *)*state), 10);
-}
-
 #define VERSION_SIZE 4096
-
-/* Wine's ntdll exports wine_get_version; Windows' does not. */
-static int running_on_wine(void) {
-  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-  return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
-}
 
 struct reader {
   const char *path;
@@ -627,7 +564,7 @@ static void readers_during_replace(void **state) {
   struct reader r[2];
   HANDLE threads[2];
   long long t0;
-  int i, wine = running_on_wine();
+  int i, wine = tu_running_on_wine();
   memset(buf, 'a', VERSION_SIZE);
   assert_int_equal(safefs_write_file(p, buf, VERSION_SIZE, 0), 0);
   for (i = 0; i < 2; i++) {
@@ -902,26 +839,53 @@ static void faults_at_the_rename(void **state) {
 }
 
 /* ReplaceFileW's partial failures and the filesystems without it, acted
- * out by a hook that does to the disk what Windows documents. */
+ * out by a hook that does to the disk what Windows documents, on the first
+ * RENAME; the second fails with act_second if that is not 0. */
+static char *act_dir;
 static char *act_target;
-static char *act_aside;
-static long act_error;
+static long act_error, act_second;
 static int act_renames;
 static long act_out(void *ctx, const struct safefs__call *call) {
   (void)ctx;
-  if (call->op != SAFEFS__OP_RENAME || act_renames++ > 0)
+  if (call->op != SAFEFS__OP_RENAME)
     return 0;
-  if (act_aside != NULL) { /* 1177: the old file was renamed aside */
-    wchar_t *from = wide(act_target), *to = wide(act_aside);
-    assert_true(MoveFileW(from, to));
-    free(from);
+  if (++act_renames == 2)
+    return act_second;
+  if (act_renames > 1)
+    return 0;
+  if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT_2) {
+    /* the old file is at the backup name ReplaceFileW was given */
+    const char *backup = (const char *)call->data;
+    char *to;
+    wchar_t *wfrom = wide(act_target), *wto;
+    assert_non_null(backup);
+    assert_true(safefs__is_own_name(backup));
+    assert_string_equal(backup + strlen(backup) - 4, ".old");
+    to = tu_join(act_dir, backup);
+    wto = wide(to);
+    assert_true(MoveFileW(wfrom, wto));
+    free(wfrom);
+    free(wto);
     free(to);
-  } else if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT) { /* target gone */
+  } else if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT) {
+    /* documented as "nothing changed" with a backup name; the target gone
+       anyway must not lose the new content */
     wchar_t *w = wide(act_target);
     assert_true(DeleteFileW(w));
     free(w);
   }
   return act_error;
+}
+
+static int act_write(const char *content, long first, long second) {
+  int rc;
+  act_error = first;
+  act_second = second;
+  act_renames = 0;
+  safefs__seam_set(act_out, NULL);
+  rc = safefs_write_file(act_target, content, strlen(content), 0);
+  safefs__seam_set(NULL, NULL);
+  return rc;
 }
 
 static void replace_partial_failures(void **state) {
@@ -930,50 +894,38 @@ static void replace_partial_failures(void **state) {
   const long unsupported[] = {ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED,
                               ERROR_INVALID_PARAMETER};
   size_t i;
+  act_dir = dir;
   act_target = p;
 
-  /* 1176, target gone: the temp is moved into the free name */
+  /* 1176 and the target gone: tried again, then moved into the free name */
   tu_write_raw(p, "old", 3);
-  act_aside = NULL;
-  act_error = ERROR_UNABLE_TO_MOVE_REPLACEMENT;
-  act_renames = 0;
-  safefs__seam_set(act_out, NULL);
-  assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
-  safefs__seam_set(NULL, NULL);
-  assert_int_equal(act_renames, 2);
+  assert_int_equal(act_write("new", ERROR_UNABLE_TO_MOVE_REPLACEMENT, 0), 0);
+  assert_int_equal(act_renames, 3);
   assert_true(tu_file_is(p, "new"));
   assert_int_equal(tu_count_entries(dir), 1);
 
-  /* 1177: the same; what Windows renamed aside is left where it is */
-  act_aside = tu_join(dir, "doc.aside");
-  act_error = ERROR_UNABLE_TO_MOVE_REPLACEMENT_2;
-  act_renames = 0;
+  /* 1177: the temp is moved into the free name, the backup dropped */
   set_attributes(p, FILE_ATTRIBUTE_HIDDEN);
-  safefs__seam_set(act_out, NULL);
-  assert_int_equal(safefs_write_file(p, "newer", 5, 0), 0);
-  safefs__seam_set(NULL, NULL);
+  assert_int_equal(act_write("newer", ERROR_UNABLE_TO_MOVE_REPLACEMENT_2, 0), 0);
   assert_int_equal(act_renames, 2);
   assert_true(tu_file_is(p, "newer"));
   assert_true(attributes_of(p) & FILE_ATTRIBUTE_HIDDEN); /* copied onto the temp */
-  assert_true(tu_file_is(act_aside, "new"));
-  set_attributes(act_aside, FILE_ATTRIBUTE_NORMAL);
-  {
-    wchar_t *w = wide(act_aside);
-    assert_true(DeleteFileW(w));
-    free(w);
-  }
-  free(act_aside);
-  act_aside = NULL;
+  assert_int_equal(tu_count_entries(dir), 1);
+
+  /* 1177, then the move fails for good: the backup is moved back */
+  assert_int_equal(act_write("lost", ERROR_UNABLE_TO_MOVE_REPLACEMENT_2, ERROR_WRITE_PROTECT),
+                   SAFEFS_EROFS);
+  assert_int_equal(safefs_last_os_error(), ERROR_WRITE_PROTECT);
+  assert_true(tu_file_is(p, "newer"));
+  assert_true(attributes_of(p) & FILE_ATTRIBUTE_HIDDEN);
+  assert_int_equal(tu_count_entries(dir), 1);
+  set_attributes(p, FILE_ATTRIBUTE_NORMAL);
 
   /* no ReplaceFileW on this filesystem: MoveFileExW, attributes kept */
   for (i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
     tu_write_raw(p, "old", 3);
     set_attributes(p, FILE_ATTRIBUTE_HIDDEN);
-    act_error = unsupported[i];
-    act_renames = 0;
-    safefs__seam_set(act_out, NULL);
-    assert_int_equal(safefs_write_file(p, "moved", 5, 0), 0);
-    safefs__seam_set(NULL, NULL);
+    assert_int_equal(act_write("moved", unsupported[i], 0), 0);
     assert_int_equal(act_renames, 2);
     assert_true(tu_file_is(p, "moved"));
     assert_true(attributes_of(p) & FILE_ATTRIBUTE_HIDDEN);
@@ -1081,7 +1033,6 @@ int main(void) {
       cmocka_unit_test_setup_teardown(wide_path_conversion, setup, teardown),
       cmocka_unit_test_setup_teardown(error_map, setup, teardown),
       cmocka_unit_test_setup_teardown(symlink_target_is_replaced, setup, teardown),
-      cmocka_unit_test_setup_teardown(noreplace_race, setup, teardown),
       cmocka_unit_test_setup_teardown(readers_during_replace, setup, teardown),
       cmocka_unit_test_setup_teardown(temp_is_hidden_private_and_not_inherited, setup, teardown),
       cmocka_unit_test_setup_teardown(faults_before_the_rename, setup, teardown),

@@ -238,17 +238,30 @@ int safefs__temp_write(safefs__temp *t, const void *data, size_t size) {
   return 0;
 }
 
-/* Remove the temp by name, waiting out a scanner that holds it. */
+/* Remove a name of ours (the temp, a backup), waiting out a scanner that
+ * holds it. A name that is already gone is fine. */
+struct doomed {
+  const wchar_t *path;
+  const char *label;
+};
+
 static int delete_attempt(void *ctx) {
-  safefs__temp *t = (safefs__temp *)ctx;
+  struct doomed *d = (struct doomed *)ctx;
   DWORD e;
-  if (safefs__sys_delete_file(t->temp, t->name))
+  if (safefs__sys_delete_file(d->path, d->label))
     return 0;
   e = GetLastError();
   if (e == ERROR_FILE_NOT_FOUND)
     return 0;
   safefs__fail_os((long)e);
   return safefs__os_transient((long)e) ? SAFEFS__AGAIN : safefs__status_from_os((long)e);
+}
+
+static void delete_name(const wchar_t *path, const char *label) {
+  struct doomed d;
+  d.path = path;
+  d.label = label;
+  safefs__retry(delete_attempt, &d, -1);
 }
 
 void safefs__temp_discard(safefs__temp *t) {
@@ -258,7 +271,7 @@ void safefs__temp_discard(safefs__temp *t) {
     safefs__sys_close(t->h);
     t->h = INVALID_HANDLE_VALUE;
   }
-  safefs__retry(delete_attempt, t, -1);
+  delete_name(t->temp, t->name);
   free_temp(t);
 }
 
@@ -272,10 +285,27 @@ enum put_mode {
 struct put {
   safefs__temp *t;
   enum put_mode mode;
+  int can_replace;    /* 0 once the filesystem said it has no ReplaceFileW */
+  int backup_has_old; /* the old content sits at the backup name */
+  wchar_t *backup;    /* \\?\ path of the backup name, NULL if none */
+  char backup_name[SAFEFS__NAME_MAX + 1];
 };
 
 static int target_exists_now(const safefs__temp *t) {
   return safefs__sys_attributes(t->target, t->base) != INVALID_FILE_ATTRIBUTES;
+}
+
+/* A fresh backup name beside the target. Without a random name there is
+ * no backup (ReplaceFileW then gets NULL), as on POSIX; without memory
+ * there is no write. */
+static int draw_backup(struct put *p) {
+  safefs__free(p->backup);
+  p->backup = NULL;
+  p->backup_has_old = 0;
+  if (safefs__make_name(p->backup_name, p->t->base, SAFEFS__KIND_OLD) != 0)
+    return 0;
+  return safefs__sys_wide_join(p->t->target, safefs__sys_base_offset(p->t->target),
+                               p->backup_name, &p->backup);
 }
 
 /* A failed attempt: wait and try again while someone holds the file, but
@@ -295,29 +325,36 @@ static int after_failure(const safefs__temp *t, DWORD e) {
 
 /* One attempt at putting the temp in place (see the retry in commit).
  *
- * ReplaceFileW's own failures, with no backup name passed:
- *   ERROR_UNABLE_TO_REMOVE_REPLACED (1175): the target could not be
- *     replaced (held open); nothing changed: try again.
- *   ERROR_UNABLE_TO_MOVE_REPLACEMENT (1176): Windows documents that without
- *     a backup name the target may be gone while the temp kept its name.
- *     If the target is still there nothing changed: try again; if it is
- *     gone, finish with MoveFileExW (retried too) so the new content lands.
- *   ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 (1177): documented for the backup
- *     case (the old file renamed to the backup name). We pass no backup
- *     name, so the old content is not ours to restore; handled as 1176:
- *     the temp, which has already taken the target's attributes, is moved
- *     into the free name.
+ * ReplaceFileW gets a backup name (.<name>.safefs-<random>.old): the old
+ * file is renamed to it and dropped after success. With a backup name
+ * Windows documents every outcome, so each one is recoverable; without
+ * one, ERROR_UNABLE_TO_MOVE_REPLACEMENT may leave the target gone with the
+ * old content nowhere we know. (It also keeps Wine's ReplaceFileW from
+ * leaving its own rf*.tmp files behind when writers race, as measured.)
+ *   ERROR_UNABLE_TO_REMOVE_REPLACED (1175): the target could not be moved
+ *     (held open without FILE_SHARE_DELETE); nothing changed: try again.
+ *   ERROR_UNABLE_TO_MOVE_REPLACEMENT (1176): with a backup name, both files
+ *     kept their names; nothing changed: try again.
+ *   ERROR_UNABLE_TO_MOVE_REPLACEMENT_2 (1177): the old file is at the backup
+ *     name and the temp kept its name (already with the target's
+ *     attributes): finish with MoveFileExW into the free name. Should that
+ *     fail for good, commit moves the backup back.
  *   ERROR_FILE_NOT_FOUND: the target was removed since the temp was made:
  *     move the temp into its place (if the temp itself is what vanished,
  *     MoveFileExW says so).
  *   ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED, ERROR_INVALID_PARAMETER:
  *     the filesystem (some network redirectors, FAT variants, FUSE
  *     drivers) cannot do ReplaceFileW: MoveFileExW, which replaces
- *     atomically but keeps only the attributes we copied. */
+ *     atomically but keeps only the attributes we copied.
+ * A MoveFileExW that meets a target held open again (another writer's
+ * file, which readers hold) goes back to ReplaceFileW, the only one of the
+ * two that gets past readers; a backup of ours still there is older than
+ * that file and is dropped. */
 static int put_attempt(void *ctx) {
   struct put *p = (struct put *)ctx;
   safefs__temp *t = p->t;
   DWORD e;
+  int rc;
 
   for (;;) {
     switch (p->mode) {
@@ -333,24 +370,42 @@ static int put_attempt(void *ctx) {
                                 MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH, t->name,
                                 t->base))
         return 0;
-      return after_failure(t, GetLastError());
+      rc = after_failure(t, GetLastError());
+      if (rc == SAFEFS__AGAIN && p->can_replace && target_exists_now(t)) {
+        long os = safefs_last_os_error();
+        int drawn = 0;
+        if (p->backup_has_old)
+          delete_name(p->backup, p->backup_name);
+        if (p->backup_has_old || p->backup == NULL)
+          drawn = draw_backup(p);
+        safefs__fail(0, os); /* the error to report is still the move's */
+        if (drawn != 0)
+          return drawn;
+        p->mode = PUT_REPLACE;
+      }
+      return rc;
     case PUT_REPLACE:
-      if (safefs__sys_replace_file(t->target, t->temp, t->base, t->name))
+      if (safefs__sys_replace_file(t->target, t->temp, p->backup, t->base, t->name,
+                                   p->backup ? p->backup_name : NULL)) {
+        p->backup_has_old = p->backup != NULL;
         return 0;
+      }
       e = GetLastError();
       switch (e) {
       case ERROR_UNABLE_TO_MOVE_REPLACEMENT:
+        safefs__fail_os((long)e);
+        return SAFEFS__AGAIN;
       case ERROR_UNABLE_TO_MOVE_REPLACEMENT_2:
-        if (target_exists_now(t)) {
-          safefs__fail_os((long)e);
-          return SAFEFS__AGAIN;
-        }
+        p->backup_has_old = p->backup != NULL;
         p->mode = PUT_MOVE;
         continue;
-      case ERROR_FILE_NOT_FOUND:
       case ERROR_INVALID_FUNCTION:
       case ERROR_NOT_SUPPORTED:
       case ERROR_INVALID_PARAMETER:
+        p->can_replace = 0;
+        p->mode = PUT_MOVE;
+        continue;
+      case ERROR_FILE_NOT_FOUND:
         p->mode = PUT_MOVE;
         continue;
       default:
@@ -360,11 +415,27 @@ static int put_attempt(void *ctx) {
   }
 }
 
+/* The temp could not be put in place after ReplaceFileW had moved the old
+ * file to the backup name: put it back if its name is still free (if
+ * another writer's file took it, that file is newer and stays). */
+static void restore_backup(struct put *p) {
+  if (!target_exists_now(p->t) &&
+      safefs__sys_move_file(p->backup, p->t->target, MOVEFILE_WRITE_THROUGH, p->backup_name,
+                            p->t->base))
+    return;
+  delete_name(p->backup, p->backup_name);
+}
+
 int safefs__temp_commit(safefs__temp *t) {
   struct put p;
   int rc;
   long os;
 
+  p.t = t;
+  p.mode = PUT_MOVE;
+  p.can_replace = 1;
+  p.backup_has_old = 0;
+  p.backup = NULL;
   if (!safefs__sys_set_attributes_by_handle(t->h, t->attrs)) {
     rc = safefs__fail_os((long)GetLastError());
     goto fail;
@@ -378,19 +449,27 @@ int safefs__temp_commit(safefs__temp *t) {
   if (rc != 0)
     goto fail;
 
-  p.t = t;
-  if (t->flags & SAFEFS_NOREPLACE)
+  if (t->flags & SAFEFS_NOREPLACE) {
     p.mode = PUT_NOREPLACE;
-  else
-    p.mode = t->target_exists ? PUT_REPLACE : PUT_MOVE;
+  } else if (t->target_exists) {
+    p.mode = PUT_REPLACE;
+    if ((rc = draw_backup(&p)) != 0)
+      goto fail;
+  }
   rc = safefs__retry(put_attempt, &p, -1);
   if (rc != 0)
     goto fail;
+  if (p.backup_has_old)
+    delete_name(p.backup, p.backup_name); /* if it stays, safefs_sweep finds it */
+  safefs__free(p.backup);
   free_temp(t);
   return 0;
 
 fail:
   os = safefs_last_os_error();
+  if (p.backup_has_old)
+    restore_backup(&p);
+  safefs__free(p.backup);
   safefs__temp_discard(t);
   return safefs__fail(rc, os);
 }

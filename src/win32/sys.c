@@ -330,10 +330,14 @@ BOOL safefs__sys_final_path(HANDLE h, wchar_t **out) {
 }
 
 BOOL safefs__sys_replace_file(const wchar_t *target, const wchar_t *replacement,
-                              const char *target_label, const char *replacement_label) {
-  if (refused(SAFEFS__OP_RENAME, replacement_label, target_label, NULL))
+                              const wchar_t *backup, const char *target_label,
+                              const char *replacement_label, const char *backup_label) {
+  long r = ask_seam(SAFEFS__OP_RENAME, replacement_label, target_label, backup_label, 0, NULL);
+  if (r > 0) {
+    SetLastError((DWORD)r);
     return FALSE;
-  return ReplaceFileW(target, replacement, NULL,
+  }
+  return ReplaceFileW(target, replacement, backup,
                       REPLACEFILE_IGNORE_MERGE_ERRORS | REPLACEFILE_IGNORE_ACL_ERRORS, NULL,
                       NULL);
 }

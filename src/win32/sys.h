@@ -94,11 +94,13 @@ BOOL safefs__sys_set_attributes(const wchar_t *path, const char *label, DWORD at
  * *out is a new string. */
 BOOL safefs__sys_final_path(HANDLE h, wchar_t **out);
 
-/* ReplaceFileW(target, replacement, no backup, ignore merge and ACL
- * errors): RENAME for the seam, with path = replacement, path2 = target
- * as for a rename. */
+/* ReplaceFileW(target, replacement, backup (may be NULL), ignore merge and
+ * ACL errors). RENAME for the seam, with path = replacement, path2 =
+ * target as for a rename, and data = the backup's UTF-8 name (or NULL), so
+ * that a test can act out what Windows does to it. */
 BOOL safefs__sys_replace_file(const wchar_t *target, const wchar_t *replacement,
-                              const char *target_label, const char *replacement_label);
+                              const wchar_t *backup, const char *target_label,
+                              const char *replacement_label, const char *backup_label);
 
 /* MoveFileExW(from, to, flags). RENAME for the seam. */
 BOOL safefs__sys_move_file(const wchar_t *from, const wchar_t *to, DWORD flags,
