@@ -8,7 +8,8 @@
  *   write    the content, in DWORD-sized pieces
  *   commit   give the temp the target's attributes, FlushFileBuffers,
  *            CloseHandle; then put it in place: ReplaceFileW over an
- *            existing target, MoveFileExW(MOVEFILE_WRITE_THROUGH) otherwise,
+ *            existing target (the old file going to a backup name, dropped
+ *            after success), MoveFileExW(MOVEFILE_WRITE_THROUGH) otherwise,
  *            retried through safefs__retry while another process holds the
  *            target
  *
@@ -44,7 +45,8 @@
  *     8.0, MoveFileExW(REPLACE_EXISTING) fails with ERROR_ACCESS_DENIED for
  *     as long as such a reader holds the file, so a replace under two
  *     readers reading in a loop ran out of its 2 s budget (SAFEFS_EBUSY),
- *     where ReplaceFileW did 200 replaces in under 2 s without one failure.
+ *     where ReplaceFileW did 200 replaces in about 0.6 s without one
+ *     failure, and 8 writers x 1,000 replaces under 2 readers none either.
  *   - SetFileInformationByHandle(FileRenameInfoEx,
  *     FILE_RENAME_FLAG_POSIX_SEMANTICS | FILE_RENAME_FLAG_REPLACE_IF_EXISTS),
  *     as Git for Windows uses, is also not blocked by such readers, but it
@@ -52,10 +54,10 @@
  *     and could not be tested here: under Wine 8.0 it fails with
  *     ERROR_INVALID_PARAMETER.
  *   Caveats: these measurements are Wine's, not Windows'. Wine's own
- *   ReplaceFileW is not atomic: it moves the old file aside to an rf*.tmp
- *   name and then moves the new one in, so under Wine a concurrent reader
- *   can briefly find no file (and a crash between the two moves would
- *   leave none). Readers never see a mix of the two contents there either.
+ *   ReplaceFileW is two renames (the old file to the backup name, then the
+ *   new one in), so under Wine a concurrent reader can briefly find no
+ *   file, and a crash between the two leaves the old content only under
+ *   the backup name. Readers never see a mix of two contents there either.
  *
  * Durability on Windows (there is no directory fsync):
  *   - Guaranteed after a 0 return (without SAFEFS_NOSYNC): the new content
@@ -353,13 +355,16 @@ static int after_failure(const safefs__temp *t, DWORD e) {
 static int put_attempt(void *ctx) {
   struct put *p = (struct put *)ctx;
   safefs__temp *t = p->t;
+  /* documented to matter only for moves done as copies; asked for anyway
+     when the caller wants durability */
+  DWORD through = (t->flags & SAFEFS_NOSYNC) ? 0 : MOVEFILE_WRITE_THROUGH;
   DWORD e;
   int rc;
 
   for (;;) {
     switch (p->mode) {
     case PUT_NOREPLACE:
-      if (safefs__sys_move_file(t->temp, t->target, MOVEFILE_WRITE_THROUGH, t->name, t->base))
+      if (safefs__sys_move_file(t->temp, t->target, through, t->name, t->base))
         return 0;
       e = GetLastError();
       if (e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS)
@@ -367,7 +372,7 @@ static int put_attempt(void *ctx) {
       return after_failure(t, e);
     case PUT_MOVE:
       if (safefs__sys_move_file(t->temp, t->target,
-                                MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH, t->name,
+                                MOVEFILE_REPLACE_EXISTING | through, t->name,
                                 t->base))
         return 0;
       rc = after_failure(t, GetLastError());
