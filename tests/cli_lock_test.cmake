@@ -49,6 +49,13 @@ expect("nested shared" "${last_out}" "^safefs [0-9]")
 # and it is free again afterwards
 run_lock(0 --timeout 0 "${lock}" -- "${tool}" version)
 
+# a name outside ASCII (UTF-8 argv on every platform)
+set(wide_name "${WORK_DIR}/verrou-été-日.lock")
+run_lock(0 "${wide_name}" -- "${tool}" version)
+if(NOT EXISTS "${wide_name}")
+  message(FATAL_ERROR "lock file ${wide_name} was not created under its own name")
+endif()
+
 # failures
 run_lock(127 "${lock}" -- safefs-no-such-command-here)
 run_lock(1 "${WORK_DIR}" -- "${tool}" version)

@@ -29,7 +29,6 @@
 
 #ifdef _WIN32
 #include <windows.h>
-#include <shellapi.h>
 #include <stdlib.h>
 
 #include "quote_win32.h"
@@ -55,63 +54,58 @@ static BOOL WINAPI outlive_command(DWORD type) {
   return type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT;
 }
 
-/* The command's arguments as UTF-16, straight from the process command
- * line (argv is in the ANSI code page and may have lost characters).
- * `skip` is how many arguments of ours precede COMMAND. */
-static int run_command(int skip, char **argv) {
-  int wargc, i, first;
-  wchar_t **wargv = CommandLineToArgvW(GetCommandLineW(), &wargc);
-  wchar_t *cmd;
+/* argv is UTF-8 here (main rebuilds it from the UTF-16 command line);
+ * back to UTF-16, one argument at a time, quoted for CreateProcessW. */
+static wchar_t *command_line(int argc, int first, char **argv) {
   size_t cap = 1, pos = 0;
+  wchar_t *cmd, *w;
+  int i, n;
+  for (i = first; i < argc; i++)
+    cap += SAFEFS_QUOTED_MAX((size_t)MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0)) + 1;
+  cmd = (wchar_t *)malloc(cap * sizeof(wchar_t));
+  for (i = first; cmd != NULL && i < argc; i++) {
+    n = MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0);
+    w = (wchar_t *)malloc((size_t)n * sizeof(wchar_t));
+    if (w == NULL || MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, w, n) != n) {
+      free(w);
+      free(cmd);
+      return NULL;
+    }
+    if (i > first)
+      cmd[pos++] = L' ';
+    pos += safefs_quote_arg(cmd + pos, w);
+    free(w);
+  }
+  if (cmd != NULL)
+    cmd[pos] = 0;
+  return cmd;
+}
+
+static int run_command(int argc, int first, char **argv) {
+  wchar_t *cmd = command_line(argc, first, argv);
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
   DWORD code = 1;
-  (void)argv;
 
-  /* wargv: program, "lock", our arguments..., "--", COMMAND...; argv is
-   * the same from "lock" on, so COMMAND is wargv[skip + 1]. */
-  first = 0;
-  if (wargv != NULL)
-    for (i = 2; i < wargc; i++)
-      if (wcscmp(wargv[i], L"--") == 0) {
-        first = i + 1;
-        break;
-      }
-  if (first == 0 || first >= wargc || first != skip + 1) {
-    fprintf(stderr, "safefs: lock: cannot read the command line\n");
-    LocalFree(wargv);
-    return 126;
-  }
-  for (i = first; i < wargc; i++)
-    cap += SAFEFS_QUOTED_MAX(wcslen(wargv[i])) + 1;
-  cmd = (wchar_t *)malloc(cap * sizeof(wchar_t));
   if (cmd == NULL) {
-    LocalFree(wargv);
+    fprintf(stderr, "safefs: lock: cannot build the command line\n");
     return 126;
   }
-  for (i = first; i < wargc; i++) {
-    if (i > first)
-      cmd[pos++] = L' ';
-    pos += safefs_quote_arg(cmd + pos, wargv[i]);
-  }
-  cmd[pos] = 0;
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
   SetConsoleCtrlHandler(outlive_command, TRUE);
   if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
     DWORD e = GetLastError();
-    fprintf(stderr, "safefs: %ls: cannot run (Windows error %lu)\n", wargv[first],
+    fprintf(stderr, "safefs: %s: cannot run (Windows error %lu)\n", argv[first],
             (unsigned long)e);
     free(cmd);
-    LocalFree(wargv);
     return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? 127 : 126;
   }
+  free(cmd);
   CloseHandle(pi.hThread);
   WaitForSingleObject(pi.hProcess, INFINITE);
   GetExitCodeProcess(pi.hProcess, &code);
   CloseHandle(pi.hProcess);
-  free(cmd);
-  LocalFree(wargv);
   return (int)code;
 }
 
@@ -124,37 +118,49 @@ static void pass_on(int sig) {
     kill(command_pid, sig);
 }
 
-static int run_command(int skip, char **argv) {
+/* Signals that arrive before command_pid is set are held back (blocked
+ * around the fork) so none is lost; the child gets the original handlers
+ * and mask before exec. */
+static int run_command(int argc, int first, char **argv) {
   struct sigaction ign, fwd, old_int, old_quit, old_term, old_hup;
-  int status;
+  sigset_t block, old_mask;
+  int status, e;
   pid_t pid;
 
+  (void)argc; /* execvp takes argv up to its NULL at argv[argc] */
   memset(&ign, 0, sizeof ign);
   ign.sa_handler = SIG_IGN;
   sigemptyset(&ign.sa_mask);
   memset(&fwd, 0, sizeof fwd);
   fwd.sa_handler = pass_on;
   sigemptyset(&fwd.sa_mask);
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGHUP);
+  sigprocmask(SIG_BLOCK, &block, &old_mask);
   sigaction(SIGINT, &ign, &old_int);
   sigaction(SIGQUIT, &ign, &old_quit);
   sigaction(SIGTERM, &fwd, &old_term);
   sigaction(SIGHUP, &fwd, &old_hup);
   fflush(NULL);
   pid = fork();
-  if (pid < 0) {
-    perror("safefs: lock: fork");
-    return 126;
-  }
   if (pid == 0) {
     sigaction(SIGINT, &old_int, NULL);
     sigaction(SIGQUIT, &old_quit, NULL);
     sigaction(SIGTERM, &old_term, NULL);
     sigaction(SIGHUP, &old_hup, NULL);
-    execvp(argv[skip], argv + skip);
-    fprintf(stderr, "safefs: %s: %s\n", argv[skip], strerror(errno));
-    _exit(errno == ENOENT ? 127 : 126);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    execvp(argv[first], argv + first);
+    e = errno;
+    fprintf(stderr, "safefs: %s: %s\n", argv[first], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
   }
   command_pid = pid;
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
+  if (pid < 0) {
+    perror("safefs: lock: fork");
+    return 126;
+  }
   while (waitpid(pid, &status, 0) < 0) {
     if (errno != EINTR) {
       perror("safefs: lock: waitpid");
@@ -195,7 +201,7 @@ int safefs_cli_lock(int argc, char **argv) {
   rc = safefs_lock_acquire(&lock, path, flags, timeout);
   if (rc != 0)
     return safefs_cli_fail(path, rc);
-  status = run_command(i + 1, argv);
+  status = run_command(argc, i + 1, argv);
   rc = safefs_lock_release(lock);
   if (rc != 0) {
     safefs_cli_fail(path, rc);
