@@ -468,19 +468,36 @@ static void one_thread_two_objects(void **state) {
 
 struct thread_arg {
   const char *lock, *counter;
-  volatile int holding, release, rc;
+  int holding, release; /* between running threads: through flag()/set_flag() */
+  int rc;               /* read after the join */
   long long acquired_at;
 };
+
+static pthread_mutex_t flag_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static void set_flag(int *f, int v) {
+  pthread_mutex_lock(&flag_mu);
+  *f = v;
+  pthread_mutex_unlock(&flag_mu);
+}
+
+static int flag(const int *f) {
+  int v;
+  pthread_mutex_lock(&flag_mu);
+  v = *f;
+  pthread_mutex_unlock(&flag_mu);
+  return v;
+}
 
 /* Takes the lock, says so, and holds it until told to release. */
 static void *hold_in_thread(void *p) {
   struct thread_arg *t = (struct thread_arg *)p;
   safefs_lock *l;
   t->rc = safefs_lock_acquire(&l, t->lock, SAFEFS_LOCK_EXCLUSIVE, 10000);
+  set_flag(&t->holding, t->rc == 0 ? 1 : -1);
   if (t->rc != 0)
     return NULL;
-  t->holding = 1;
-  while (!t->release)
+  while (!flag(&t->release))
     tu_sleep_ms(1);
   t->rc = safefs_lock_release(l);
   return NULL;
@@ -492,7 +509,7 @@ static void *wait_forever_in_thread(void *p) {
   safefs_lock *l;
   t->rc = safefs_lock_acquire(&l, t->lock, SAFEFS_LOCK_EXCLUSIVE, -1);
   t->acquired_at = tu_now_ms();
-  t->holding = 1;
+  set_flag(&t->holding, 1);
   if (t->rc == 0)
     t->rc = safefs_lock_release(l);
   return NULL;
@@ -516,11 +533,12 @@ static void threads_contend(void **state) {
   memset(t, 0, sizeof t);
   t[0].lock = s->lock;
   assert_int_equal(pthread_create(&th[0], NULL, hold_in_thread, &t[0]), 0);
-  while (!t[0].holding && t[0].rc == 0)
+  while (flag(&t[0].holding) == 0)
     tu_sleep_ms(1);
+  assert_int_equal(flag(&t[0].holding), 1);
   expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 100);
   expect_timeout(s->lock, SAFEFS_LOCK_SHARED, 0);
-  t[0].release = 1;
+  set_flag(&t[0].release, 1);
   pthread_join(th[0], NULL);
   assert_int_equal(t[0].rc, 0);
 
@@ -529,7 +547,7 @@ static void threads_contend(void **state) {
   t[1].lock = s->lock;
   assert_int_equal(pthread_create(&th[1], NULL, wait_forever_in_thread, &t[1]), 0);
   tu_sleep_ms(300);
-  assert_false(t[1].holding);
+  assert_false(flag(&t[1].holding));
   {
     long long released_at = tu_now_ms();
     assert_int_equal(safefs_lock_release(l), 0);
