@@ -56,7 +56,9 @@ struct safefs__lockfile {
   HANDLE event; /* for timed waits; created on the first one */
 };
 
-/* ---- seam-checked wrappers for the calls sys.c does not have ------------ */
+/* ---- seam-checked wrappers for the calls sys.c does not have ------------
+ * The wait on a pending request (WaitForSingleObject, CancelIoEx,
+ * GetOverlappedResult) belongs to the LOCK call the seam already saw. */
 
 static int refused(enum safefs__op op, HANDLE h, const void *data, size_t size) {
   long r = safefs__seam_call(op, NULL, NULL, data, size, h == NULL ? -1 : (long long)(INT_PTR)h);
