@@ -49,9 +49,10 @@ enum safefs__op {
 /* One call about to be made. Pointers are valid only during the hook. */
 struct safefs__call {
   enum safefs__op op;
-  const char *path;  /* UTF-8 (POSIX) or NULL; the main path involved      */
+  const char *path;  /* UTF-8 or NULL; the main path or name involved      */
   const char *path2; /* second path (rename/link target) or NULL           */
-  const void *data;  /* WRITE: the bytes about to be written               */
+  const void *data;  /* WRITE: the bytes about to be written; RENAME by
+                        ReplaceFileW: the backup's UTF-8 name or NULL       */
   size_t size;       /* WRITE/READ/ALLOC: the size asked for               */
   long long handle;  /* the descriptor or handle involved, or -1           */
 };
@@ -75,5 +76,9 @@ const char *safefs__op_name(enum safefs__op op);
 
 /* Shorthand for the common case: only the op and one path. */
 long safefs__seam_op(enum safefs__op op, const char *path);
+
+/* The whole call in one go (handle -1 if none). */
+long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
+                       size_t size, long long handle);
 
 #endif /* SAFEFS_SEAM_H */
