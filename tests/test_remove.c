@@ -8,10 +8,11 @@
  * which nothing outside the tree is lost and the tree is either whole
  * under its name or gone from it (with a trash copy that a sweep removes).
  *
- * The multi-process test runs helper processes of this binary
- * (`test_remove --child MODE ...`); the spawn code is local to this file.
+ * The multi-process tests run helper processes of this binary
+ * (testutil_proc.h).
  */
 #include "testutil.h"
+#include "testutil_proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +30,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 #endif
-
-static const char *self_exe; /* argv[0], for the helper processes */
 
 static int setup(void **state) {
   *state = tu_dir_new();
@@ -202,62 +201,6 @@ static long make_tree(const char *root, int levels, int fanout, int files) {
     }
   return n;
 }
-
-/* ---- helper processes ------------------------------------------------------ */
-
-#ifdef _WIN32
-typedef HANDLE proc_t;
-
-static proc_t spawn_self(const char *mode, const char *a1, const char *a2, const char *a3) {
-  wchar_t exe[MAX_PATH + 1], cmd[4096];
-  char line[4096];
-  STARTUPINFOW si;
-  PROCESS_INFORMATION pi;
-  assert_true(GetModuleFileNameW(NULL, exe, MAX_PATH) > 0);
-  snprintf(line, sizeof line, "x --child %s \"%s\" \"%s\" \"%s\"", mode, a1, a2, a3);
-  assert_true(MultiByteToWideChar(CP_UTF8, 0, line, -1, cmd, 4096) > 0);
-  memset(&si, 0, sizeof si);
-  si.cb = sizeof si;
-  assert_true(CreateProcessW(exe, cmd, NULL, NULL, FALSE, 0, NULL, NULL, &si, &pi));
-  CloseHandle(pi.hThread);
-  return pi.hProcess;
-}
-
-static int wait_self(proc_t p) {
-  DWORD code = 99;
-  WaitForSingleObject(p, INFINITE);
-  GetExitCodeProcess(p, &code);
-  CloseHandle(p);
-  return (int)code;
-}
-#else
-typedef pid_t proc_t;
-
-static proc_t spawn_self(const char *mode, const char *a1, const char *a2, const char *a3) {
-  pid_t pid = fork();
-  assert_true(pid >= 0);
-  if (pid == 0) {
-    char *argv[7];
-    argv[0] = (char *)self_exe;
-    argv[1] = (char *)"--child";
-    argv[2] = (char *)mode;
-    argv[3] = (char *)a1;
-    argv[4] = (char *)a2;
-    argv[5] = (char *)a3;
-    argv[6] = NULL;
-    execv(self_exe, argv);
-    _exit(127);
-  }
-  return pid;
-}
-
-static int wait_self(proc_t p) {
-  int st;
-  while (waitpid(p, &st, 0) < 0 && errno == EINTR) {
-  }
-  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + (WIFSIGNALED(st) ? WTERMSIG(st) : 0);
-}
-#endif
 
 /* ---- files held open by another thread (Windows sharing) ------------------- */
 
@@ -578,7 +521,7 @@ static void read_only_dirs_as_unprivileged_user(void **state) {
   make_dir(home);
   assert_int_equal(chown(home, 65534, 65534), 0);
   assert_int_equal(chmod(dir, 0711), 0);
-  assert_int_equal(wait_self(spawn_self("ro-tree-as-nobody", home, "-", "-")), 0);
+  assert_int_equal(tu_proc_wait(tu_proc_start("ro-tree-as-nobody", home, (char *)NULL), 60000), 0);
   assert_int_equal(tu_count_entries(home), 0);
   chmod(dir, 0700);
   free(home);
@@ -600,17 +543,9 @@ static int child_ro_tree(const char *home) {
  * step costs time in proportion to the depth (a 1000-level tree takes over
  * a minute to create and remove there, against well under a second on
  * Linux); Windows itself does not. Under Wine the big trees are smaller. */
-static int under_wine(void) {
-#ifdef _WIN32
-  return GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version") != NULL;
-#else
-  return 0;
-#endif
-}
-
 static void deep_tree(void **state) {
   const char *dir = (const char *)*state;
-  const int levels = under_wine() ? 300 : 1000;
+  const int levels = tu_under_wine() ? 300 : 1000;
   char *root = tu_join(dir, "deep");
   char *path = (char *)malloc(strlen(root) + 3 * (size_t)levels + 16);
   long long t0;
@@ -671,7 +606,7 @@ static void deep_tree(void **state) {
 
 static void wide_tree(void **state) {
   const char *dir = (const char *)*state;
-  const int files = under_wine() ? 2000 : 10000; /* Wine creates files slowly */
+  const int files = tu_under_wine() ? 2000 : 10000; /* Wine creates files slowly */
   char *root = tu_join(dir, "wide");
   long long t0;
   int i;
@@ -1138,10 +1073,7 @@ static char *round_path(const char *dir, const char *what, int r) {
 /* Wait for the parent's go file of round r (at most 60 s). */
 static int wait_go(const char *dir, int r) {
   char *go = round_path(dir, "go", r);
-  long long t0 = tu_now_ms();
-  int ok;
-  while (!(ok = tu_exists(go)) && tu_now_ms() - t0 < 60000)
-    tu_sleep_ms(1);
+  int ok = tu_wait_signal(go, 60000);
   free(go);
   return ok;
 }
@@ -1231,7 +1163,7 @@ static int child_reader(const char *dir, int rounds, long expected) {
 static void concurrent_removers_and_reader(void **state) {
   const char *dir = (const char *)*state;
   char rounds[16], expected[32];
-  proc_t rm1, rm2, rd;
+  tu_proc *rm1, *rm2, *rd;
   long files = 0, seen = 0;
   int r;
 
@@ -1244,15 +1176,15 @@ static void concurrent_removers_and_reader(void **state) {
   }
   snprintf(rounds, sizeof rounds, "%d", RACE_ROUNDS);
   snprintf(expected, sizeof expected, "%ld", files);
-  rm1 = spawn_self("remover", dir, rounds, "a");
-  rm2 = spawn_self("remover", dir, rounds, "b");
-  rd = spawn_self("reader", dir, rounds, expected);
+  rm1 = tu_proc_start("remover", dir, rounds, "a", (char *)NULL);
+  rm2 = tu_proc_start("remover", dir, rounds, "b", (char *)NULL);
+  rd = tu_proc_start("reader", dir, rounds, expected, (char *)NULL);
   for (r = 0; r < RACE_ROUNDS; r++) {
     char *tree = round_path(dir, "tree", r);
     char *go = round_path(dir, "go", r);
     long a, b, reader;
     assert_int_equal(make_tree(tree, RACE_LEVELS, RACE_FANOUT, RACE_FILES), files);
-    tu_write_raw(go, "", 0);
+    tu_signal(go);
     a = get_result(dir, "a", r);
     b = get_result(dir, "b", r);
     reader = get_result(dir, "reader", r);
@@ -1265,9 +1197,9 @@ static void concurrent_removers_and_reader(void **state) {
     free(tree);
     free(go);
   }
-  assert_int_equal(wait_self(rm1), 0);
-  assert_int_equal(wait_self(rm2), 0);
-  assert_int_equal(wait_self(rd), 0);
+  assert_int_equal(tu_proc_wait(rm1, 60000), 0);
+  assert_int_equal(tu_proc_wait(rm2, 60000), 0);
+  assert_int_equal(tu_proc_wait(rd, 60000), 0);
   assert_true(seen > 0); /* the reader did look while the trees were there */
   print_message("[ race ] %d rounds: one winner and one ENOENT each; reader saw %ld "
                 "complete trees and no partial one\n",
@@ -1277,16 +1209,14 @@ static void concurrent_removers_and_reader(void **state) {
 
 /* ---- main ---------------------------------------------------------------------------- */
 
-static int run_child(int argc, char **argv) {
-  if (argc != 6)
-    return 2;
-  if (strcmp(argv[2], "remover") == 0)
-    return child_remover(argv[3], atoi(argv[4]), argv[5]);
-  if (strcmp(argv[2], "reader") == 0)
-    return child_reader(argv[3], atoi(argv[4]), strtol(argv[5], NULL, 10));
+static int run_helper(const char *mode, int argc, char **argv) {
+  if (strcmp(mode, "remover") == 0 && argc == 3)
+    return child_remover(argv[0], atoi(argv[1]), argv[2]);
+  if (strcmp(mode, "reader") == 0 && argc == 3)
+    return child_reader(argv[0], atoi(argv[1]), strtol(argv[2], NULL, 10));
 #ifndef _WIN32
-  if (strcmp(argv[2], "ro-tree-as-nobody") == 0)
-    return child_ro_tree(argv[3]);
+  if (strcmp(mode, "ro-tree-as-nobody") == 0 && argc == 1)
+    return child_ro_tree(argv[0]);
 #endif
   return 2;
 }
@@ -1321,9 +1251,9 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(faults_in_remove, setup, teardown),
       cmocka_unit_test_setup_teardown(concurrent_removers_and_reader, setup, teardown),
   };
-  self_exe = argv[0];
-  if (argc >= 2 && strcmp(argv[1], "--child") == 0)
-    return run_child(argc, argv);
+  tu_proc_init(argv[0]);
+  if (argc >= 3 && strcmp(argv[1], TU_PROC_HELPER) == 0)
+    return run_helper(argv[2], argc - 3, argv + 3);
   if (getenv("SAFEFS_TEST_FILTER") != NULL) /* e.g. "held*": run only those */
     cmocka_set_test_filter(getenv("SAFEFS_TEST_FILTER"));
   return cmocka_run_group_tests_name("remove", tests, NULL, NULL);

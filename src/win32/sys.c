@@ -2,6 +2,7 @@
 #include "sys.h"
 
 #include <string.h>
+#include <winternl.h>
 
 /* Writes are issued in pieces of at most this size: WriteFile takes a
  * DWORD, and very large single writes to network redirectors have been
@@ -353,4 +354,90 @@ BOOL safefs__sys_delete_file(const wchar_t *path, const char *label) {
   if (refused(SAFEFS__OP_UNLINK, label, NULL, NULL))
     return FALSE;
   return DeleteFileW(path);
+}
+
+/* ntdll's NtCreateFile, found at run time as libuv does (no import library
+ * needed, MSVC or MinGW). Racing first calls store the same pointer. */
+typedef NTSTATUS(NTAPI *nt_create_file_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBUTES,
+                                           PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG, ULONG,
+                                           ULONG, ULONG, PVOID, ULONG);
+typedef ULONG(NTAPI *nt_status_to_error_fn)(NTSTATUS);
+static nt_create_file_fn nt_create_file;
+static nt_status_to_error_fn nt_status_to_error;
+
+#define NT_STATUS_DELETE_PENDING ((NTSTATUS)0xC0000056L)
+
+static int load_ntdll(void) {
+  if (nt_create_file == NULL || nt_status_to_error == NULL) {
+    HMODULE nt = GetModuleHandleW(L"ntdll.dll");
+    if (nt == NULL)
+      return 0;
+    /* through void (*)(void): a FARPROC cast straight to another function
+       pointer type draws -Wcast-function-type */
+    nt_status_to_error =
+        (nt_status_to_error_fn)(void (*)(void))GetProcAddress(nt, "RtlNtStatusToDosError");
+    nt_create_file = (nt_create_file_fn)(void (*)(void))GetProcAddress(nt, "NtCreateFile");
+  }
+  return nt_create_file != NULL && nt_status_to_error != NULL;
+}
+
+HANDLE safefs__sys_open_at(HANDLE dir, const char *name, DWORD access, DWORD share,
+                           DWORD options, enum safefs__op op) {
+  UNICODE_STRING uname;
+  OBJECT_ATTRIBUTES attrs;
+  IO_STATUS_BLOCK io;
+  HANDLE h = NULL;
+  NTSTATUS st;
+  wchar_t *w;
+  size_t len;
+
+  if (refused(op, name, NULL, dir))
+    return INVALID_HANDLE_VALUE;
+  if (!load_ntdll()) {
+    SetLastError(ERROR_CALL_NOT_IMPLEMENTED);
+    return INVALID_HANDLE_VALUE;
+  }
+  if (to_wide(name, &w) != 0) { /* invalid UTF-8, or out of memory */
+    long e = safefs_last_os_error();
+    SetLastError(e != 0 ? (DWORD)e : ERROR_NOT_ENOUGH_MEMORY);
+    return INVALID_HANDLE_VALUE;
+  }
+  len = wcslen(w) * sizeof(wchar_t);
+  if (len > 0xFFFE) {
+    safefs__free(w);
+    SetLastError(ERROR_FILENAME_EXCED_RANGE);
+    return INVALID_HANDLE_VALUE;
+  }
+  uname.Buffer = w;
+  uname.Length = (USHORT)len;
+  uname.MaximumLength = (USHORT)len;
+  InitializeObjectAttributes(&attrs, &uname, OBJ_CASE_INSENSITIVE, dir, NULL);
+  st = nt_create_file(&h, access | SYNCHRONIZE, &attrs, &io, NULL, 0, share, FILE_OPEN,
+                      options | FILE_SYNCHRONOUS_IO_NONALERT, NULL, 0);
+  safefs__free(w);
+  if (st < 0) {
+    SetLastError(st == NT_STATUS_DELETE_PENDING ? ERROR_DELETE_PENDING : nt_status_to_error(st));
+    return INVALID_HANDLE_VALUE;
+  }
+  return h;
+}
+
+BOOL safefs__sys_set_file_info(HANDLE h, const char *label, FILE_INFO_BY_HANDLE_CLASS cls,
+                               void *info, DWORD size, enum safefs__op op) {
+  if (refused(op, label, NULL, h))
+    return FALSE;
+  return SetFileInformationByHandle(h, cls, info, size);
+}
+
+BOOL safefs__sys_file_info_ex(HANDLE h, FILE_INFO_BY_HANDLE_CLASS cls, void *info, DWORD size) {
+  if (refused(SAFEFS__OP_STAT, NULL, NULL, h))
+    return FALSE;
+  return GetFileInformationByHandleEx(h, cls, info, size);
+}
+
+BOOL safefs__sys_list_dir(HANDLE dir, int restart, void *buf, DWORD size) {
+  if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, dir))
+    return FALSE;
+  return GetFileInformationByHandleEx(
+      dir, restart ? FileIdBothDirectoryRestartInfo : FileIdBothDirectoryInfo, buf, size);
 }

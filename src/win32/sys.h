@@ -109,4 +109,30 @@ BOOL safefs__sys_move_file(const wchar_t *from, const wchar_t *to, DWORD flags,
 /* DeleteFileW. UNLINK for the seam. */
 BOOL safefs__sys_delete_file(const wchar_t *path, const char *label);
 
+/* Open `name`, one UTF-8 path component, inside the open directory `dir`
+ * (NtCreateFile relative to a directory handle, as openat is on POSIX:
+ * no path is parsed again, so no length limit and no race with renames
+ * above `dir`). `options` are NtCreateFile create options
+ * (FILE_DIRECTORY_FILE, FILE_OPEN_REPARSE_POINT, ...); the handle is
+ * synchronous. Fails like CreateFileW, except that a delete-pending file is
+ * ERROR_DELETE_PENDING, not the ERROR_ACCESS_DENIED Win32 would make of
+ * it, so callers can tell waiting from a real permission error. `op` as
+ * for safefs__sys_create_file. */
+HANDLE safefs__sys_open_at(HANDLE dir, const char *name, DWORD access, DWORD share,
+                           DWORD options, enum safefs__op op);
+
+/* SetFileInformationByHandle; `op` says what it does (UNLINK or RMDIR for
+ * a delete disposition, SET_MODE). `cls` may be a class newer than the
+ * headers know (cast from its number). */
+BOOL safefs__sys_set_file_info(HANDLE h, const char *label, FILE_INFO_BY_HANDLE_CLASS cls,
+                               void *info, DWORD size, enum safefs__op op);
+
+/* GetFileInformationByHandleEx. STAT for the seam. */
+BOOL safefs__sys_file_info_ex(HANDLE h, FILE_INFO_BY_HANDLE_CLASS cls, void *info, DWORD size);
+
+/* The next FILE_ID_BOTH_DIR_INFO entries of the directory `dir` into buf
+ * (from its first entry again if `restart`); ERROR_NO_MORE_FILES at the
+ * end. LIST_DIR for the seam. */
+BOOL safefs__sys_list_dir(HANDLE dir, int restart, void *buf, DWORD size);
+
 #endif /* SAFEFS_WIN32_SYS_H */
