@@ -331,6 +331,38 @@ static void remove_tree_whole(void **state) {
   free(sibling_dir);
 }
 
+/* Non-ASCII names all the way: the tree, its entries, a trash name made
+ * from a non-ASCII base, and a sweep that must recognise it. */
+static void unicode_names(void **state) {
+  const char *dir = (const char *)*state;
+  char *root = tu_join(dir, "Gr\xc3\xbc\xc3\x9f" "e-\xe6\x97\xa5\xe6\x9c\xac");
+  char *sub = tu_join(root, "\xc3\xbc");
+  char *f1 = tu_join(root, "\xd1\x84\xd0\xb0\xd0\xb9\xd0\xbb.txt");
+  char *f2 = tu_join(sub, "\xf0\x9f\x98\x80.txt"); /* outside the BMP */
+  char *lone = tu_join(dir, "\xc3\xa9t\xc3\xa9.txt");
+  char *trash = tu_join(dir, ".\xc3\xa9t\xc3\xa9.safefs-0123456789abcdef.trash");
+  make_dir(root);
+  make_dir(sub);
+  tu_write_raw(f1, "1", 1);
+  tu_write_raw(f2, "2", 1);
+  tu_write_raw(lone, "x", 1);
+  make_tree(trash, 1, 2, 1);
+  assert_int_equal(count_files(root), 2);
+  assert_int_equal(safefs_remove_tree(root, -1), 0);
+  assert_false(tu_exists(root));
+  assert_int_equal(safefs_remove(lone, -1), 0);
+  assert_false(tu_exists(lone));
+  assert_int_equal(tu_count_own_names(dir), 1);
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_int_equal(tu_count_entries(dir), 0);
+  free(root);
+  free(sub);
+  free(f1);
+  free(f2);
+  free(lone);
+  free(trash);
+}
+
 /* ---- links --------------------------------------------------------------------- */
 
 static void links_are_never_followed(void **state) {
@@ -1225,6 +1257,7 @@ int main(int argc, char **argv) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(remove_file_and_statuses, setup, teardown),
       cmocka_unit_test_setup_teardown(remove_tree_whole, setup, teardown),
+      cmocka_unit_test_setup_teardown(unicode_names, setup, teardown),
       cmocka_unit_test_setup_teardown(links_are_never_followed, setup, teardown),
 #ifndef _WIN32
       cmocka_unit_test_setup_teardown(swapped_directory_is_not_followed, setup, teardown),
