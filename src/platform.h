@@ -115,9 +115,9 @@ typedef struct safefs__dir safefs__dir;
 #define SAFEFS__ENTRY_LINK 3 /* symbolic link, junction, other reparse point:
                                 removed itself, never entered */
 
-/* Open the directory named by the first dir_len bytes of `path` (0: the
- * current directory), following links as any path lookup does. */
-int safefs__dir_open_path(safefs__dir **out, const char *path, size_t dir_len);
+/* Open the directory `dir`, a path the caller named, following links in
+ * it as any path lookup does. */
+int safefs__dir_open_path(safefs__dir **out, const char *dir);
 
 /* Open the directory `name` inside `parent` to empty it. A link or a
  * non-directory there is SAFEFS_ENOTDIR. On POSIX the owner gets write and

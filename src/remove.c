@@ -254,6 +254,7 @@ static int delete_tree(safefs__dir *parent, const char *name, long long deadline
 static int open_parent(const char *path, safefs__dir **d, const char **base, int *kind) {
   size_t dir_len;
   long long age;
+  char *dir;
   int rc;
 
   *d = NULL;
@@ -261,7 +262,18 @@ static int open_parent(const char *path, safefs__dir **d, const char **base, int
     return rc;
   if ((rc = safefs__split_path(path, &dir_len, base)) != 0)
     return safefs__fail(rc, 0);
-  if ((rc = safefs__dir_open_path(d, path, dir_len)) != 0)
+  dir = (char *)safefs__malloc(dir_len + 2);
+  if (dir == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  if (dir_len == 0) /* a bare name: the current directory */
+    memcpy(dir, ".", 2);
+  else {
+    memcpy(dir, path, dir_len);
+    dir[dir_len] = '\0';
+  }
+  rc = safefs__dir_open_path(d, dir);
+  safefs__free(dir);
+  if (rc != 0)
     return rc;
   if ((rc = safefs__dir_stat(*d, *base, kind, &age)) != 0) {
     long os = safefs_last_os_error();
@@ -360,7 +372,7 @@ int safefs_sweep(const char *dir, long min_age_s) {
     return rc;
   if (min_age_s < 0)
     return safefs__fail(SAFEFS_EINVAL, 0);
-  if ((rc = safefs__dir_open_path(&d, dir, strlen(dir))) != 0)
+  if ((rc = safefs__dir_open_path(&d, dir)) != 0)
     return rc;
   for (;;) {
     const char *name;

@@ -20,7 +20,6 @@
 
 #ifdef _WIN32
 #include <windows.h>
-#include <winioctl.h>
 #else
 #include <dirent.h>
 #include <errno.h>

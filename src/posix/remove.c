@@ -62,27 +62,14 @@ static int wrap_dir(safefs__dir **out, int fd, const struct stat *st) {
   return 0;
 }
 
-int safefs__dir_open_path(safefs__dir **out, const char *path, size_t dir_len) {
+int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   struct stat st;
-  char *dir;
   int fd, e;
 
   *out = NULL;
-  dir = (char *)safefs__malloc(dir_len + 2);
-  if (dir == NULL)
-    return safefs__fail(SAFEFS_ENOMEM, 0);
-  if (dir_len == 0) {
-    dir[0] = '.';
-    dir[1] = '\0';
-  } else {
-    memcpy(dir, path, dir_len);
-    dir[dir_len] = '\0';
-  }
   fd = safefs__sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0, SAFEFS__OP_OPEN_DIR);
-  e = errno;
-  safefs__free(dir);
   if (fd < 0)
-    return safefs__fail_os(e);
+    return safefs__fail_os(errno);
   if (safefs__sys_fstat(fd, &st) != 0) {
     e = errno;
     safefs__sys_close(fd);

@@ -205,33 +205,18 @@ static int with_backslash(wchar_t *p, wchar_t **out) {
 /* The directory the caller named: opened by path (links in it followed,
  * as any path lookup does), and shared for read and write only, which
  * keeps it from being renamed or removed while we work in it. */
-int safefs__dir_open_path(safefs__dir **out, const char *path, size_t dir_len) {
+int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   BY_HANDLE_FILE_INFORMATION info;
-  char *dir;
   wchar_t *w, *full;
   HANDLE h;
   int rc;
 
   *out = NULL;
-  dir = (char *)safefs__malloc(dir_len + 2);
-  if (dir == NULL)
-    return safefs__fail(SAFEFS_ENOMEM, 0);
-  if (dir_len == 0) {
-    dir[0] = '.';
-    dir[1] = '\0';
-  } else {
-    memcpy(dir, path, dir_len);
-    dir[dir_len] = '\0';
-  }
-  rc = safefs__sys_wide_path(dir, &w);
-  if (rc != 0) {
-    safefs__free(dir);
+  if ((rc = safefs__sys_wide_path(dir, &w)) != 0)
     return rc;
-  }
   h = safefs__sys_create_file(w, dir, FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE,
                               FILE_SHARE_READ | FILE_SHARE_WRITE, OPEN_EXISTING,
                               FILE_FLAG_BACKUP_SEMANTICS, SAFEFS__OP_OPEN_DIR);
-  safefs__free(dir);
   if (h == INVALID_HANDLE_VALUE) {
     rc = safefs__sys_fail_path(GetLastError(), w);
     safefs__free(w);
@@ -374,38 +359,34 @@ int safefs__dir_stat(safefs__dir *d, const char *name, int *kind, long long *age
   return 0;
 }
 
-/* One attempt at removing a non-directory (a link to a directory, being a
- * link, goes here too). The kind is checked on the handle, race-free. */
-int safefs__dir_unlink(safefs__dir *d, const char *name) {
+/* One attempt at removing `name`: a real directory (is_dir) or anything
+ * else (a link to a directory, being a link, is "anything else"). The kind
+ * is checked on the handle, so on the object that is deleted. */
+static int remove_entry(safefs__dir *d, const char *name, int is_dir) {
   BY_HANDLE_FILE_INFORMATION info;
   HANDLE h;
-  int rc = open_for_delete(d, name, SAFEFS__OP_UNLINK, &h, &info);
+  int rc = open_for_delete(d, name, is_dir ? SAFEFS__OP_RMDIR : SAFEFS__OP_UNLINK, &h, &info);
   if (rc != 0)
     return rc;
-  if (kind_of(info.dwFileAttributes) == SAFEFS__ENTRY_DIR)
+  if (is_dir && kind_of(info.dwFileAttributes) != SAFEFS__ENTRY_DIR)
+    rc = safefs__fail(SAFEFS_ENOTDIR, ERROR_DIRECTORY);
+  else if (!is_dir && kind_of(info.dwFileAttributes) == SAFEFS__ENTRY_DIR)
     rc = safefs__fail(SAFEFS_EISDIR, ERROR_ACCESS_DENIED); /* as DeleteFileW says */
   else
-    rc = delete_by_handle(h, info.dwFileAttributes, name, SAFEFS__OP_UNLINK, 0);
+    rc = delete_by_handle(h, info.dwFileAttributes, name,
+                          is_dir ? SAFEFS__OP_RMDIR : SAFEFS__OP_UNLINK, is_dir);
   safefs__sys_close(h); /* the classic disposition takes effect here */
   if (rc == 0)
     d->removed++;
   return rc;
 }
 
+int safefs__dir_unlink(safefs__dir *d, const char *name) {
+  return remove_entry(d, name, 0);
+}
+
 int safefs__dir_rmdir(safefs__dir *d, const char *name) {
-  BY_HANDLE_FILE_INFORMATION info;
-  HANDLE h;
-  int rc = open_for_delete(d, name, SAFEFS__OP_RMDIR, &h, &info);
-  if (rc != 0)
-    return rc;
-  if (kind_of(info.dwFileAttributes) != SAFEFS__ENTRY_DIR)
-    rc = safefs__fail(SAFEFS_ENOTDIR, ERROR_DIRECTORY);
-  else
-    rc = delete_by_handle(h, info.dwFileAttributes, name, SAFEFS__OP_RMDIR, 1);
-  safefs__sys_close(h);
-  if (rc == 0)
-    d->removed++;
-  return rc;
+  return remove_entry(d, name, 1);
 }
 
 /* d's path, for the path-based rename: known for the directory the caller
