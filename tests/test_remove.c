@@ -1088,6 +1088,38 @@ static void faults_in_remove(void **state) {
   free(f);
 }
 
+/* A real permission error is reported at once, not retried for the whole
+ * budget (on Windows ERROR_ACCESS_DENIED is also what a file being
+ * deleted by someone else says, and that one is waited for). */
+static void permission_error_fails_fast(void **state) {
+  const char *dir = (const char *)*state;
+  char *f = tu_join(dir, "f");
+  char *root = tu_join(dir, "tree");
+  long long t0;
+  tu_write_raw(f, "content", 7);
+  make_tree(root, 1, 1, 1);
+
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_UNLINK, 1, tu_err_access(), 1000000);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove(f, 5000), SAFEFS_EACCES);
+  assert_true(tu_now_ms() - t0 < 2000);
+  assert_int_equal(safefs_last_os_error(), tu_err_access());
+
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, tu_err_access(), 1000000);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_remove_tree(root, 5000), SAFEFS_EACCES);
+  assert_true(tu_now_ms() - t0 < 2000);
+  tu_faults_off();
+
+  assert_file(f, "content"); /* both as they were */
+  assert_int_equal(count_files(root), 2);
+  assert_int_equal(tu_count_own_names(dir), 0);
+  free(f);
+  free(root);
+}
+
 /* ---- two removers and a reader, in three processes ----------------------------------- */
 
 #define RACE_ROUNDS 12
@@ -1281,6 +1313,7 @@ int main(int argc, char **argv) {
       cmocka_unit_test_setup_teardown(sweep_tries_every_entry, setup, teardown),
       cmocka_unit_test_setup_teardown(faults_in_remove_tree, setup, teardown),
       cmocka_unit_test_setup_teardown(faults_in_remove, setup, teardown),
+      cmocka_unit_test_setup_teardown(permission_error_fails_fast, setup, teardown),
       cmocka_unit_test_setup_teardown(concurrent_removers_and_reader, setup, teardown),
   };
   tu_proc_init(argv[0]);
