@@ -169,12 +169,16 @@ static int push_level(struct level **lvp, size_t *cap, size_t *depth, safefs__di
 }
 
 /* Delete the directory `name` inside `parent` and everything below it.
- * SAFEFS_ENOTDIR (nothing touched) if `name` is not a real directory. */
-static int delete_tree(safefs__dir *parent, const char *name, long long deadline) {
+ * If `name` itself is not a real directory (a file or link took its place)
+ * *not_dir is set and nothing is touched; a SAFEFS_ENOTDIR from further
+ * down is just a failure of the walk. */
+static int delete_tree(safefs__dir *parent, const char *name, long long deadline,
+                       int *not_dir) {
   struct level *lv;
   size_t cap = 2 * OPEN_LEVELS, depth = 0;
   int rc;
 
+  *not_dir = 0;
   lv = (struct level *)safefs__malloc(cap * sizeof *lv);
   if (lv == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
@@ -183,6 +187,7 @@ static int delete_tree(safefs__dir *parent, const char *name, long long deadline
   rc = safefs__dir_open_child(&lv[0].dir, parent, name);
   if (rc != 0) {
     safefs__free(lv);
+    *not_dir = rc == SAFEFS_ENOTDIR;
     return rc == SAFEFS_ENOENT ? 0 : rc;
   }
   for (;;) {
@@ -323,7 +328,7 @@ int safefs_remove_tree(const char *path, long timeout_ms) {
   char trash[SAFEFS__NAME_MAX + 1];
   safefs__dir *d;
   const char *base;
-  int kind, rc;
+  int kind, not_dir, rc;
 
   if ((rc = open_parent(path, &d, &base, &kind)) != 0)
     return rc;
@@ -332,9 +337,8 @@ int safefs_remove_tree(const char *path, long timeout_ms) {
   } else if (kind == SAFEFS__ENTRY_LINK) {
     rc = remove_entry(d, base, deadline); /* the link, never what it names */
   } else if ((rc = rename_aside(d, base, trash, deadline)) == 0) {
-    rc = delete_tree(d, trash, deadline);
-    /* swapped for a file or link between the look and the rename */
-    if (rc == SAFEFS_ENOTDIR)
+    rc = delete_tree(d, trash, deadline, &not_dir);
+    if (not_dir) /* swapped for a file or link between the look and the rename */
       rc = put_back(d, trash, base, rc);
   }
   safefs__dir_close(d);
@@ -345,19 +349,16 @@ int safefs_remove_tree(const char *path, long timeout_ms) {
  * directory is deleted as a tree in place (it is already a trash name). */
 static int sweep_entry(safefs__dir *d, const char *name, long min_age_s, long long deadline) {
   long long age;
-  int kind, rc;
+  int kind, not_dir = 1, rc;
 
   if (!safefs__is_own_name(name))
     return 0;
   rc = safefs__dir_stat(d, name, &kind, &age);
   if (rc != 0 || (min_age_s > 0 && age < min_age_s)) /* 0: whatever the clocks say */
     return rc == SAFEFS_ENOENT ? 0 : rc;
-  if (kind == SAFEFS__ENTRY_DIR) {
-    rc = delete_tree(d, name, deadline);
-    if (rc == SAFEFS_ENOTDIR) /* replaced by a file or link since the look */
-      kind = SAFEFS__ENTRY_FILE;
-  }
-  if (kind != SAFEFS__ENTRY_DIR && (rc == 0 || rc == SAFEFS_ENOTDIR))
+  if (kind == SAFEFS__ENTRY_DIR)
+    rc = delete_tree(d, name, deadline, &not_dir);
+  if (not_dir) /* not a directory, or no longer one since the look */
     rc = retry_step(STEP_UNLINK, d, name, NULL, deadline);
   return rc == SAFEFS_ENOENT ? 0 : rc; /* gone already: someone else swept it */
 }
