@@ -275,10 +275,11 @@ SAFEFS_EXTERN int safefs_remove_tree(const char *path, long timeout_ms);
  * other name never is.
  *
  * An entry goes only if it is at least min_age_s seconds old, counted from
- * its last modification or (POSIX) status change, whichever is later, so
- * a rename into the trash or a backup link counts as fresh. A live writer
- * is safe as long as min_age_s is longer than it leaves its temp file
- * untouched; 0 removes every such entry now, whatever the clocks say.
+ * its last modification or status change (POSIX ctime, Windows
+ * ChangeTime), whichever is later, so a rename into the trash or a backup
+ * link counts as fresh. A live writer is safe as long as min_age_s is
+ * longer than it leaves its temp file untouched; 0 removes every such
+ * entry now, whatever the clocks say.
  * Transient failures are retried within the default budget, for the whole
  * sweep together.
  *

@@ -132,7 +132,8 @@ int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *n
 int safefs__dir_next(safefs__dir *d, const char **name, int *kind);
 
 /* Kind of `name` and its age in seconds: now minus the later of its last
- * modification and (POSIX) status change, so a fresh rename counts too. */
+ * modification and its last status change (POSIX ctime, Windows
+ * ChangeTime), so a fresh rename or link counts too. */
 int safefs__dir_stat(safefs__dir *d, const char *name, int *kind, long long *age_s);
 
 /* One attempt: remove the non-directory `name` (a link itself, never its
