@@ -2,6 +2,7 @@
 #include "seam.h"
 
 static safefs__seam_fn seam_fn;
+static safefs__seam_after_fn seam_after_fn;
 static void *seam_ctx;
 
 static const char *const op_names[SAFEFS__OP_COUNT] = {
@@ -13,10 +14,20 @@ static const char *const op_names[SAFEFS__OP_COUNT] = {
 void safefs__seam_set(safefs__seam_fn fn, void *ctx) {
   seam_ctx = ctx;
   seam_fn = fn;
+  seam_after_fn = 0;
+}
+
+void safefs__seam_set_after(safefs__seam_after_fn fn) {
+  seam_after_fn = fn;
 }
 
 long safefs__seam(const struct safefs__call *call) {
   return seam_fn ? seam_fn(seam_ctx, call) : 0;
+}
+
+void safefs__seam_after(const struct safefs__call *call, long long result, long oserr) {
+  if (seam_after_fn)
+    seam_after_fn(seam_ctx, call, result, oserr);
 }
 
 long safefs__seam_op(enum safefs__op op, const char *path) {
