@@ -245,8 +245,10 @@ static void record_after(void *ctx, const struct safefs__call *c, long long resu
   e->reported = 1;
   e->result = result;
   e->oserr = oserr;
-  if (e->op == SAFEFS__OP_WRITE)
-    e->size = result > 0 && (size_t)result < e->size ? (size_t)result : (result > 0 ? e->size : 0);
+  if (e->op == SAFEFS__OP_WRITE && result < 0)
+    e->size = 0;
+  else if (e->op == SAFEFS__OP_WRITE && (size_t)result < e->size)
+    e->size = (size_t)result; /* a short write: only these bytes went out */
 }
 
 void cm_record(struct cm_trace *t) {
@@ -697,30 +699,32 @@ static int initial_index(const struct model *m, const char *name) {
   return -1;
 }
 
-/* The target in a crash state: old or new before the return, new after a
+/* One state of the target: old or new before the return, new after a
  * success, old or new after a failure (a failed directory sync may leave
  * the rename or its undoing unknown). */
+static void judge_target(struct model *m, int is_old, int is_new, size_t size) {
+  m->r->states++;
+  if (m->after_return && m->e->status == 0 && !is_new)
+    violate(m, CM_NOT_DURABLE, "target %s", is_old ? "is the old one" : "is not the new one");
+  else if (!is_new && !is_old)
+    violate(m, CM_TORN_TARGET, "target has %u bytes, neither old nor new", (unsigned)size);
+}
+
 static void check_target(struct model *m, const struct ents *c) {
   const struct cm_expect *e = m->e;
-  int i = ents_find(c, e->target), ino;
-  int success_done = m->after_return && e->status == 0;
+  int i = ents_find(c, e->target), ino, old_is_dir = m->old_ino >= 0 && m->in[m->old_ino].is_dir;
   struct torn tv;
   unsigned long v;
   size_t sizes[2];
   int si;
 
   if (i < 0) {
-    m->r->states++;
-    if (success_done)
-      violate(m, CM_NOT_DURABLE, "target absent");
-    else if (e->old_data != NULL)
-      violate(m, CM_TORN_TARGET, "target absent though it existed");
+    judge_target(m, m->old_ino < 0, e->new_absent, 0);
     return;
   }
   ino = c->v[i].ino;
-  if (m->in[ino].is_dir) {
-    m->r->states++;
-    violate(m, CM_TORN_TARGET, "target is a directory");
+  if (m->in[ino].is_dir || old_is_dir) {
+    judge_target(m, old_is_dir && ino == m->old_ino, 0, 0);
     return;
   }
   sizes[0] = m->in[ino].synced_size;
@@ -731,14 +735,8 @@ static void check_target(struct model *m, const struct ents *c) {
       m->r->capped++;
     for (v = 0; v < tv.combos; v++) {
       size_t n = torn_build(m, &tv, v);
-      int is_new = same(m->buf, n, e->new_data, e->new_size);
-      int is_old = e->old_data != NULL && same(m->buf, n, e->old_data, e->old_size);
-      m->r->states++;
-      if (success_done && !is_new)
-        violate(m, CM_NOT_DURABLE, "target has %u bytes, %s", (unsigned)n,
-                is_old ? "the old content" : "not the new content");
-      else if (!is_new && !is_old)
-        violate(m, CM_TORN_TARGET, "target has %u bytes, neither old nor new", (unsigned)n);
+      judge_target(m, e->old_data != NULL && same(m->buf, n, e->old_data, e->old_size),
+                   !e->new_absent && same(m->buf, n, e->new_data, e->new_size), n);
     }
     free(tv.blocks);
   }
@@ -1056,16 +1054,17 @@ static void check_live_end(struct model *m) {
   size_t i;
 
   if (e->status == 0) {
-    if (ino < 0 || m->in[ino].is_dir ||
-        !same(m->in[ino].live, m->in[ino].live_size, e->new_data, e->new_size))
-      violate(m, CM_WRONG_RESULT, "success, but the target is not the new content");
+    if (e->new_absent ? ino >= 0
+                      : ino < 0 || m->in[ino].is_dir ||
+                            !same(m->in[ino].live, m->in[ino].live_size, e->new_data,
+                                  e->new_size))
+      violate(m, CM_WRONG_RESULT, "success, but the target is not in its new state");
     if (!(e->flags & SAFEFS_NOSYNC) && m->kind == CM_POSIX && m->commit_ev >= 0 &&
         m->root_sync_ev < m->commit_ev)
       violate(m, CM_RENAME_NOT_DURABLE, "no directory sync after rename #%d", m->commit_ev);
-  } else if (e->old_data == NULL ? ino >= 0
-                                 : ino < 0 || m->in[ino].is_dir ||
-                                       !same(m->in[ino].live, m->in[ino].live_size,
-                                             e->old_data, e->old_size)) {
+  } else if (ino != m->old_ino ||
+             (ino >= 0 && !m->in[ino].is_dir &&
+              !same(m->in[ino].live, m->in[ino].live_size, e->old_data, e->old_size))) {
     violate(m, CM_WRONG_RESULT, "failed, but the target is not as it was");
   }
   if (e->allow_leftover)

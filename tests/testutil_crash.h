@@ -42,13 +42,13 @@
  * makes its data durable but not its name (no ext4 "fsync also commits the
  * create" help), and no data is flushed by a rename (no auto_da_alloc).
  *
- * File data: each 4 KiB block written since the file's last successful
- * fsync either reached the disk as written or kept its synced bytes (zeros
- * past the synced size), and the size is either the synced one or the
- * current one. A failed fsync syncs nothing. With up to CM_MAX_TORN_BLOCKS
- * unsynced blocks every combination is explored; above that a bounded family
- * (every prefix and suffix of the blocks, each block alone, each block
- * missing; 4n+2 combinations) and the cap is counted.
+ * File data: the size is either the synced one or the current one, and
+ * each 4 KiB block inside it that was written since the file's last
+ * successful fsync either reached the disk as written or kept its synced
+ * bytes (zeros past the synced size). A failed fsync syncs nothing. With up
+ * to CM_MAX_TORN_BLOCKS such blocks every combination is explored; above
+ * that a bounded family of 4n (every prefix and suffix of the blocks, each
+ * block alone, each block missing), and the cap is counted.
  *
  * ---- Windows durability model (CM_WIN32) ---------------------------------
  * NTFS keeps one sequential metadata log, so pending directory operations
@@ -182,13 +182,16 @@ void cm_trace_print(const struct cm_trace *t, FILE *out);
 enum cm_model { CM_POSIX, CM_WIN32 };
 enum cm_order { CM_SUBSET, CM_PREFIX };
 
-/* What the API call was meant to do. */
+/* What the API call was meant to do: take the target from its old state
+ * to its new one (replace: new content; remove: absent). */
 struct cm_expect {
   const char *target;        /* name in the root */
-  const void *old_data;      /* NULL: the target did not exist */
+  const void *old_data;      /* NULL: the target did not exist, or is a
+                                directory declared with cm_initial_dir */
   size_t old_size;
   const void *new_data;
   size_t new_size;
+  int new_absent;            /* the new state is "no target" (removal) */
   unsigned flags;            /* SAFEFS_NOREPLACE, SAFEFS_NOSYNC */
   int status;                /* what the call returned */
   int allow_leftover;        /* an own name may stay (a failed cleanup) */
