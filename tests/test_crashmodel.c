@@ -392,7 +392,7 @@ static void fail_each_call(const char *dir, enum api api) {
         assert_int_equal(e.status, SAFEFS_EIO);
         if (has_op(&t, SAFEFS__OP_RENAME)) {
           cm_trace_print(&t, stderr);
-          fail_msg("renamed after a failed fsync");
+          fail_msg("%s", "renamed after a failed fsync");
         }
       }
       runs++;
@@ -582,7 +582,7 @@ static void run_control(const char *dir, const struct control *c) {
               cm_check_name((enum cm_check)c->expected[k]));
       cm_trace_print(&t, stderr);
       cm_report_print(&r, stderr);
-      fail_msg("negative control not caught");
+      fail_msg("negative control '%s' not caught", c->what);
     }
   }
   if (!expected_any)
