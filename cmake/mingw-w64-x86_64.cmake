@@ -6,11 +6,12 @@
 #         -DCMAKE_TOOLCHAIN_FILE=cmake/mingw-w64-x86_64.cmake \
 #         -DSAFEFS_MINGW_PREFIX=$PWD/build-win/deps      # optional
 #
-# SAFEFS_MINGW_PREFIX (cache variable or environment variable): an extra
+# SAFEFS_MINGW_PREFIX (cache or environment variable, ABSOLUTE path): an extra
 # install prefix holding cross-built dependencies (e.g. CMocka built by
 # scripts/build-cmocka-mingw.sh).  It is added to CMAKE_FIND_ROOT_PATH and
 # CMAKE_PREFIX_PATH, so find_package(cmocka CONFIG) / find_library() /
-# find_path() find it.
+# find_path() find it.  (-DCMAKE_PREFIX_PATH=<dir> alone does NOT work: with
+# CMAKE_FIND_ROOT_PATH_MODE_PACKAGE ONLY it is re-rooted under the sysroot.)
 #
 # CMAKE_CROSSCOMPILING_EMULATOR is set to Wine, so add_test() commands that
 # name an executable target run as "wine foo.exe" under ctest.  Source
@@ -47,12 +48,18 @@ if(NOT DEFINED SAFEFS_MINGW_PREFIX AND DEFINED ENV{SAFEFS_MINGW_PREFIX})
   set(SAFEFS_MINGW_PREFIX "$ENV{SAFEFS_MINGW_PREFIX}")
 endif()
 
-set(CMAKE_FIND_ROOT_PATH /usr/${SAFEFS_MINGW_TRIPLE})
+# (appended, so a -DCMAKE_FIND_ROOT_PATH=... from the command line is kept)
+list(APPEND CMAKE_FIND_ROOT_PATH /usr/${SAFEFS_MINGW_TRIPLE})
 if(SAFEFS_MINGW_PREFIX)
-  get_filename_component(SAFEFS_MINGW_PREFIX "${SAFEFS_MINGW_PREFIX}" ABSOLUTE)
+  if(NOT IS_ABSOLUTE "${SAFEFS_MINGW_PREFIX}")
+    message(FATAL_ERROR "SAFEFS_MINGW_PREFIX must be an absolute path "
+                        "(got '${SAFEFS_MINGW_PREFIX}')")
+  endif()
   list(APPEND CMAKE_FIND_ROOT_PATH "${SAFEFS_MINGW_PREFIX}")
   list(APPEND CMAKE_PREFIX_PATH "${SAFEFS_MINGW_PREFIX}")
+  list(REMOVE_DUPLICATES CMAKE_PREFIX_PATH)
 endif()
+list(REMOVE_DUPLICATES CMAKE_FIND_ROOT_PATH)
 
 # Programs come from the build host, everything else from the target roots.
 set(CMAKE_FIND_ROOT_PATH_MODE_PROGRAM NEVER)
@@ -71,6 +78,11 @@ set(CMAKE_MODULE_LINKER_FLAGS_INIT "-static -static-libgcc")
 # Prefer a 64-bit loader: "wine64" on PATH (WineHQ / other distros), then
 # Debian's /usr/lib/wine/wine64 (bookworm's /usr/bin/wine wrapper prefers the
 # 32-bit loader and nags when wine32 is missing), then plain "wine".
+# Override with -DSAFEFS_WINE=/path/to/wine (or the SAFEFS_WINE environment
+# variable exported by scripts/wine-env.sh).
+if(NOT SAFEFS_WINE AND DEFINED ENV{SAFEFS_WINE})
+  set(SAFEFS_WINE "$ENV{SAFEFS_WINE}")
+endif()
 if(NOT SAFEFS_WINE)
   find_program(SAFEFS_WINE NAMES wine64 PATHS /usr/lib/wine NO_CACHE)
   if(NOT SAFEFS_WINE)

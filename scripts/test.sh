@@ -8,6 +8,11 @@
 # Suites, each in its own build directory under build/:
 #   native   gcc, Debug, ctest (the whole CMocka suite, header self-test, CLI)
 #   asan     gcc with AddressSanitizer + UndefinedBehaviorSanitizer, ctest
+#   tsan     gcc with ThreadSanitizer: the multi-threaded tests
+#   valgrind memcheck over the replace and fault-injection tests
+#   fuzz     clang + libFuzzer: each target for SAFEFS_FUZZ_SECONDS (default
+#            15); a crash fails the suite and is saved under build/fuzz-crashes
+#            (copy it into fuzz/corpus/<target>/ to keep it as a regression)
 #   consumer the library used the ways a vendoring app uses it:
 #            add_subdirectory, install + find_package, install + pkg-config
 #   windows  MinGW-w64 cross build, ctest running every test under Wine
@@ -16,6 +21,8 @@
 #   SAFEFS_NO_APT=1     do not apt-get install (the packages are there)
 #   SAFEFS_JOBS=N       parallel build jobs (default: nproc)
 #   SAFEFS_BIG_MIB=N    size of the streamed-write memory test (default 1024)
+#   SAFEFS_POWERLOSS_TRIALS=N  power-loss trials per mode (default 20)
+#   SAFEFS_FUZZ_SECONDS=N      seconds per fuzz target (default 15)
 set -eu
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -25,7 +32,8 @@ JOBS=${SAFEFS_JOBS:-$(nproc 2>/dev/null || echo 2)}
 B=$ROOT/build
 mkdir -p "$B"
 
-PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 dpkg-dev"
+PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 dpkg-dev e2fsprogs
+clang libclang-rt-dev valgrind"
 
 say() { printf '\n==== %s\n' "$*"; }
 
@@ -80,13 +88,50 @@ asan() {
             SAFEFS_BIG_MIB=${SAFEFS_BIG_MIB:-256} ctest --output-on-failure -j 1)
 }
 
+tsan() {
+    cmake -S . -B "$B/tsan" -DCMAKE_BUILD_TYPE=Debug -DSAFEFS_SANITIZE=thread \
+        -DSAFEFS_BUILD_BENCH=OFF >/dev/null &&
+        cmake --build "$B/tsan" -j "$JOBS" &&
+        (cd "$B/tsan" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
+            ctest --output-on-failure -L threads)
+}
+
+valgrind_suite() {
+    for t in test_replace test_faults; do
+        echo "-- valgrind $t"
+        valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
+            "$B/native/bin/$t" || return 1
+    done
+}
+
+fuzz() {
+    secs=${SAFEFS_FUZZ_SECONDS:-15}
+    CC=clang cmake -S . -B "$B/fuzz" -DCMAKE_BUILD_TYPE=Debug -DSAFEFS_FUZZ=ON \
+        -DSAFEFS_SANITIZE=address,undefined,fuzzer-no-link -DSAFEFS_BUILD_BENCH=OFF \
+        -DSAFEFS_BUILD_TOOLS=OFF >/dev/null &&
+        cmake --build "$B/fuzz" -j "$JOBS" || return 1
+    mkdir -p "$B/fuzz-crashes"
+    for src in fuzz/fuzz_*.c; do
+        t=$(basename "$src" .c)
+        t=${t#fuzz_}
+        corpus=$B/fuzz-corpus/$t
+        mkdir -p "$corpus"
+        cp fuzz/corpus/"$t"/* "$corpus"/ 2>/dev/null || true
+        echo "-- fuzz $t for ${secs}s"
+        "$B/fuzz/bin/fuzz_$t" -max_total_time="$secs" -print_final_stats=1 \
+            -artifact_prefix="$B/fuzz-crashes/$t-" "$corpus" 2>"$B/fuzz-$t.log" ||
+            { tail -n 40 "$B/fuzz-$t.log"; return 1; }
+        grep -E "^(Done|stat::number_of_executed_units)" "$B/fuzz-$t.log" || true
+    done
+}
+
 consumer() {
     "$ROOT/tests/consumer/run.sh" "$B/consumer"
 }
 
 windows() {
     "$ROOT/scripts/build-cmocka-mingw.sh" "$B/win-deps" &&
-        . "$ROOT/scripts/wine-env.sh" "$B/wineprefix" &&
+        SAFEFS_WINEPREFIX="$B/wineprefix" . "$ROOT/scripts/wine-env.sh" &&
         cmake -S . -B "$B/windows" -DCMAKE_BUILD_TYPE=Debug \
             -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64-x86_64.cmake" \
             -DSAFEFS_MINGW_PREFIX="$B/win-deps" >/dev/null &&
@@ -99,6 +144,9 @@ install_packages
 run_suite native native
 if [ "$ONLY" = all ]; then
     run_suite asan asan
+    run_suite tsan tsan
+    run_suite valgrind valgrind_suite
+    run_suite fuzz fuzz
     run_suite consumer consumer
     run_suite windows windows
 fi

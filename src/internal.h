@@ -72,6 +72,16 @@ int safefs__is_own_name(const char *name);
  * in a separator or names "." or "..": there is no file name to replace. */
 int safefs__split_path(const char *path, size_t *dir_len, const char **base);
 
+/* ---- utf8.c: strict UTF-8 <-> UTF-16 -------------------------------------
+ * safefs__utf8_to_utf16: the UTF-16 length (code units, no NUL) of the
+ * NUL-terminated UTF-8 string s, or -1 if s is not strictly valid UTF-8.
+ * If out is not NULL, up to cap - 1 units and a NUL are stored; call once
+ * with out NULL to measure, then with cap = length + 1.
+ * safefs__utf16_to_utf8: the same the other way for len units of w (-1 on
+ * a lone surrogate), storing up to cap - 1 bytes and a NUL. */
+long safefs__utf8_to_utf16(const char *s, unsigned short *out, size_t cap);
+long safefs__utf16_to_utf8(const unsigned short *w, size_t len, char *out, size_t cap);
+
 /* ---- alloc.c: every allocation, so tests can make them fail ------------- */
 void *safefs__malloc(size_t size);
 void *safefs__realloc(void *p, size_t size);

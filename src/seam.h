@@ -72,9 +72,9 @@ struct safefs__call {
  *   SAFEFS__SEAM_SHORT (WRITE/READ only) make the call with half the size,
  *                      at least 1 byte: a short write or read;
  *   SAFEFS__SEAM_SKIP  (SYNC/SYNC_DIR only) do not make the call and report
- *                      success, as a filesystem that ignores fsync would: a
- *                      test plays a protocol that forgets a sync and checks
- *                      that the crash-state checker catches it. */
+ *                      success, as a filesystem that ignores fsync would:
+ *                      the broken protocol that the power-loss and
+ *                      crash-model tests must catch (their negative control). */
 #define SAFEFS__SEAM_SHORT (-1L)
 #define SAFEFS__SEAM_SKIP (-2L)
 typedef long (*safefs__seam_fn)(void *ctx, const struct safefs__call *call);

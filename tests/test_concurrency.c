@@ -39,7 +39,7 @@ static int version_is_whole(const char *data, size_t n) {
 
 struct shared {
   const char *path;
-  volatile int writers_done;
+  int writers_done; /* under mu */
   int reads, bad_reads, failed_writes, failed_reads;
   pthread_mutex_t mu;
 };
@@ -68,10 +68,18 @@ static void *writer_main(void *p) {
   return NULL;
 }
 
+static int writers_done(struct shared *sh) {
+  int done;
+  pthread_mutex_lock(&sh->mu);
+  done = sh->writers_done;
+  pthread_mutex_unlock(&sh->mu);
+  return done;
+}
+
 static void *reader_main(void *p) {
   struct shared *sh = (struct shared *)p;
   int reads = 0, bad = 0, failed = 0;
-  while (!sh->writers_done) {
+  while (!writers_done(sh)) {
     void *data;
     size_t n;
     int rc = safefs_read_file(sh->path, &data, &n);
@@ -115,7 +123,9 @@ static void eight_writers_one_target(void **state) {
   }
   for (i = 0; i < WRITERS; i++)
     pthread_join(writers[i], NULL);
+  pthread_mutex_lock(&sh.mu);
   sh.writers_done = 1;
+  pthread_mutex_unlock(&sh.mu);
   for (i = 0; i < 2; i++)
     pthread_join(readers[i], NULL);
   print_message("  %d writes, %d reads, %d torn, %d failed writes, %d failed reads\n",

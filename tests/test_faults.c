@@ -49,6 +49,7 @@ enum api { API_WRITE_FILE, API_WRITER, API_NOREPLACE };
 
 /* One write through the chosen API; returns its status. */
 static int do_write(enum api api, const char *path) {
+  static const char new_content[] = NEW;
   safefs_writer *w;
   int rc;
   switch (api) {
@@ -60,8 +61,8 @@ static int do_write(enum api api, const char *path) {
     rc = safefs_writer_open(&w, path, 0);
     if (rc != 0)
       return rc;
-    if ((rc = safefs_writer_write(w, NEW, 4)) != 0 ||
-        (rc = safefs_writer_write(w, NEW + 4, strlen(NEW) - 4)) != 0) {
+    if ((rc = safefs_writer_write(w, new_content, 4)) != 0 ||
+        (rc = safefs_writer_write(w, new_content + 4, strlen(new_content) - 4)) != 0) {
       safefs_writer_commit(w); /* must release w and return the same status */
       return rc;
     }
