@@ -200,6 +200,71 @@ static void enumeration_of_directory_operations(void **state) {
   cm_trace_free(&t);
 }
 
+/* A directory target: "old" means the whole tree under its name. A tree
+ * removed by renaming it aside and then deleting the copy stays whole under
+ * its name in every crash state only if the rename is durable before the
+ * deletions start; without a directory fsync between, a filesystem that
+ * commits directories independently (CM_SUBSET) may keep the deletions and
+ * lose the rename, while an in-order journal (CM_PREFIX) may not. */
+static void synth_remove_tree(struct cm_trace *t, const char *dir, int sync_after_rename) {
+  char trash[SAFEFS__NAME_MAX + 1];
+  assert_int_equal(safefs__make_name(trash, "tree", SAFEFS__KIND_TRASH), 0);
+  cm_initial_dir(t, "tree");
+  cm_initial_file(t, "tree/a", "a", 1);
+  cm_initial_dir(t, "tree/sub");
+  cm_initial_file(t, "tree/sub/b", "b", 1);
+  cm_add(t, SAFEFS__OP_OPEN_DIR, dir, NULL, ROOT_FD, NULL, 0, FAKE_DIRFD);
+  cm_add_rename(t, "tree", trash, FAKE_DIRFD, SAFEFS__RENAME_NOREPLACE);
+  if (sync_after_rename)
+    cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, FAKE_DIRFD, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_OPEN_DIR, trash, NULL, FAKE_DIRFD, NULL, 0, 6);
+  cm_add(t, SAFEFS__OP_UNLINK, "a", NULL, 6, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_OPEN_DIR, "sub", NULL, 6, NULL, 0, 7);
+  cm_add(t, SAFEFS__OP_UNLINK, "b", NULL, 7, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, 7, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_RMDIR, "sub", NULL, 6, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, 6, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_RMDIR, trash, NULL, FAKE_DIRFD, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, FAKE_DIRFD, NULL, 0, 0);
+}
+
+static void removal_of_a_tree(void **state) {
+  const char *dir = (const char *)*state;
+  struct cm_trace t;
+  struct cm_expect e;
+  struct cm_report r;
+
+  memset(&e, 0, sizeof e);
+  e.target = "tree";
+  e.new_absent = 1;
+  e.not_durable = 1; /* removal does not promise durability */
+
+  cm_trace_init(&t, dir);
+  synth_remove_tree(&t, dir, 1);
+  memset(&r, 0, sizeof r);
+  cm_check(&t, &e, CM_POSIX, &r);
+  expect_clean(&t, &r, "tree renamed aside, synced, then deleted");
+  tally_report(3, &r);
+  cm_trace_free(&t);
+
+  cm_trace_init(&t, dir);
+  synth_remove_tree(&t, dir, 0);
+  memset(&r, 0, sizeof r);
+  cm_check_order(&t, &e, CM_POSIX, CM_PREFIX, &r);
+  expect_clean(&t, &r, "tree renamed aside then deleted, in-order journal");
+  tally_report(3, &r);
+  memset(&r, 0, sizeof r);
+  cm_check(&t, &e, CM_POSIX, &r);
+  assert_true(r.violations[CM_TORN_TARGET] > 0);
+  print_message("  tree deleted after an unsynced rename aside: %s x%ld under CM_SUBSET (%s)\n",
+                cm_check_name(CM_TORN_TARGET), r.violations[CM_TORN_TARGET],
+                r.first[CM_TORN_TARGET]);
+  tally_report(3, &r);
+  tally.neg_traces++;
+  tally.neg_violations += cm_total(&r);
+  cm_trace_free(&t);
+}
+
 /* ---- safefs's own call sequences -------------------------------------------- */
 
 enum api { API_WRITE_FILE, API_WRITER, API_NOREPLACE };
@@ -685,6 +750,7 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(enumeration_of_torn_blocks, setup, teardown),
       cmocka_unit_test_setup_teardown(enumeration_of_directory_operations, setup, teardown),
+      cmocka_unit_test_setup_teardown(removal_of_a_tree, setup, teardown),
       cmocka_unit_test_setup_teardown(write_file_crash_states, setup, teardown),
       cmocka_unit_test_setup_teardown(writer_crash_states, setup, teardown),
       cmocka_unit_test_setup_teardown(noreplace_crash_states, setup, teardown),

@@ -319,11 +319,15 @@ struct model {
   struct fdent *fds;
   size_t n_fd, cap_fd;
   int root, old_ino;
-  int *initial_ino; /* the inode of each cm_initial entry */
+  int *initial_ino;    /* the inode of each cm_initial entry */
+  int *initial_parent; /* and the directory it is in */
+  int *obs;            /* the directories crash states are built for: the
+                          root, then every directory of the target's tree */
+  size_t n_obs;
   int commit_ev, root_sync_ev;
   int where; /* the event a violation is reported at; -1 before the first */
   int after_return;
-  struct ents scratch;
+  struct ents *scratch; /* one crash state: entries of each obs directory */
   unsigned char *buf;
   size_t buf_cap;
   long violations;
@@ -699,19 +703,58 @@ static int initial_index(const struct model *m, const char *name) {
   return -1;
 }
 
-/* One state of the target: old or new before the return, new after a
- * success, old or new after a failure (a failed directory sync may leave
- * the rename or its undoing unknown). */
-static void judge_target(struct model *m, int is_old, int is_new, size_t size) {
+#define SHAPE_ABSENT (-1L)
+#define SHAPE_DIR (-2L)
+
+/* One state of the target (shape: its size, or SHAPE_*): old or new before
+ * the return, new after a success (unless not durable), old or new after a
+ * failure (a failed directory sync may leave the rename or its undoing
+ * unknown). */
+static void judge_target(struct model *m, int is_old, int is_new, long shape) {
+  char what[64];
   m->r->states++;
-  if (m->after_return && m->e->status == 0 && !is_new)
-    violate(m, CM_NOT_DURABLE, "target %s", is_old ? "is the old one" : "is not the new one");
-  else if (!is_new && !is_old)
-    violate(m, CM_TORN_TARGET, "target has %u bytes, neither old nor new", (unsigned)size);
+  if (is_new || (is_old && !(m->after_return && m->e->status == 0 && !m->e->not_durable)))
+    return;
+  if (shape == SHAPE_ABSENT)
+    snprintf(what, sizeof what, "target absent");
+  else if (shape == SHAPE_DIR)
+    snprintf(what, sizeof what, "target a directory, %s", is_old ? "whole" : "not the whole tree");
+  else
+    snprintf(what, sizeof what, "target has %ld bytes", shape);
+  if (m->after_return && m->e->status == 0 && !m->e->not_durable)
+    violate(m, CM_NOT_DURABLE, "%s, %s", what, is_old ? "the old content" : "not the new one");
+  else
+    violate(m, CM_TORN_TARGET, "%s, neither old nor new", what);
 }
 
-static void check_target(struct model *m, const struct ents *c) {
+/* A directory target is "old" only with its whole tree: every directory
+ * below it holds exactly the entries it held at the start (states[s] are
+ * the entries of m->obs[s]). */
+static int tree_whole(const struct model *m, const struct ents *states) {
+  size_t s, i;
+  for (s = 1; s < m->n_obs; s++) {
+    size_t expected = 0;
+    for (i = 0; i < m->t->n_initial; i++) {
+      const char *leaf = strrchr(m->t->initial[i].name, '/');
+      int j;
+      if (m->initial_parent[i] != m->obs[s])
+        continue;
+      expected++;
+      j = ents_find(&states[s], leaf ? leaf + 1 : m->t->initial[i].name);
+      if (j < 0 || states[s].v[j].ino != m->initial_ino[i])
+        return 0;
+    }
+    if (states[s].n != expected)
+      return 0;
+  }
+  return 1;
+}
+
+/* states: the crash state, one entry list per observed directory; the
+ * root's first. */
+static void check_target(struct model *m, const struct ents *states) {
   const struct cm_expect *e = m->e;
+  const struct ents *c = &states[0];
   int i = ents_find(c, e->target), ino, old_is_dir = m->old_ino >= 0 && m->in[m->old_ino].is_dir;
   struct torn tv;
   unsigned long v;
@@ -719,12 +762,12 @@ static void check_target(struct model *m, const struct ents *c) {
   int si;
 
   if (i < 0) {
-    judge_target(m, m->old_ino < 0, e->new_absent, 0);
+    judge_target(m, m->old_ino < 0, e->new_absent, SHAPE_ABSENT);
     return;
   }
   ino = c->v[i].ino;
   if (m->in[ino].is_dir || old_is_dir) {
-    judge_target(m, old_is_dir && ino == m->old_ino, 0, 0);
+    judge_target(m, old_is_dir && ino == m->old_ino && tree_whole(m, states), 0, SHAPE_DIR);
     return;
   }
   sizes[0] = m->in[ino].synced_size;
@@ -736,7 +779,7 @@ static void check_target(struct model *m, const struct ents *c) {
     for (v = 0; v < tv.combos; v++) {
       size_t n = torn_build(m, &tv, v);
       judge_target(m, e->old_data != NULL && same(m->buf, n, e->old_data, e->old_size),
-                   !e->new_absent && same(m->buf, n, e->new_data, e->new_size), n);
+                   !e->new_absent && same(m->buf, n, e->new_data, e->new_size), (long)n);
     }
     free(tv.blocks);
   }
@@ -766,11 +809,20 @@ static void check_names(struct model *m, const struct ents *c) {
 
 /* ---- crash points --------------------------------------------------------- */
 
-/* Every state a crash now may leave in the root: the durable entries plus a
- * choice of the root's pending operations (every subset in order, or every
- * prefix), then every content the target's file may have. */
+static int obs_slot(const struct model *m, int dir) {
+  size_t i;
+  for (i = 0; i < m->n_obs; i++)
+    if (m->obs[i] == dir)
+      return (int)i;
+  return -1;
+}
+
+/* Every state a crash now may leave in the observed directories: their
+ * durable entries plus a choice of their pending operations (every subset
+ * in trace order, or every prefix), then every content the target's file
+ * may have. */
 static void crash_point(struct model *m) {
-  size_t *ops, k = 0, i;
+  size_t *ops, k = 0, i, s;
   char *chosen;
   unsigned long mask, n_choices;
   int subset;
@@ -778,7 +830,7 @@ static void crash_point(struct model *m) {
   m->r->points++;
   ops = (size_t *)xmalloc((m->n_p + 1) * sizeof *ops);
   for (i = 0; i < m->n_p; i++)
-    if (m->p[i].dir == m->root)
+    if (obs_slot(m, m->p[i].dir) >= 0)
       ops[k++] = i;
   subset = m->order == CM_SUBSET && k <= CM_MAX_SUBSET_OPS;
   if (m->order == CM_SUBSET && !subset)
@@ -786,22 +838,26 @@ static void crash_point(struct model *m) {
   n_choices = subset ? 1ul << k : (unsigned long)k + 1;
   chosen = (char *)xmalloc(k + 1);
   for (mask = 0; mask < n_choices; mask++) {
-    const struct ents *durable = &m->in[m->root].durable_ents;
     int possible = 1;
     for (i = 0; i < k; i++)
       chosen[i] = (char)(subset ? (mask >> i) & 1u : i < mask);
-    m->scratch.n = 0;
-    for (i = 0; i < durable->n; i++)
-      ents_add(&m->scratch, durable->v[i].name, durable->v[i].ino);
-    for (i = 0; i < k && possible; i++)
-      if (chosen[i] && apply(&m->scratch, &m->p[ops[i]], 0) != 0)
+    for (s = 0; s < m->n_obs; s++) {
+      const struct ents *durable = &m->in[m->obs[s]].durable_ents;
+      m->scratch[s].n = 0;
+      for (i = 0; i < durable->n; i++)
+        ents_add(&m->scratch[s], durable->v[i].name, durable->v[i].ino);
+    }
+    for (i = 0; i < k && possible; i++) {
+      const struct pend *p = &m->p[ops[i]];
+      if (chosen[i] && apply(&m->scratch[obs_slot(m, p->dir)], p, 0) != 0)
         possible = 0;
+    }
     if (!possible) {
       m->r->impossible++;
       continue;
     }
-    check_names(m, &m->scratch);
-    check_target(m, &m->scratch);
+    check_names(m, &m->scratch[0]);
+    check_target(m, m->scratch);
   }
   free(chosen);
   free(ops);
@@ -999,6 +1055,7 @@ static void build_initial(struct model *m) {
   size_t i;
   m->root = new_inode(m, 1);
   m->initial_ino = (int *)xmalloc((m->t->n_initial + 1) * sizeof(int));
+  m->initial_parent = (int *)xmalloc((m->t->n_initial + 1) * sizeof(int));
   for (i = 0; i < m->t->n_initial; i++) {
     const struct cm_initial *in = &m->t->initial[i];
     char *copy = xstrdup(in->name), *rel = copy, *slash;
@@ -1018,8 +1075,21 @@ static void build_initial(struct model *m) {
       ents_add(&m->in[dir].durable_ents, xstrdup(rel), ino);
     }
     m->initial_ino[i] = ino;
+    m->initial_parent[i] = dir;
     free(copy);
   }
+  /* the root, and the target's tree if it is a directory */
+  m->obs = (int *)xmalloc((m->t->n_initial + 1) * sizeof(int));
+  m->obs[m->n_obs++] = m->root;
+  for (i = 0; i < m->t->n_initial; i++) {
+    const char *name = m->t->initial[i].name;
+    size_t tl = strlen(m->e->target);
+    if (m->t->initial[i].is_dir && strncmp(name, m->e->target, tl) == 0 &&
+        (name[tl] == '\0' || name[tl] == '/'))
+      m->obs[m->n_obs++] = m->initial_ino[i];
+  }
+  m->scratch = (struct ents *)xmalloc(m->n_obs * sizeof *m->scratch);
+  memset(m->scratch, 0, m->n_obs * sizeof *m->scratch);
   m->old_ino = lookup(m, m->root, m->e->target);
 }
 
@@ -1041,7 +1111,11 @@ static void free_model(struct model *m) {
   free(m->p);
   free(m->fds);
   free(m->initial_ino);
-  free(m->scratch.v);
+  free(m->initial_parent);
+  for (i = 0; i < m->n_obs; i++)
+    free(m->scratch[i].v);
+  free(m->scratch);
+  free(m->obs);
   free(m->buf);
 }
 

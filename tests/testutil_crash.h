@@ -58,11 +58,15 @@
  * There is no directory fsync. File data is durable after SYNC
  * (FlushFileBuffers), and until then torn at 4 KiB blocks as above.
  *
+ * Crash states are built for the target's directory and, when the target
+ * is a directory (removal), for every directory of its tree: "old" then
+ * means the whole tree is under its name, entry for entry. Operations in
+ * other directories are replayed but not enumerated (the invariants do not
+ * look there).
+ *
  * What is not modelled: sector-level tearing inside a 4 KiB block, the
  * content of files other than the target (only their names are checked;
- * their torn variants are not enumerated), metadata (modes, owners), and
- * directories other than the target's for the crash states (operations on
- * them are replayed but do not change what the invariants look at).
+ * their torn variants are not enumerated), and metadata (modes, owners).
  *
  * The seam passes a rename's or link's source directory handle only; both
  * names are resolved against it unless absolute (safefs always renames
@@ -192,6 +196,8 @@ struct cm_expect {
   const void *new_data;
   size_t new_size;
   int new_absent;            /* the new state is "no target" (removal) */
+  int not_durable;           /* success promises no durability (a crash
+                                after it may still show the old state) */
   unsigned flags;            /* SAFEFS_NOREPLACE, SAFEFS_NOSYNC */
   int status;                /* what the call returned */
   int allow_leftover;        /* an own name may stay (a failed cleanup) */
