@@ -537,6 +537,10 @@ static int resolve(const struct model *m, long long handle, const char *path, ch
     free(np);
     free(nr);
     dir = m->root;
+  } else if (handle == -1) {
+    dir = m->root; /* a name with no directory handle: the Win32 backend's
+                      label for a name beside the target */
+    copy = norm_path(path);
   } else {
     const struct fdent *f = fd_find((struct model *)m, handle);
     if (f == NULL || f->ino < 0 || !m->in[f->ino].is_dir)

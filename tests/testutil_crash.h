@@ -68,9 +68,11 @@
  * content of files other than the target (only their names are checked;
  * their torn variants are not enumerated), and metadata (modes, owners).
  *
- * The seam passes a rename's or link's source directory handle only; both
- * names are resolved against it unless absolute (safefs always renames
- * within one directory).
+ * Paths in the trace are absolute, or relative to the directory handle of
+ * the call (POSIX), or, with no handle (-1), names in the root (the Win32
+ * backend labels names beside the target so). The seam passes a rename's
+ * or link's source directory handle only; both names are resolved against
+ * it (safefs always renames within one directory).
  */
 #ifndef SAFEFS_TESTUTIL_CRASH_H
 #define SAFEFS_TESTUTIL_CRASH_H
