@@ -304,6 +304,14 @@ struct scenario {
 
 #define ABSENT ((size_t)-1)
 
+static int has_op(const struct cm_trace *t, enum safefs__op op) {
+  size_t i;
+  for (i = 0; i < t->n; i++)
+    if (t->ev[i].op == op)
+      return 1;
+  return 0;
+}
+
 /* 1 if the file at path holds exactly data. */
 static int file_holds(const char *path, const unsigned char *data, size_t size) {
   size_t n;
@@ -390,9 +398,40 @@ static const struct scenario writer_scenarios[] = {
     {6000, 10000, 7}, {ABSENT, 10000, 3000}, {6000, 150000, 50000}, {6000, 0, 1},
     {20000, 70000, 70000}};
 
+/* An aborted writer: the target stays old in every crash state, and the
+ * temp goes. */
+static void writer_abort(const char *dir) {
+  struct scenario sc = {6000, 70000, 0}; /* above the buffer: it reaches the temp */
+  struct cm_trace t;
+  struct cm_expect e;
+  struct cm_report r;
+  unsigned char *old, *nw;
+  safefs_writer *w;
+  char *target = tu_join(dir, TARGET);
+
+  prepare(dir, API_WRITER, &sc, 0, &t, &e, &old, &nw);
+  cm_record(&t);
+  assert_int_equal(safefs_writer_open(&w, target, 0), 0);
+  assert_int_equal(safefs_writer_write(w, nw, sc.new_size), 0);
+  safefs_writer_abort(w);
+  cm_stop();
+  assert_true(file_holds(target, old, sc.old_size));
+  e.status = SAFEFS_EINVAL; /* "did not replace": the target must stay old */
+  memset(&r, 0, sizeof r);
+  cm_check(&t, &e, cm_native_model(), &r);
+  expect_clean(&t, &r, "safefs_writer_abort");
+  assert_true(has_op(&t, SAFEFS__OP_WRITE));
+  tally_report(API_WRITER, &r);
+  free(old);
+  free(nw);
+  free(target);
+  cm_trace_free(&t);
+}
+
 static void writer_crash_states(void **state) {
   run_scenarios((const char *)*state, API_WRITER, writer_scenarios,
                 sizeof writer_scenarios / sizeof writer_scenarios[0]);
+  writer_abort((const char *)*state);
 }
 
 static const struct scenario noreplace_scenarios[] = {
@@ -405,13 +444,6 @@ static void noreplace_crash_states(void **state) {
 
 /* ---- every OS call failing in turn ------------------------------------------ */
 
-static int has_op(const struct cm_trace *t, enum safefs__op op) {
-  size_t i;
-  for (i = 0; i < t->n; i++)
-    if (t->ev[i].op == op)
-      return 1;
-  return 0;
-}
 
 /* Record the clean run to learn the calls, then fail each one in turn (and
  * every later call of the same op, as a broken disk would) and check every

@@ -295,7 +295,7 @@ enum pkind {
 
 struct pend {
   enum pkind kind;
-  int dir, ino, ev;
+  int dir, ino;
   unsigned flags;
   char *name, *to;
 };
@@ -579,7 +579,6 @@ static void pend_add(struct model *m, enum pkind kind, int dir, const char *name
   p->kind = kind;
   p->dir = dir;
   p->ino = ino;
-  p->ev = m->where;
   p->flags = flags;
   p->name = xstrdup(name);
   p->to = xstrdup(to);
