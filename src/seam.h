@@ -49,9 +49,10 @@ enum safefs__op {
 /* One call about to be made. Pointers are valid only during the hook. */
 struct safefs__call {
   enum safefs__op op;
-  const char *path;  /* UTF-8 (POSIX) or NULL; the main path involved      */
+  const char *path;  /* UTF-8 or NULL; the main path or name involved      */
   const char *path2; /* second path (rename/link target) or NULL           */
-  const void *data;  /* WRITE: the bytes about to be written               */
+  const void *data;  /* WRITE: the bytes about to be written; RENAME by
+                        ReplaceFileW: the backup's UTF-8 name or NULL       */
   size_t size;       /* WRITE/READ/ALLOC: the size asked for;
                         RENAME: SAFEFS__RENAME_* flags                     */
   long long handle;  /* the descriptor or handle involved, or -1           */

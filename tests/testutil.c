@@ -167,6 +167,11 @@ long tu_peak_rss_kib(void) {
   return (long)(pmc.PeakWorkingSetSize / 1024);
 }
 
+int tu_running_on_wine(void) {
+  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
+  return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
+}
+
 long long tu_now_ms(void) {
   return (long long)GetTickCount64();
 }
@@ -257,6 +262,10 @@ long tu_peak_rss_kib(void) {
 #else
   return ru.ru_maxrss;
 #endif
+}
+
+int tu_running_on_wine(void) {
+  return 0;
 }
 
 long long tu_now_ms(void) {

@@ -50,6 +50,11 @@ long tu_peak_rss_kib(void);
 /* Open descriptors (POSIX) or handles (Windows) of this process. */
 long tu_open_handles(void);
 
+/* 1 when the Windows build runs under Wine (its ntdll exports
+ * wine_get_version), for the few documented places where Wine's emulation
+ * differs from Windows; 0 on Windows and POSIX. */
+int tu_running_on_wine(void);
+
 /* Milliseconds from a monotonic clock. */
 long long tu_now_ms(void);
 void tu_sleep_ms(long ms);

@@ -1,0 +1,46 @@
+/* Randomness, time and path syntax for the Win32 backend. */
+#include <windows.h>
+#include <bcrypt.h>
+
+#include "../platform.h"
+
+/* For builds that compile the sources without our CMake (which links it). */
+#if defined(_MSC_VER)
+#pragma comment(lib, "bcrypt.lib")
+#endif
+
+#ifndef BCRYPT_USE_SYSTEM_PREFERRED_RNG
+#define BCRYPT_USE_SYSTEM_PREFERRED_RNG 0x00000002
+#endif
+
+/* BCryptGenRandom with the system-preferred RNG (Windows 7 and later):
+ * a documented API that MinGW, MSVC and Wine all provide, unlike
+ * RtlGenRandom (SystemFunction036), which Microsoft says may go away. It
+ * takes a ULONG size, so larger requests are made in pieces. */
+int safefs__random(void *buf, size_t size) {
+  unsigned char *p = (unsigned char *)buf;
+  long inj = safefs__seam_op(SAFEFS__OP_RANDOM, NULL);
+  if (inj > 0)
+    return safefs__fail_os(inj);
+  while (size > 0) {
+    ULONG chunk = size > 0x40000000u ? 0x40000000u : (ULONG)size;
+    NTSTATUS st = BCryptGenRandom(NULL, p, chunk, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
+    if (st < 0) /* !NT_SUCCESS; the status is kept as the OS error */
+      return safefs__fail(SAFEFS_EIO, (long)st);
+    p += chunk;
+    size -= chunk;
+  }
+  return 0;
+}
+
+long long safefs__now_ms(void) {
+  return (long long)GetTickCount64();
+}
+
+void safefs__sleep_ms(long ms) {
+  Sleep(ms > 0 ? (DWORD)ms : 0);
+}
+
+int safefs__is_sep(int c) {
+  return c == '/' || c == '\\';
+}

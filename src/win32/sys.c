@@ -1,0 +1,356 @@
+/* The Win32 backend's system calls and path conversion; see sys.h. */
+#include "sys.h"
+
+#include <string.h>
+
+/* Writes are issued in pieces of at most this size: WriteFile takes a
+ * DWORD, and very large single writes to network redirectors have been
+ * known to fail with ERROR_NO_SYSTEM_RESOURCES. */
+#define MAX_IO_CHUNK (32u * 1024u * 1024u)
+
+#define LONG_PREFIX L"\\\\?\\"
+#define LONG_PREFIX_LEN 4
+#define UNC_PREFIX L"\\\\?\\UNC\\"
+#define UNC_PREFIX_LEN 8
+
+/* Describe one call to the seam and return its verdict (see seam.h). */
+static long ask_seam(enum safefs__op op, const char *path, const char *path2, const void *data,
+                     size_t size, HANDLE h) {
+  struct safefs__call c;
+  c.op = op;
+  c.path = path;
+  c.path2 = path2;
+  c.data = data;
+  c.size = size;
+  c.handle = h == NULL ? -1 : (long long)(INT_PTR)h;
+  return safefs__seam(&c);
+}
+
+/* 1 (with the injected error set as the last error) if the seam fails
+ * this call. */
+static int refused(enum safefs__op op, const char *path, const char *path2, HANDLE h) {
+  long r = ask_seam(op, path, path2, NULL, 0, h);
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    return 1;
+  }
+  return 0;
+}
+
+/* The same for a WRITE or READ of `size` bytes; a SAFEFS__SEAM_SHORT
+ * verdict halves *chunk. */
+static int transfer_refused(enum safefs__op op, HANDLE h, const void *data, size_t size,
+                            DWORD *chunk) {
+  long r = ask_seam(op, NULL, NULL, data, size, h);
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    return 1;
+  }
+  if (r == SAFEFS__SEAM_SHORT && *chunk > 1)
+    *chunk /= 2;
+  return 0;
+}
+
+/* ---- paths ---------------------------------------------------------------- */
+
+/* UTF-8 -> UTF-16: measure, allocate, convert, with the strict shared
+ * converter (src/utf8.c): invalid input (stray bytes, overlong forms,
+ * encoded surrogates) is refused, never replaced by U+FFFD, so two
+ * different byte strings never name one file. The refusal is reported as
+ * Windows would (ERROR_NO_UNICODE_TRANSLATION). wchar_t is the 16-bit
+ * unsigned type the converter writes on every Windows compiler. */
+static int to_wide(const char *s, wchar_t **out) {
+  long n = safefs__utf8_to_utf16(s, NULL, 0);
+  wchar_t *w;
+  *out = NULL;
+  if (n < 0)
+    return safefs__fail_os(ERROR_NO_UNICODE_TRANSLATION);
+  w = (wchar_t *)safefs__malloc(sizeof(wchar_t) * ((size_t)n + 1));
+  if (w == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  safefs__utf8_to_utf16(s, (unsigned short *)w, (size_t)n + 1);
+  *out = w;
+  return 0;
+}
+
+int safefs__sys_utf8(const wchar_t *w, int len, char **out) {
+  size_t units = len < 0 ? wcslen(w) : (size_t)len;
+  long n = safefs__utf16_to_utf8((const unsigned short *)w, units, NULL, 0);
+  char *s;
+  *out = NULL;
+  if (n < 0)
+    return safefs__fail_os(ERROR_NO_UNICODE_TRANSLATION);
+  s = (char *)safefs__malloc((size_t)n + 1);
+  if (s == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  safefs__utf16_to_utf8((const unsigned short *)w, units, s, (size_t)n + 1);
+  *out = s;
+  return 0;
+}
+
+static int starts_with(const wchar_t *s, const wchar_t *prefix) {
+  return wcsncmp(s, prefix, wcslen(prefix)) == 0;
+}
+
+/* GetFullPathNameW resolves the current directory, "." and "..", turns
+ * '/' into '\\', and works past MAX_PATH for the wide version. The \\?\
+ * prefix then switches off further parsing, which is why it comes last. */
+int safefs__sys_wide_path(const char *path, wchar_t **out) {
+  wchar_t *w, *full, *res;
+  DWORD need, got;
+  size_t len, pre;
+  int rc;
+
+  *out = NULL;
+  if ((rc = to_wide(path, &w)) != 0)
+    return rc;
+  if (starts_with(w, LONG_PREFIX) || starts_with(w, L"\\\\.\\")) {
+    *out = w;
+    return 0;
+  }
+  need = GetFullPathNameW(w, 0, NULL, NULL);
+  if (need == 0) {
+    DWORD e = GetLastError();
+    safefs__free(w);
+    return safefs__fail_os((long)e);
+  }
+  full = (wchar_t *)safefs__malloc(sizeof(wchar_t) * need);
+  if (full == NULL) {
+    safefs__free(w);
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  }
+  got = GetFullPathNameW(w, need, full, NULL);
+  safefs__free(w);
+  if (got == 0 || got >= need) { /* error, or the current dir changed in between */
+    DWORD e = got == 0 ? GetLastError() : ERROR_BUFFER_OVERFLOW;
+    safefs__free(full);
+    return safefs__fail_os((long)e);
+  }
+  if (starts_with(full, L"\\\\.\\") || starts_with(full, LONG_PREFIX)) {
+    *out = full; /* a device name such as NUL: no prefix applies */
+    return 0;
+  }
+  len = wcslen(full);
+  /* \\server\share\x -> \\?\UNC\server\share\x; C:\x -> \\?\C:\x */
+  pre = starts_with(full, L"\\\\") ? UNC_PREFIX_LEN - 2 : LONG_PREFIX_LEN;
+  res = (wchar_t *)safefs__malloc(sizeof(wchar_t) * (pre + len + 1));
+  if (res == NULL) {
+    safefs__free(full);
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  }
+  if (pre == LONG_PREFIX_LEN) {
+    memcpy(res, LONG_PREFIX, sizeof(wchar_t) * LONG_PREFIX_LEN);
+    memcpy(res + pre, full, sizeof(wchar_t) * (len + 1));
+  } else {
+    memcpy(res, UNC_PREFIX, sizeof(wchar_t) * UNC_PREFIX_LEN);
+    memcpy(res + UNC_PREFIX_LEN, full + 2, sizeof(wchar_t) * (len - 1));
+  }
+  safefs__free(full);
+  *out = res;
+  return 0;
+}
+
+size_t safefs__sys_base_offset(const wchar_t *path) {
+  const wchar_t *slash = wcsrchr(path, L'\\');
+  return slash ? (size_t)(slash - path) + 1 : 0;
+}
+
+int safefs__sys_wide_join(const wchar_t *dir, size_t dir_len, const char *name, wchar_t **out) {
+  wchar_t *wname, *res;
+  size_t n;
+  int rc;
+
+  *out = NULL;
+  if ((rc = to_wide(name, &wname)) != 0)
+    return rc;
+  n = wcslen(wname);
+  res = (wchar_t *)safefs__malloc(sizeof(wchar_t) * (dir_len + n + 1));
+  if (res == NULL) {
+    safefs__free(wname);
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  }
+  memcpy(res, dir, sizeof(wchar_t) * dir_len);
+  memcpy(res + dir_len, wname, sizeof(wchar_t) * (n + 1));
+  safefs__free(wname);
+  *out = res;
+  return 0;
+}
+
+/* Windows says ERROR_PATH_NOT_FOUND both for a missing directory and for a
+ * file used as one; POSIX says ENOENT and ENOTDIR. The nearest ancestor
+ * that exists tells which. Only failures pay for this walk. */
+int safefs__sys_fail_path(DWORD err, const wchar_t *path) {
+  size_t len;
+  wchar_t *copy;
+  int status = SAFEFS_ENOENT;
+
+  if (err != ERROR_PATH_NOT_FOUND)
+    return safefs__fail_os((long)err);
+  len = wcslen(path);
+  copy = (wchar_t *)safefs__malloc(sizeof(wchar_t) * (len + 1));
+  if (copy == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  memcpy(copy, path, sizeof(wchar_t) * (len + 1));
+  for (;;) {
+    size_t cut = safefs__sys_base_offset(copy);
+    DWORD attrs, e;
+    if (cut <= LONG_PREFIX_LEN)
+      break;
+    copy[cut - 1] = L'\0';
+    attrs = safefs__sys_attributes(copy, NULL);
+    if (attrs != INVALID_FILE_ATTRIBUTES) {
+      if (!(attrs & FILE_ATTRIBUTE_DIRECTORY))
+        status = SAFEFS_ENOTDIR;
+      break;
+    }
+    e = GetLastError();
+    if (e != ERROR_FILE_NOT_FOUND && e != ERROR_PATH_NOT_FOUND)
+      break;
+  }
+  safefs__free(copy);
+  return safefs__fail(status, (long)err);
+}
+
+/* ---- calls ---------------------------------------------------------------- */
+
+HANDLE safefs__sys_create_file(const wchar_t *path, const char *label, DWORD access,
+                               DWORD share, DWORD disposition, DWORD flags_and_attrs,
+                               enum safefs__op op) {
+  if (refused(op, label, NULL, NULL))
+    return INVALID_HANDLE_VALUE;
+  /* no SECURITY_ATTRIBUTES: the handle is not inherited by child processes */
+  return CreateFileW(path, access, share, NULL, disposition, flags_and_attrs, NULL);
+}
+
+BOOL safefs__sys_write_all(HANDLE h, const void *data, size_t size) {
+  const char *p = (const char *)data;
+  while (size > 0) {
+    DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, done = 0;
+    if (transfer_refused(SAFEFS__OP_WRITE, h, p, size, &chunk))
+      return FALSE;
+    if (!WriteFile(h, p, chunk, &done, NULL))
+      return FALSE;
+    if (done == 0) { /* no progress and no error: treat as out of space */
+      SetLastError(ERROR_DISK_FULL);
+      return FALSE;
+    }
+    p += done;
+    size -= done;
+  }
+  return TRUE;
+}
+
+BOOL safefs__sys_read(HANDLE h, void *buf, size_t size, size_t *got) {
+  DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, done = 0;
+  *got = 0;
+  if (transfer_refused(SAFEFS__OP_READ, h, NULL, size, &chunk))
+    return FALSE;
+  if (!ReadFile(h, buf, chunk, &done, NULL)) {
+    if (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE)
+      return TRUE; /* end of file, said the other way */
+    return FALSE;
+  }
+  *got = done;
+  return TRUE;
+}
+
+BOOL safefs__sys_flush(HANDLE h) {
+  long r = ask_seam(SAFEFS__OP_SYNC, NULL, NULL, NULL, 0, h);
+  if (r == SAFEFS__SEAM_SKIP)
+    return TRUE;
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    return FALSE;
+  }
+  return FlushFileBuffers(h);
+}
+
+BOOL safefs__sys_close(HANDLE h) {
+  if (refused(SAFEFS__OP_CLOSE, NULL, NULL, h)) {
+    DWORD e = GetLastError();
+    CloseHandle(h);
+    SetLastError(e);
+    return FALSE;
+  }
+  return CloseHandle(h);
+}
+
+DWORD safefs__sys_attributes(const wchar_t *path, const char *label) {
+  if (refused(SAFEFS__OP_STAT, label, NULL, NULL))
+    return INVALID_FILE_ATTRIBUTES;
+  return GetFileAttributesW(path);
+}
+
+BOOL safefs__sys_file_info(HANDLE h, BY_HANDLE_FILE_INFORMATION *info) {
+  if (refused(SAFEFS__OP_STAT, NULL, NULL, h))
+    return FALSE;
+  return GetFileInformationByHandle(h, info);
+}
+
+BOOL safefs__sys_set_attributes_by_handle(HANDLE h, DWORD attrs) {
+  FILE_BASIC_INFO info;
+  if (refused(SAFEFS__OP_SET_MODE, NULL, NULL, h))
+    return FALSE;
+  /* zero times mean "leave unchanged"; zero attributes would too, hence
+     FILE_ATTRIBUTE_NORMAL for "none" */
+  memset(&info, 0, sizeof info);
+  info.FileAttributes = attrs != 0 ? attrs : FILE_ATTRIBUTE_NORMAL;
+  return SetFileInformationByHandle(h, FileBasicInfo, &info, sizeof info);
+}
+
+BOOL safefs__sys_set_attributes(const wchar_t *path, const char *label, DWORD attrs) {
+  if (refused(SAFEFS__OP_SET_MODE, label, NULL, NULL))
+    return FALSE;
+  return SetFileAttributesW(path, attrs != 0 ? attrs : FILE_ATTRIBUTE_NORMAL);
+}
+
+BOOL safefs__sys_final_path(HANDLE h, wchar_t **out) {
+  DWORD need, got;
+  wchar_t *buf;
+  *out = NULL;
+  if (refused(SAFEFS__OP_READLINK, NULL, NULL, h))
+    return FALSE;
+  need = GetFinalPathNameByHandleW(h, NULL, 0, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
+  if (need == 0)
+    return FALSE;
+  buf = (wchar_t *)safefs__malloc(sizeof(wchar_t) * (need + 1));
+  if (buf == NULL) {
+    SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+    return FALSE;
+  }
+  got = GetFinalPathNameByHandleW(h, buf, need + 1, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
+  if (got == 0 || got > need) { /* renamed in between to a longer name */
+    DWORD e = got == 0 ? GetLastError() : ERROR_BUFFER_OVERFLOW;
+    safefs__free(buf);
+    SetLastError(e);
+    return FALSE;
+  }
+  *out = buf;
+  return TRUE;
+}
+
+BOOL safefs__sys_replace_file(const wchar_t *target, const wchar_t *replacement,
+                              const wchar_t *backup, const char *target_label,
+                              const char *replacement_label, const char *backup_label) {
+  long r = ask_seam(SAFEFS__OP_RENAME, replacement_label, target_label, backup_label, 0, NULL);
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    return FALSE;
+  }
+  return ReplaceFileW(target, replacement, backup,
+                      REPLACEFILE_IGNORE_MERGE_ERRORS | REPLACEFILE_IGNORE_ACL_ERRORS, NULL,
+                      NULL);
+}
+
+BOOL safefs__sys_move_file(const wchar_t *from, const wchar_t *to, DWORD flags,
+                           const char *from_label, const char *to_label) {
+  if (refused(SAFEFS__OP_RENAME, from_label, to_label, NULL))
+    return FALSE;
+  return MoveFileExW(from, to, flags);
+}
+
+BOOL safefs__sys_delete_file(const wchar_t *path, const char *label) {
+  if (refused(SAFEFS__OP_UNLINK, label, NULL, NULL))
+    return FALSE;
+  return DeleteFileW(path);
+}

@@ -1,0 +1,1047 @@
+/*
+ * Atomic replace on Windows: what only the Win32 backend has to get right.
+ * Sharing violations waited out (and given up on after the budget),
+ * attributes kept, read-only refused, long and non-ASCII paths, invalid
+ * UTF-8, readers during replaces, ReplaceFileW's documented partial
+ * failures, and Win32 calls failed through the seam. Built only on Windows
+ * (see tests/CMakeLists.txt); the cross-platform cases are in
+ * test_replace.c, test_faults.c and test_concurrency.c.
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <windows.h>
+
+#include "win32/sys.h"
+
+static int setup(void **state) {
+  *state = tu_dir_new();
+  safefs_set_retry_budget_ms(-1);
+  return 0;
+}
+
+static int teardown(void **state) {
+  tu_faults_off();
+  safefs_set_retry_budget_ms(-1);
+  tu_dir_free((char *)*state);
+  return 0;
+}
+
+/* UTF-8 -> UTF-16 without safefs, malloc'd. */
+static wchar_t *wide(const char *s) {
+  int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
+  wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)n);
+  assert_non_null(w);
+  assert_int_equal(MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n), n);
+  return w;
+}
+
+static DWORD attributes_of(const char *path) {
+  wchar_t *w = wide(path);
+  DWORD a = GetFileAttributesW(w);
+  free(w);
+  return a;
+}
+
+static void set_attributes(const char *path, DWORD attrs) {
+  wchar_t *w = wide(path);
+  assert_true(SetFileAttributesW(w, attrs));
+  free(w);
+}
+
+static void make_dir(const char *path) {
+  wchar_t *w = wide(path);
+  assert_true(CreateDirectoryW(w, NULL));
+  free(w);
+}
+
+/* ---- a second thread holding the target ----------------------------------- */
+
+struct holder {
+  const char *path;
+  DWORD share;
+  DWORD hold_ms;
+  HANDLE opened; /* event: set once the file is open */
+};
+
+static DWORD WINAPI hold_file(LPVOID arg) {
+  struct holder *h = (struct holder *)arg;
+  wchar_t *w = wide(h->path);
+  HANDLE f = CreateFileW(w, GENERIC_READ, h->share, NULL, OPEN_EXISTING, 0, NULL);
+  free(w);
+  SetEvent(h->opened);
+  if (f == INVALID_HANDLE_VALUE)
+    return 1;
+  Sleep(h->hold_ms);
+  CloseHandle(f);
+  return 0;
+}
+
+static HANDLE start_holder(struct holder *h, const char *path, DWORD share, DWORD hold_ms) {
+  HANDLE t;
+  h->path = path;
+  h->share = share;
+  h->hold_ms = hold_ms;
+  h->opened = CreateEventW(NULL, TRUE, FALSE, NULL);
+  assert_non_null(h->opened);
+  t = CreateThread(NULL, 0, hold_file, h, 0, NULL);
+  assert_non_null(t);
+  assert_int_equal(WaitForSingleObject(h->opened, 5000), WAIT_OBJECT_0);
+  return t;
+}
+
+static void join_holder(struct holder *h, HANDLE t) {
+  DWORD code = 99;
+  assert_int_equal(WaitForSingleObject(t, 10000), WAIT_OBJECT_0);
+  assert_true(GetExitCodeThread(t, &code));
+  assert_int_equal(code, 0); /* the holder did open the file */
+  CloseHandle(t);
+  CloseHandle(h->opened);
+}
+
+/* Write "new" over "old" at p while another thread holds p open with
+ * `share` for hold_ms. Returns the status; *elapsed is how long the write
+ * took and *os the OS error it left. The holder is gone on return. */
+static int write_while_held(const char *p, DWORD share, DWORD hold_ms, long long *elapsed,
+                            long *os) {
+  struct holder h;
+  HANDLE t;
+  long long t0;
+  int rc;
+  tu_write_raw(p, "old", 3);
+  t = start_holder(&h, p, share, hold_ms);
+  t0 = tu_now_ms();
+  rc = safefs_write_file(p, "new", 3, 0);
+  *elapsed = tu_now_ms() - t0;
+  *os = safefs_last_os_error();
+  join_holder(&h, t);
+  return rc;
+}
+
+/* Held without FILE_SHARE_DELETE for 300 ms: the replace waits it out. */
+static void held_target_is_waited_out(void **state) {
+  char *p = tu_join((char *)*state, "held.txt");
+  long long elapsed;
+  long os;
+  assert_int_equal(write_while_held(p, FILE_SHARE_READ, 300, &elapsed, &os), 0);
+  print_message("held 300 ms: replaced after %lld ms\n", elapsed);
+  assert_true(elapsed >= 250);
+  assert_true(elapsed < 2000);
+  assert_true(tu_file_is(p, "new"));
+  assert_int_equal(tu_count_own_names((char *)*state), 0);
+  free(p);
+}
+
+/* Held for longer than the budget: SAFEFS_EBUSY after about the budget,
+ * with the Windows error kept, the old content and no temp. */
+static void held_past_budget_is_ebusy(void **state) {
+  char *p = tu_join((char *)*state, "busy.txt");
+  long long elapsed;
+  long os;
+  safefs_set_retry_budget_ms(300);
+  assert_int_equal(write_while_held(p, 0, 1500, &elapsed, &os), SAFEFS_EBUSY);
+  print_message("held 1500 ms, budget 300 ms: SAFEFS_EBUSY after %lld ms, os error %ld\n",
+                elapsed, os);
+  assert_true(elapsed >= 290);
+  assert_true(elapsed < 1200); /* gave up well before the holder let go */
+  assert_true(os == ERROR_SHARING_VIOLATION || os == ERROR_ACCESS_DENIED ||
+              os == ERROR_UNABLE_TO_REMOVE_REPLACED || os == ERROR_LOCK_VIOLATION);
+  assert_true(tu_file_is(p, "old"));
+  assert_int_equal(tu_count_own_names((char *)*state), 0);
+  free(p);
+}
+
+/* A reader that shares everything, as safefs_read_file does, does not
+ * hold a replace up. */
+static void sharing_reader_does_not_block(void **state) {
+  char *p = tu_join((char *)*state, "shared.txt");
+  long long elapsed;
+  long os;
+  assert_int_equal(write_while_held(p, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                    500, &elapsed, &os),
+                   0);
+  print_message("reader with full sharing: replaced after %lld ms\n", elapsed);
+  assert_true(elapsed < 400);
+  assert_true(tu_file_is(p, "new"));
+  free(p);
+}
+
+/* ---- attributes ------------------------------------------------------------ */
+
+static void hidden_and_system_are_kept(void **state) {
+  char *p = tu_join((char *)*state, "hidden.ini");
+  char *fresh = tu_join((char *)*state, "fresh.ini");
+  DWORD a;
+  tu_write_raw(p, "old", 3);
+  set_attributes(p, FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
+  a = attributes_of(p);
+  assert_true(a & FILE_ATTRIBUTE_HIDDEN);
+  assert_true(a & FILE_ATTRIBUTE_SYSTEM);
+  assert_true(tu_file_is(p, "new"));
+  set_attributes(p, FILE_ATTRIBUTE_HIDDEN);
+  assert_int_equal(safefs_write_file(p, "newer", 5, SAFEFS_NOSYNC), 0);
+  a = attributes_of(p);
+  assert_true(a & FILE_ATTRIBUTE_HIDDEN);
+  assert_false(a & FILE_ATTRIBUTE_SYSTEM);
+  /* a new file is not left hidden like the temp it was */
+  assert_int_equal(safefs_write_file(fresh, "x", 1, 0), 0);
+  a = attributes_of(fresh);
+  assert_false(a & FILE_ATTRIBUTE_HIDDEN);
+  assert_false(a & FILE_ATTRIBUTE_READONLY);
+  assert_int_equal(tu_count_own_names((char *)*state), 0);
+  free(p);
+  free(fresh);
+}
+
+/* Read-only: refused at once, not retried for the budget, not cleared. */
+static void read_only_target_is_eacces_fast(void **state) {
+  char *p = tu_join((char *)*state, "ro.txt");
+  safefs_writer *w;
+  long long t0, elapsed;
+  tu_write_raw(p, "old", 3);
+  set_attributes(p, FILE_ATTRIBUTE_READONLY);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EACCES);
+  elapsed = tu_now_ms() - t0;
+  print_message("read-only target: SAFEFS_EACCES after %lld ms (budget 2000)\n", elapsed);
+  assert_true(elapsed < 500);
+  assert_int_equal(safefs_last_os_error(), ERROR_ACCESS_DENIED);
+  assert_int_equal(safefs_writer_open(&w, p, 0), SAFEFS_EACCES);
+  assert_null(w);
+  assert_true(attributes_of(p) & FILE_ATTRIBUTE_READONLY);
+
+  /* made read-only between open and commit: the commit finds out */
+  set_attributes(p, FILE_ATTRIBUTE_NORMAL);
+  assert_int_equal(safefs_writer_open(&w, p, 0), 0);
+  assert_int_equal(safefs_writer_write(w, "late", 4), 0);
+  set_attributes(p, FILE_ATTRIBUTE_READONLY);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_writer_commit(w), SAFEFS_EACCES);
+  elapsed = tu_now_ms() - t0;
+  print_message("made read-only before commit: SAFEFS_EACCES after %lld ms\n", elapsed);
+  assert_true(elapsed < 500);
+  assert_true(attributes_of(p) & FILE_ATTRIBUTE_READONLY);
+  set_attributes(p, FILE_ATTRIBUTE_NORMAL);
+  assert_true(tu_file_is(p, "old"));
+  assert_int_equal(tu_count_own_names((char *)*state), 0);
+  free(p);
+}
+
+/* ---- paths ------------------------------------------------------------------ */
+
+/* \\?\ + the path with backslashes (\\?\ takes no forward slashes). */
+static wchar_t *long_wide(const char *path) {
+  wchar_t *w = wide(path), *res = (wchar_t *)malloc(sizeof(wchar_t) * (wcslen(w) + 5));
+  size_t i;
+  assert_non_null(res);
+  wcscpy(res, L"\\\\?\\");
+  wcscat(res, w);
+  for (i = 4; res[i] != 0; i++)
+    if (res[i] == L'/')
+      res[i] = L'\\';
+  free(w);
+  return res;
+}
+
+/* Nested directories made with \\?\ paths, past MAX_PATH. */
+static void paths_longer_than_max_path(void **state) {
+  char path[2048];
+  const char *seg = "a-directory-name-that-is-forty-characters";
+  wchar_t *wpath;
+  void *data;
+  size_t size;
+  int depth;
+
+  strcpy(path, (char *)*state);
+  for (depth = 0; depth < 7; depth++) {
+    strcat(path, "/");
+    strcat(path, seg);
+    wpath = long_wide(path);
+    assert_true(CreateDirectoryW(wpath, NULL));
+    free(wpath);
+  }
+  strcat(path, "/long-path-file.txt");
+  assert_true(strlen(path) > 300);
+  assert_int_equal(safefs_write_file(path, "deep", 4, 0), 0);
+  assert_int_equal(safefs_write_file(path, "deeper", 6, 0), 0);
+  assert_int_equal(safefs_read_file(path, &data, &size), 0);
+  assert_int_equal(size, 6);
+  assert_memory_equal(data, "deeper", 6);
+  safefs_free(data);
+  /* one file in the deepest directory, under the name asked for, no temp */
+  wpath = long_wide(path);
+  assert_true(GetFileAttributesW(wpath) != INVALID_FILE_ATTRIBUTES);
+  print_message("path of %u characters written and read\n", (unsigned)wcslen(wpath) - 4);
+  free(wpath);
+  *strrchr(path, '/') = '\0';
+  assert_int_equal(tu_count_entries(path), 1);
+}
+
+/* The name on disk is the UTF-16 of the UTF-8 name, surrogate pairs and
+ * all. */
+static void non_ascii_names_on_disk(void **state) {
+  /* U+1F600 (a surrogate pair in UTF-16), U+65E5, U+00E9 */
+  const char *utf8 = "\xf0\x9f\x98\x80-\xe6\x97\xa5-caf\xc3\xa9.txt";
+  const wchar_t expect[] = {0xD83D, 0xDE00, L'-', 0x65E5, L'-', L'c', L'a', L'f',
+                            0x00E9, L'.', L't', L'x', L't', 0};
+  char *p = tu_join((char *)*state, utf8);
+  char *pattern = tu_join((char *)*state, "*");
+  wchar_t *wpat = wide(pattern);
+  WIN32_FIND_DATAW fd;
+  HANDLE f;
+  void *data;
+  size_t size;
+  int found = 0;
+
+  assert_int_equal(safefs_write_file(p, "unicode", 7, 0), 0);
+  assert_int_equal(safefs_write_file(p, "unicode!", 8, 0), 0);
+  f = FindFirstFileW(wpat, &fd);
+  assert_true(f != INVALID_HANDLE_VALUE);
+  do {
+    if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
+      continue;
+    assert_int_equal(wcscmp(fd.cFileName, expect), 0);
+    found++;
+  } while (FindNextFileW(f, &fd));
+  FindClose(f);
+  assert_int_equal(found, 1);
+  assert_int_equal(safefs_read_file(p, &data, &size), 0);
+  assert_int_equal(size, 8);
+  assert_memory_equal(data, "unicode!", 8);
+  safefs_free(data);
+  free(wpat);
+  free(pattern);
+  free(p);
+}
+
+/* Invalid UTF-8 anywhere in the path: SAFEFS_EINVAL, nothing created. */
+static void invalid_utf8_is_einval(void **state) {
+  const char *bad[] = {"\xff\xfe", "\xc0\xaf", "a\x80z", "\xed\xa0\x80", "\xe6\x97"};
+  size_t i;
+  for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+    char *p = tu_join((char *)*state, bad[i]);
+    char *in_dir = tu_join(p, "file.txt");
+    void *data = (void *)p;
+    size_t size = 5;
+    safefs_writer *w;
+    assert_int_equal(safefs_write_file(p, "x", 1, 0), SAFEFS_EINVAL);
+    assert_int_equal(safefs_last_os_error(), ERROR_NO_UNICODE_TRANSLATION);
+    assert_int_equal(safefs_write_file(in_dir, "x", 1, 0), SAFEFS_EINVAL);
+    assert_int_equal(safefs_writer_open(&w, p, 0), SAFEFS_EINVAL);
+    assert_null(w);
+    assert_int_equal(safefs_read_file(p, &data, &size), SAFEFS_EINVAL);
+    assert_null(data);
+    free(in_dir);
+    free(p);
+  }
+  assert_int_equal(tu_count_entries((char *)*state), 0);
+}
+
+static void directory_target_is_eisdir(void **state) {
+  char *d = tu_join((char *)*state, "adir");
+  void *data;
+  size_t size;
+  safefs_writer *w;
+  make_dir(d);
+  assert_int_equal(safefs_write_file(d, "x", 1, 0), SAFEFS_EISDIR);
+  assert_int_equal(safefs_writer_open(&w, d, 0), SAFEFS_EISDIR);
+  assert_int_equal(safefs_read_file(d, &data, &size), SAFEFS_EISDIR);
+  assert_null(data);
+  assert_int_equal(tu_count_entries((char *)*state), 1);
+  assert_int_equal(tu_count_entries(d), 0);
+  free(d);
+}
+
+/* Backslashes, relative paths (GetFullPathNameW against the current
+ * directory), a file used as a directory, and "name:stream". */
+static void separators_relative_and_odd_names(void **state) {
+  char *dir = (char *)*state;
+  char *back = (char *)malloc(strlen(dir) + 32);
+  char *plain = tu_join(dir, "plain");
+  char *deep = tu_join(dir, "plain/a/b");
+  char *stream = tu_join(dir, "file.txt:stream");
+  wchar_t old_cwd[MAX_PATH], *wdir = wide(dir);
+  size_t i;
+
+  sprintf(back, "%s\\sub\\back.txt", dir);
+  for (i = 0; back[i]; i++)
+    if (back[i] == '/')
+      back[i] = '\\';
+  {
+    char *sub = tu_join(dir, "sub");
+    make_dir(sub);
+    free(sub);
+  }
+  assert_int_equal(safefs_write_file(back, "bs", 2, 0), 0);
+  {
+    char *fwd = tu_join(dir, "sub/back.txt");
+    assert_true(tu_file_is(fwd, "bs"));
+    free(fwd);
+  }
+
+  assert_true(GetCurrentDirectoryW(MAX_PATH, old_cwd) > 0);
+  assert_true(SetCurrentDirectoryW(wdir));
+  assert_int_equal(safefs_write_file("rel.txt", "rel", 3, 0), 0);
+  assert_int_equal(safefs_write_file("sub\\..\\rel2.txt", "rel2", 4, 0), 0);
+  assert_int_equal(safefs_write_file(".\\sub/rel3.txt", "rel3", 4, 0), 0);
+  assert_true(SetCurrentDirectoryW(old_cwd));
+  {
+    char *r = tu_join(dir, "rel.txt"), *r2 = tu_join(dir, "rel2.txt"),
+         *r3 = tu_join(dir, "sub/rel3.txt");
+    assert_true(tu_file_is(r, "rel"));
+    assert_true(tu_file_is(r2, "rel2"));
+    assert_true(tu_file_is(r3, "rel3"));
+    free(r);
+    free(r2);
+    free(r3);
+  }
+
+  tu_write_raw(plain, "f", 1);
+  assert_int_equal(safefs_write_file(deep, "x", 1, 0), SAFEFS_ENOTDIR);
+  assert_int_equal(safefs_last_os_error(), ERROR_PATH_NOT_FOUND);
+  assert_int_equal(safefs_write_file(stream, "x", 1, 0), SAFEFS_EINVAL);
+  /* sub, rel.txt, rel2.txt, plain: no ".file.txt" carrying a stream */
+  assert_int_equal(tu_count_entries(dir), 4);
+  assert_int_equal(tu_count_own_names(dir), 0);
+  free(wdir);
+  free(stream);
+  free(deep);
+  free(plain);
+  free(back);
+}
+
+/* The conversion itself: prefixes for drive and UNC paths, '/' accepted. */
+static void wide_path_conversion(void **state) {
+  struct {
+    const char *in;
+    const wchar_t *out;
+  } cases[] = {
+      {"C:/a/b.txt", L"\\\\?\\C:\\a\\b.txt"},
+      {"C:\\a\\.\\c\\..\\b.txt", L"\\\\?\\C:\\a\\b.txt"},
+      {"\\\\server\\share\\x.txt", L"\\\\?\\UNC\\server\\share\\x.txt"},
+      {"//server/share/dir/x.txt", L"\\\\?\\UNC\\server\\share\\dir\\x.txt"},
+      {"\\\\?\\C:\\kept as\\is.txt", L"\\\\?\\C:\\kept as\\is.txt"},
+      {"C:/\xe6\x97\xa5", L"\\\\?\\C:\\\x65e5"},
+  };
+  size_t i;
+  wchar_t *w;
+  (void)state;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    assert_int_equal(safefs__sys_wide_path(cases[i].in, &w), 0);
+    if (wcscmp(w, cases[i].out) != 0)
+      fail_msg("%s -> %ls, expected %ls", cases[i].in, w, cases[i].out);
+    assert_int_equal(safefs__sys_base_offset(w), wcsrchr(w, L'\\') - w + 1);
+    safefs__free(w);
+  }
+  assert_int_equal(safefs__sys_wide_path("C:/\xc0\xaf", &w), SAFEFS_EINVAL);
+  assert_null(w);
+}
+
+/* The one error map. */
+static void error_map(void **state) {
+  struct {
+    long os;
+    int status;
+    int transient;
+  } cases[] = {
+      {ERROR_FILE_NOT_FOUND, SAFEFS_ENOENT, 0},
+      {ERROR_PATH_NOT_FOUND, SAFEFS_ENOENT, 0},
+      {ERROR_ACCESS_DENIED, SAFEFS_EACCES, 1},
+      {ERROR_SHARING_VIOLATION, SAFEFS_EBUSY, 1},
+      {ERROR_LOCK_VIOLATION, SAFEFS_EBUSY, 1},
+      {ERROR_UNABLE_TO_REMOVE_REPLACED, SAFEFS_EBUSY, 1},
+      {ERROR_USER_MAPPED_FILE, SAFEFS_EBUSY, 1},
+      {ERROR_DELETE_PENDING, SAFEFS_EBUSY, 1},
+      {ERROR_FILE_EXISTS, SAFEFS_EEXIST, 0},
+      {ERROR_ALREADY_EXISTS, SAFEFS_EEXIST, 0},
+      {ERROR_DISK_FULL, SAFEFS_ENOSPC, 0},
+      {ERROR_HANDLE_DISK_FULL, SAFEFS_ENOSPC, 0},
+      {ERROR_FILENAME_EXCED_RANGE, SAFEFS_ENAMETOOLONG, 0},
+      {ERROR_BUFFER_OVERFLOW, SAFEFS_ENAMETOOLONG, 0},
+      {ERROR_DIRECTORY, SAFEFS_ENOTDIR, 0},
+      {ERROR_WRITE_PROTECT, SAFEFS_EROFS, 0},
+      {ERROR_NOT_ENOUGH_MEMORY, SAFEFS_ENOMEM, 0},
+      {ERROR_OUTOFMEMORY, SAFEFS_ENOMEM, 0},
+      {ERROR_NO_UNICODE_TRANSLATION, SAFEFS_EINVAL, 0},
+      {ERROR_INVALID_NAME, SAFEFS_EINVAL, 0},
+      {ERROR_NOT_SUPPORTED, SAFEFS_ENOTSUP, 0},
+      {ERROR_INVALID_FUNCTION, SAFEFS_ENOTSUP, 0},
+      {ERROR_WRITE_FAULT, SAFEFS_EIO, 0},
+      {ERROR_READ_FAULT, SAFEFS_EIO, 0},
+      {ERROR_CRC, SAFEFS_EIO, 0},
+      {ERROR_UNABLE_TO_MOVE_REPLACEMENT, SAFEFS_EIO, 0},
+      {0, SAFEFS_OK, 0},
+      {987654, SAFEFS_EUNKNOWN, 0},
+  };
+  size_t i;
+  (void)state;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    if (safefs__status_from_os(cases[i].os) != cases[i].status ||
+        safefs__os_transient(cases[i].os) != cases[i].transient)
+      fail_msg("os error %ld -> %d (transient %d)", cases[i].os,
+               safefs__status_from_os(cases[i].os), safefs__os_transient(cases[i].os));
+  }
+  assert_int_equal(safefs__fail_os(ERROR_DISK_FULL), SAFEFS_ENOSPC);
+  assert_int_equal(safefs_last_os_error(), ERROR_DISK_FULL);
+}
+
+/* Windows symbolic links are followed to the file they name. Wine 8
+ * accepts CreateSymbolicLinkW but creates nothing: then this skips. */
+static void symlink_target_is_replaced(void **state) {
+  char *real = tu_join((char *)*state, "real.txt");
+  char *link = tu_join((char *)*state, "link.txt");
+  wchar_t *wlink = wide(link);
+  DWORD a;
+  tu_write_raw(real, "old", 3);
+  CreateSymbolicLinkW(wlink, L"real.txt", 0x2 /* ALLOW_UNPRIVILEGED_CREATE */);
+  a = GetFileAttributesW(wlink);
+  free(wlink);
+  if (a == INVALID_FILE_ATTRIBUTES || !(a & FILE_ATTRIBUTE_REPARSE_POINT)) {
+    free(real);
+    free(link);
+    skip();
+  }
+  assert_int_equal(safefs_write_file(link, "via link", 8, 0), 0);
+  assert_true(tu_file_is(real, "via link"));
+  assert_true(attributes_of(link) & FILE_ATTRIBUTE_REPARSE_POINT);
+  assert_int_equal(tu_count_own_names((char *)*state), 0);
+  free(real);
+  free(link);
+}
+
+/* ---- concurrency ------------------------------------------------------------ */
+
+#define VERSION_SIZE 4096
+
+struct reader {
+  const char *path;
+  volatile LONG stop;
+  long reads, missing, failures, torn;
+  int first_failure;
+  long first_os_error;
+};
+
+static DWORD WINAPI read_loop(LPVOID arg) {
+  struct reader *r = (struct reader *)arg;
+  while (!r->stop) {
+    void *data;
+    size_t size, i;
+    int rc = safefs_read_file(r->path, &data, &size);
+    if (rc == SAFEFS_ENOENT) {
+      r->missing++;
+      continue;
+    }
+    if (rc != 0) {
+      if (r->failures++ == 0) {
+        r->first_failure = rc;
+        r->first_os_error = safefs_last_os_error();
+      }
+      continue;
+    }
+    r->reads++;
+    for (i = 0; i < size; i++)
+      if (((char *)data)[i] != ((char *)data)[0])
+        break;
+    if (size != VERSION_SIZE || i != size)
+      r->torn++;
+    safefs_free(data);
+  }
+  return 0;
+}
+
+/* Readers in a loop never make a replace fail, and never see a mix of two
+ * versions. On Windows they never miss the file either. Wine's ReplaceFileW
+ * is not atomic (it moves the old file aside to rf*.tmp, then moves the new
+ * one in), so there a reader can find no file for a moment: counted and
+ * shown, not failed. */
+static void readers_during_replace(void **state) {
+  char *p = tu_join((char *)*state, "busy-read.dat");
+  char *buf = (char *)malloc(VERSION_SIZE);
+  struct reader r[2];
+  HANDLE threads[2];
+  long long t0;
+  int i, wine = tu_running_on_wine();
+  memset(buf, 'a', VERSION_SIZE);
+  assert_int_equal(safefs_write_file(p, buf, VERSION_SIZE, 0), 0);
+  for (i = 0; i < 2; i++) {
+    memset(&r[i], 0, sizeof r[i]);
+    r[i].path = p;
+    threads[i] = CreateThread(NULL, 0, read_loop, &r[i], 0, NULL);
+    assert_non_null(threads[i]);
+  }
+  t0 = tu_now_ms();
+  for (i = 0; i < 200; i++) {
+    memset(buf, 'a' + i % 26, VERSION_SIZE);
+    assert_int_equal(safefs_write_file(p, buf, VERSION_SIZE, i % 2 ? SAFEFS_NOSYNC : 0), 0);
+  }
+  print_message("200 replaces under 2 readers in %lld ms\n", tu_now_ms() - t0);
+  for (i = 0; i < 2; i++)
+    InterlockedExchange(&r[i].stop, 1);
+  assert_int_equal(WaitForMultipleObjects(2, threads, TRUE, 30000), WAIT_OBJECT_0);
+  for (i = 0; i < 2; i++) {
+    CloseHandle(threads[i]);
+    print_message("reader %d: %ld reads, %ld found no file%s, %ld other failures, %ld torn\n", i,
+                  r[i].reads, r[i].missing, wine ? " (Wine)" : "", r[i].failures, r[i].torn);
+    if (r[i].failures > 0)
+      fail_msg("reader failed with %s, os error %ld", safefs_status_name(r[i].first_failure),
+               r[i].first_os_error);
+    assert_true(r[i].reads > 0);
+    assert_int_equal(r[i].torn, 0);
+    if (!wine)
+      assert_int_equal(r[i].missing, 0);
+  }
+  assert_int_equal(tu_count_own_names((char *)*state), 0);
+  assert_int_equal(tu_count_entries((char *)*state), 1);
+  free(buf);
+  free(p);
+}
+
+/* ---- the temp while it is written ------------------------------------------ */
+
+static char *watch_dir;
+static char temp_name[SAFEFS__NAME_MAX + 1];
+static int temp_checked;
+static long watch_temp(void *ctx, const struct safefs__call *call) {
+  (void)ctx;
+  if (call->op == SAFEFS__OP_CREATE_TEMP) {
+    assert_non_null(call->path);
+    strcpy(temp_name, call->path);
+  } else if (call->op == SAFEFS__OP_WRITE && !temp_checked) {
+    HANDLE h = (HANDLE)(INT_PTR)call->handle, other;
+    BY_HANDLE_FILE_INFORMATION info;
+    DWORD hflags = 0;
+    char *tp = tu_join(watch_dir, temp_name);
+    wchar_t *w = wide(tp);
+    assert_true(safefs__is_own_name(temp_name));
+    assert_true(GetFileInformationByHandle(h, &info));
+    assert_true(info.dwFileAttributes & FILE_ATTRIBUTE_HIDDEN);
+    assert_true(GetHandleInformation(h, &hflags));
+    assert_false(hflags & HANDLE_FLAG_INHERIT);
+    /* nobody else may write into it; reading is allowed */
+    other = CreateFileW(w, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                        NULL, OPEN_EXISTING, 0, NULL);
+    assert_true(other == INVALID_HANDLE_VALUE);
+    assert_int_equal(GetLastError(), ERROR_SHARING_VIOLATION);
+    other = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                        NULL, OPEN_EXISTING, 0, NULL);
+    assert_true(other != INVALID_HANDLE_VALUE);
+    CloseHandle(other);
+    free(w);
+    free(tp);
+    temp_checked = 1;
+  }
+  return 0;
+}
+
+static void temp_is_hidden_private_and_not_inherited(void **state) {
+  char *p = tu_join((char *)*state, "t.txt");
+  watch_dir = (char *)*state;
+  temp_checked = 0;
+  safefs__seam_set(watch_temp, NULL);
+  assert_int_equal(safefs_write_file(p, "content", 7, 0), 0);
+  safefs__seam_set(NULL, NULL);
+  assert_true(temp_checked);
+  assert_true(tu_file_is(p, "content"));
+  free(p);
+}
+
+/* ---- fault injection -------------------------------------------------------- */
+
+/* Run one write of "new" over "old" with the faults already set up and
+ * check the outcome: the status, and on failure the old bytes and no
+ * temp left. */
+static void expect_write(const char *dir, const char *p, int status, unsigned flags) {
+  int rc = safefs_write_file(p, "new", 3, flags);
+  if (rc != status)
+    fail_msg("status %s, expected %s", safefs_status_name(rc), safefs_status_name(status));
+  tu_faults_off();
+  assert_true(tu_file_is(p, status == 0 ? "new" : "old"));
+  assert_int_equal(tu_count_own_names(dir), 0);
+  assert_int_equal(tu_count_entries(dir), 1);
+}
+
+static void faults_before_the_rename(void **state) {
+  char *dir = (char *)*state;
+  char *p = tu_join(dir, "f.txt");
+  struct {
+    enum safefs__op op;
+    long err;
+    int status;
+  } cases[] = {
+      {SAFEFS__OP_STAT, ERROR_ACCESS_DENIED, SAFEFS_EACCES},
+      {SAFEFS__OP_RANDOM, ERROR_GEN_FAILURE, SAFEFS_EIO},
+      {SAFEFS__OP_CREATE_TEMP, ERROR_ACCESS_DENIED, SAFEFS_EACCES},
+      {SAFEFS__OP_CREATE_TEMP, ERROR_PATH_NOT_FOUND, SAFEFS_ENOENT},
+      {SAFEFS__OP_CREATE_TEMP, ERROR_WRITE_PROTECT, SAFEFS_EROFS},
+      {SAFEFS__OP_WRITE, ERROR_DISK_FULL, SAFEFS_ENOSPC},
+      {SAFEFS__OP_WRITE, ERROR_WRITE_FAULT, SAFEFS_EIO},
+      {SAFEFS__OP_SET_MODE, ERROR_ACCESS_DENIED, SAFEFS_EACCES},
+      {SAFEFS__OP_SYNC, ERROR_WRITE_FAULT, SAFEFS_EIO},
+      {SAFEFS__OP_CLOSE, ERROR_WRITE_FAULT, SAFEFS_EIO},
+  };
+  size_t i;
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    tu_write_raw(p, "old", 3);
+    tu_faults_reset();
+    tu_fault_add(cases[i].op, 1, cases[i].err, 1);
+    expect_write(dir, p, cases[i].status, 0);
+    if (safefs_last_os_error() != cases[i].err)
+      fail_msg("%s: os error %ld, expected %ld", safefs__op_name(cases[i].op),
+               safefs_last_os_error(), cases[i].err);
+    /* a failure before the rename is never retried */
+    tu_faults_reset();
+    tu_fault_add(cases[i].op, 1, cases[i].err, 1);
+    safefs_write_file(p, "new", 3, 0);
+    assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 0);
+    tu_faults_off();
+    tu_write_raw(p, "old", 3);
+  }
+  free(p);
+}
+
+static void faults_write_sync_and_names(void **state) {
+  char *dir = (char *)*state;
+  char *p = tu_join(dir, "f.txt");
+  size_t n = 3 * 1000 * 1000 + 11, got_n, i;
+  char *big = (char *)malloc(n), *got;
+
+  /* short writes are continued */
+  for (i = 0; i < n; i++)
+    big[i] = (char)(i * 7 + 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_WRITE, 1, SAFEFS__SEAM_SHORT, 1000);
+  assert_int_equal(safefs_write_file(p, big, n, 0), 0);
+  assert_true(tu_calls(SAFEFS__OP_WRITE) > 1);
+  tu_faults_off();
+  got = tu_read_raw(p, &got_n);
+  assert_int_equal(got_n, n);
+  assert_memory_equal(got, big, n);
+  free(got);
+  free(big);
+
+  /* one flush by default, none with SAFEFS_NOSYNC */
+  tu_faults_reset();
+  assert_int_equal(safefs_write_file(p, "old", 3, 0), 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_SYNC), 1);
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 1);
+  tu_faults_reset();
+  assert_int_equal(safefs_write_file(p, "old", 3, SAFEFS_NOSYNC), 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_SYNC), 0);
+
+  /* a temp name that is taken: another one is drawn */
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, ERROR_FILE_EXISTS, 2);
+  expect_write(dir, p, 0, 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_CREATE_TEMP), 3);
+  /* ... but not forever */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, ERROR_ALREADY_EXISTS, 1000);
+  expect_write(dir, p, SAFEFS_EEXIST, 0);
+
+  /* the temp cannot be removed at first: it still is, and the status and
+     OS error are the write's */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_WRITE, 1, ERROR_DISK_FULL, 1);
+  tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 2);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_ENOSPC);
+  assert_int_equal(safefs_last_os_error(), ERROR_DISK_FULL);
+  assert_int_equal(tu_calls(SAFEFS__OP_UNLINK), 3);
+  tu_faults_off();
+  assert_true(tu_file_is(p, "old"));
+  assert_int_equal(tu_count_own_names(dir), 0);
+  free(p);
+}
+
+static void faults_at_the_rename(void **state) {
+  char *dir = (char *)*state;
+  char *p = tu_join(dir, "f.txt");
+  long long t0, elapsed;
+
+  /* a sharing violation that clears after three attempts */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_SHARING_VIOLATION, 3);
+  expect_write(dir, p, 0, 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 4);
+
+  /* the same through ERROR_UNABLE_TO_REMOVE_REPLACED and access denied */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_UNABLE_TO_REMOVE_REPLACED, 2);
+  tu_fault_add(SAFEFS__OP_RENAME, 3, ERROR_ACCESS_DENIED, 2);
+  tu_fault_add(SAFEFS__OP_RENAME, 5, ERROR_USER_MAPPED_FILE, 1);
+  expect_write(dir, p, 0, 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 6);
+
+  /* ERROR_UNABLE_TO_MOVE_REPLACEMENT with the target still there: nothing
+     changed, so ReplaceFileW is tried again */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_UNABLE_TO_MOVE_REPLACEMENT, 1);
+  expect_write(dir, p, 0, 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 2);
+
+  /* not transient: reported at once */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_DISK_FULL, 1);
+  expect_write(dir, p, SAFEFS_ENOSPC, 0);
+  assert_int_equal(safefs_last_os_error(), ERROR_DISK_FULL);
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_WRITE_PROTECT, 1);
+  expect_write(dir, p, SAFEFS_EROFS, 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 1);
+
+  /* access denied for longer than the budget: SAFEFS_EBUSY, error kept */
+  tu_write_raw(p, "old", 3);
+  safefs_set_retry_budget_ms(200);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_ACCESS_DENIED, 1000000);
+  t0 = tu_now_ms();
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EBUSY);
+  elapsed = tu_now_ms() - t0;
+  assert_int_equal(safefs_last_os_error(), ERROR_ACCESS_DENIED);
+  print_message("access denied at every rename, budget 200 ms: SAFEFS_EBUSY after %lld ms, "
+                "%d attempts\n",
+                elapsed, tu_calls(SAFEFS__OP_RENAME));
+  assert_true(elapsed >= 190 && elapsed < 1500);
+  assert_true(tu_calls(SAFEFS__OP_RENAME) > 3);
+  tu_faults_off();
+  assert_true(tu_file_is(p, "old"));
+  assert_int_equal(tu_count_own_names(dir), 0);
+
+  /* budget 0: a single attempt */
+  tu_faults_reset();
+  safefs_set_retry_budget_ms(0);
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_SHARING_VIOLATION, 1);
+  expect_write(dir, p, SAFEFS_EBUSY, 0);
+  safefs_set_retry_budget_ms(-1);
+
+  /* NOREPLACE over a new name: the same retry */
+  tu_faults_reset();
+  {
+    char *q = tu_join(dir, "g.txt");
+    tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_SHARING_VIOLATION, 2);
+    assert_int_equal(safefs_write_file(q, "g", 1, SAFEFS_NOREPLACE), 0);
+    assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 3);
+    tu_faults_off();
+    assert_true(tu_file_is(q, "g"));
+    free(q);
+  }
+  free(p);
+}
+
+/* ReplaceFileW's partial failures and the filesystems without it, acted
+ * out by a hook that does to the disk what Windows documents, on the first
+ * RENAME; the second fails with act_second if that is not 0. */
+static char *act_dir;
+static char *act_target;
+static long act_error, act_second;
+static int act_renames;
+static long act_out(void *ctx, const struct safefs__call *call) {
+  (void)ctx;
+  if (call->op != SAFEFS__OP_RENAME)
+    return 0;
+  if (++act_renames == 2)
+    return act_second;
+  if (act_renames > 1)
+    return 0;
+  if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT_2) {
+    /* the old file is at the backup name ReplaceFileW was given */
+    const char *backup = (const char *)call->data;
+    char *to;
+    wchar_t *wfrom = wide(act_target), *wto;
+    assert_non_null(backup);
+    assert_true(safefs__is_own_name(backup));
+    assert_string_equal(backup + strlen(backup) - 4, ".old");
+    to = tu_join(act_dir, backup);
+    wto = wide(to);
+    assert_true(MoveFileW(wfrom, wto));
+    free(wfrom);
+    free(wto);
+    free(to);
+  } else if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT) {
+    /* documented as "nothing changed" with a backup name; the target gone
+       anyway must not lose the new content */
+    wchar_t *w = wide(act_target);
+    assert_true(DeleteFileW(w));
+    free(w);
+  }
+  return act_error;
+}
+
+static int act_write(const char *content, long first, long second) {
+  int rc;
+  act_error = first;
+  act_second = second;
+  act_renames = 0;
+  safefs__seam_set(act_out, NULL);
+  rc = safefs_write_file(act_target, content, strlen(content), 0);
+  safefs__seam_set(NULL, NULL);
+  return rc;
+}
+
+static void replace_partial_failures(void **state) {
+  char *dir = (char *)*state;
+  char *p = tu_join(dir, "doc.txt");
+  const long unsupported[] = {ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED,
+                              ERROR_INVALID_PARAMETER};
+  size_t i;
+  act_dir = dir;
+  act_target = p;
+
+  /* 1176 and the target gone: tried again, then moved into the free name */
+  tu_write_raw(p, "old", 3);
+  assert_int_equal(act_write("new", ERROR_UNABLE_TO_MOVE_REPLACEMENT, 0), 0);
+  assert_int_equal(act_renames, 3);
+  assert_true(tu_file_is(p, "new"));
+  assert_int_equal(tu_count_entries(dir), 1);
+
+  /* 1177: the temp is moved into the free name, the backup dropped */
+  set_attributes(p, FILE_ATTRIBUTE_HIDDEN);
+  assert_int_equal(act_write("newer", ERROR_UNABLE_TO_MOVE_REPLACEMENT_2, 0), 0);
+  assert_int_equal(act_renames, 2);
+  assert_true(tu_file_is(p, "newer"));
+  assert_true(attributes_of(p) & FILE_ATTRIBUTE_HIDDEN); /* copied onto the temp */
+  assert_int_equal(tu_count_entries(dir), 1);
+
+  /* 1177, then the move fails for good: the backup is moved back */
+  assert_int_equal(act_write("lost", ERROR_UNABLE_TO_MOVE_REPLACEMENT_2, ERROR_WRITE_PROTECT),
+                   SAFEFS_EROFS);
+  assert_int_equal(safefs_last_os_error(), ERROR_WRITE_PROTECT);
+  assert_true(tu_file_is(p, "newer"));
+  assert_true(attributes_of(p) & FILE_ATTRIBUTE_HIDDEN);
+  assert_int_equal(tu_count_entries(dir), 1);
+  set_attributes(p, FILE_ATTRIBUTE_NORMAL);
+
+  /* no ReplaceFileW on this filesystem: MoveFileExW, attributes kept */
+  for (i = 0; i < sizeof unsupported / sizeof unsupported[0]; i++) {
+    tu_write_raw(p, "old", 3);
+    set_attributes(p, FILE_ATTRIBUTE_HIDDEN);
+    assert_int_equal(act_write("moved", unsupported[i], 0), 0);
+    assert_int_equal(act_renames, 2);
+    assert_true(tu_file_is(p, "moved"));
+    assert_true(attributes_of(p) & FILE_ATTRIBUTE_HIDDEN);
+    set_attributes(p, FILE_ATTRIBUTE_NORMAL);
+  }
+  assert_int_equal(tu_count_entries(dir), 1);
+  free(p);
+}
+
+/* The target removed by someone else after the temp was made. */
+static void target_removed_before_commit(void **state) {
+  char *p = tu_join((char *)*state, "gone.txt");
+  wchar_t *w = wide(p);
+  safefs_writer *wr;
+  tu_write_raw(p, "old", 3);
+  assert_int_equal(safefs_writer_open(&wr, p, 0), 0);
+  assert_int_equal(safefs_writer_write(wr, "new", 3), 0);
+  assert_true(DeleteFileW(w));
+  assert_int_equal(safefs_writer_commit(wr), 0);
+  assert_true(tu_file_is(p, "new"));
+  assert_int_equal(tu_count_entries((char *)*state), 1);
+  free(w);
+  free(p);
+}
+
+static void faults_in_read(void **state) {
+  char *p = tu_join((char *)*state, "r.txt");
+  void *data = NULL;
+  size_t size = 0;
+  tu_write_raw(p, "read me", 7);
+
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_OPEN_READ, 1, ERROR_SHARING_VIOLATION, 2);
+  assert_int_equal(safefs_read_file(p, &data, &size), 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_OPEN_READ), 3);
+  assert_int_equal(size, 7);
+  safefs_free(data);
+
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_READ, 1, SAFEFS__SEAM_SHORT, 100);
+  assert_int_equal(safefs_read_file(p, &data, &size), 0);
+  assert_int_equal(size, 7);
+  assert_memory_equal(data, "read me", 8);
+  safefs_free(data);
+
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_READ, 1, ERROR_READ_FAULT, 1);
+  assert_int_equal(safefs_read_file(p, &data, &size), SAFEFS_EIO);
+  assert_int_equal(safefs_last_os_error(), ERROR_READ_FAULT);
+  assert_null(data);
+  assert_int_equal(size, 0);
+
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_STAT, 1, ERROR_INVALID_FUNCTION, 1);
+  assert_int_equal(safefs_read_file(p, &data, &size), SAFEFS_ENOTSUP);
+  assert_null(data);
+
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_OPEN_READ, 1, ERROR_ACCESS_DENIED, 1000000);
+  safefs_set_retry_budget_ms(100);
+  assert_int_equal(safefs_read_file(p, &data, &size), SAFEFS_EBUSY);
+  assert_int_equal(safefs_last_os_error(), ERROR_ACCESS_DENIED);
+  tu_faults_off();
+  free(p);
+}
+
+/* Every allocation on the way fails in turn: ENOMEM, nothing left. */
+static void allocation_failures(void **state) {
+  char *dir = (char *)*state;
+  char *p = tu_join(dir, "\xe6\x97\xa5-alloc.txt");
+  int nth, done = 0;
+  for (nth = 1; nth < 64 && !done; nth++) {
+    int rc;
+    tu_write_raw(p, "old", 3);
+    tu_faults_reset();
+    tu_fault_add(SAFEFS__OP_ALLOC, nth, 1, 1);
+    rc = safefs_write_file(p, "new", 3, 0);
+    done = tu_calls(SAFEFS__OP_ALLOC) < nth;
+    tu_faults_off();
+    if (done) {
+      assert_int_equal(rc, 0);
+    } else {
+      assert_int_equal(rc, SAFEFS_ENOMEM);
+      assert_true(tu_file_is(p, "old"));
+    }
+    assert_int_equal(tu_count_own_names(dir), 0);
+  }
+  assert_true(done);
+  print_message("%d allocations in one write, each failed in turn\n", nth - 2);
+  free(p);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test_setup_teardown(held_target_is_waited_out, setup, teardown),
+      cmocka_unit_test_setup_teardown(held_past_budget_is_ebusy, setup, teardown),
+      cmocka_unit_test_setup_teardown(sharing_reader_does_not_block, setup, teardown),
+      cmocka_unit_test_setup_teardown(hidden_and_system_are_kept, setup, teardown),
+      cmocka_unit_test_setup_teardown(read_only_target_is_eacces_fast, setup, teardown),
+      cmocka_unit_test_setup_teardown(paths_longer_than_max_path, setup, teardown),
+      cmocka_unit_test_setup_teardown(non_ascii_names_on_disk, setup, teardown),
+      cmocka_unit_test_setup_teardown(invalid_utf8_is_einval, setup, teardown),
+      cmocka_unit_test_setup_teardown(directory_target_is_eisdir, setup, teardown),
+      cmocka_unit_test_setup_teardown(separators_relative_and_odd_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(wide_path_conversion, setup, teardown),
+      cmocka_unit_test_setup_teardown(error_map, setup, teardown),
+      cmocka_unit_test_setup_teardown(symlink_target_is_replaced, setup, teardown),
+      cmocka_unit_test_setup_teardown(readers_during_replace, setup, teardown),
+      cmocka_unit_test_setup_teardown(temp_is_hidden_private_and_not_inherited, setup, teardown),
+      cmocka_unit_test_setup_teardown(faults_before_the_rename, setup, teardown),
+      cmocka_unit_test_setup_teardown(faults_write_sync_and_names, setup, teardown),
+      cmocka_unit_test_setup_teardown(faults_at_the_rename, setup, teardown),
+      cmocka_unit_test_setup_teardown(replace_partial_failures, setup, teardown),
+      cmocka_unit_test_setup_teardown(target_removed_before_commit, setup, teardown),
+      cmocka_unit_test_setup_teardown(faults_in_read, setup, teardown),
+      cmocka_unit_test_setup_teardown(allocation_failures, setup, teardown),
+  };
+  return cmocka_run_group_tests_name("replace_win32", tests, NULL, NULL);
+}
