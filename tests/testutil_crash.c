@@ -91,6 +91,7 @@ void cm_trace_free(struct cm_trace *t) {
   for (i = 0; i < t->n; i++) {
     free(t->ev[i].path);
     free(t->ev[i].path2);
+    free(t->ev[i].backup);
     free(t->ev[i].data);
   }
   for (i = 0; i < t->n_initial; i++) {
@@ -165,6 +166,12 @@ void cm_add_rename(struct cm_trace *t, const char *from, const char *to, long lo
   t->ev[t->n - 1].flags = flags;
 }
 
+void cm_add_replace(struct cm_trace *t, const char *from, const char *to, const char *backup,
+                    unsigned flags) {
+  cm_add_rename(t, from, to, -1, flags);
+  t->ev[t->n - 1].backup = xstrdup(backup);
+}
+
 void cm_trace_print(const struct cm_trace *t, FILE *out) {
   size_t i;
   for (i = 0; i < t->n; i++) {
@@ -174,6 +181,8 @@ void cm_trace_print(const struct cm_trace *t, FILE *out) {
       fprintf(out, " %s", e->path);
     if (e->path2)
       fprintf(out, " -> %s", e->path2);
+    if (e->backup)
+      fprintf(out, " (replaced -> %s)", e->backup);
     fprintf(out, " h=%lld", e->handle);
     if (e->op == SAFEFS__OP_WRITE)
       fprintf(out, " %u bytes", (unsigned)e->size);
@@ -223,8 +232,10 @@ static long record_before(void *ctx, const struct safefs__call *c) {
   e->path = xstrdup(c->path);
   e->path2 = xstrdup(c->path2);
   e->handle = c->handle;
-  if (c->op == SAFEFS__OP_RENAME)
+  if (c->op == SAFEFS__OP_RENAME) {
     e->flags = (unsigned)c->size;
+    e->backup = xstrdup((const char *)c->data);
+  }
   if (c->op == SAFEFS__OP_WRITE) {
     e->data = (unsigned char *)xmemdup(c->data, c->size);
     e->size = c->size;
@@ -972,12 +983,25 @@ static int replay_sync(struct model *m, const struct cm_event *ev, int ok) {
   return 0;
 }
 
+/* ReplaceFileW's first half: the file at `to` moves to the backup name. */
+static void replaced_aside(struct model *m, const struct cm_event *ev, int dir, const char *to) {
+  char *leaf;
+  int bdir = resolve(m, ev->handle, ev->backup, &leaf), ino = lookup(m, dir, to);
+  if (ino < 0 || bdir != dir)
+    violate(m, CM_MODEL_MISMATCH, "replace of absent '%s' or backup elsewhere", to);
+  else
+    pend_add(m, P_RENAME, dir, to, leaf, ino, 0);
+  free(leaf);
+}
+
 static int replay_name_op(struct model *m, const struct cm_event *ev, int ok) {
   char *leaf, *leaf2 = NULL;
   int dir = resolve(m, ev->handle, ev->path, &leaf), dir2 = -1, ino, changed = 0;
 
   if (ev->op == SAFEFS__OP_RENAME || ev->op == SAFEFS__OP_LINK)
     dir2 = resolve(m, ev->handle, ev->path2, &leaf2);
+  if (ev->op == SAFEFS__OP_RENAME && ev->backup != NULL && ok && dir2 >= 0)
+    replaced_aside(m, ev, dir2, leaf2);
   if (!ok || dir < 0)
     goto out;
   ino = lookup(m, dir, leaf);

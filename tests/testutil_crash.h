@@ -57,6 +57,13 @@
  * when it returns, and with it every metadata operation logged before it.
  * There is no directory fsync. File data is durable after SYNC
  * (FlushFileBuffers), and until then torn at 4 KiB blocks as above.
+ * ReplaceFileW with a backup name (the seam's RENAME with `data`) is two
+ * renames in the log, target -> backup then replacement -> target: neither
+ * Windows nor Wine documents it as one atomic step (Wine's is two moves),
+ * and it has no write-through, so it is durable only once a later
+ * write-through operation flushes the log. (Windows documents
+ * MOVEFILE_WRITE_THROUGH itself only for moves done as copies; the model
+ * takes the flag at its word, as the brief for this checker says.)
  *
  * Crash states are built for the target's directory and, when the target
  * is a directory (removal), for every directory of its tree: "old" then
@@ -116,6 +123,7 @@ const char *cm_check_text(enum cm_check c);
 struct cm_event {
   enum safefs__op op;
   char *path, *path2; /* copies, or NULL */
+  char *backup;       /* RENAME by ReplaceFileW: where the replaced file goes */
   long long handle;
   unsigned flags;     /* RENAME: SAFEFS__RENAME_* */
   unsigned char *data; /* WRITE: the bytes the call wrote (result of them) */
@@ -181,6 +189,9 @@ void cm_add_failed(struct cm_trace *t, enum safefs__op op, const char *path, lon
                    long oserr);
 void cm_add_rename(struct cm_trace *t, const char *from, const char *to, long long handle,
                    unsigned flags);
+/* ReplaceFileW(to, from, backup): `to` goes to `backup`, `from` to `to`. */
+void cm_add_replace(struct cm_trace *t, const char *from, const char *to, const char *backup,
+                    unsigned flags);
 
 void cm_trace_print(const struct cm_trace *t, FILE *out);
 
