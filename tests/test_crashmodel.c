@@ -5,16 +5,19 @@
  *
  *   enumeration_*        the checker explores exactly the states its model
  *                        documents (counted on small hand-made traces)
+ *   removal_of_a_tree    a directory target: whole tree or none (hand-made)
  *   *_crash_states       every API of the atomic write, recorded through the
  *                        seam on this platform's backend, checked under this
- *                        platform's durability model: no violation
+ *                        platform's durability model (POSIX natively, Windows
+ *                        under Wine): no violation, except the known gap of
+ *                        ReplaceFileW on Windows, pinned below
  *   injected_failures_*  the same with each OS call of the clean run failing
  *                        in turn; a failed fsync is never followed by a
  *                        rename, and the invariants hold on every trace
  *   negative_controls    broken protocols (skipped fsyncs through the seam,
- *                        NOSYNC, hand-written traces) each produce the
- *                        violations they must; every check fires at least once
- *   windows_model_*      the Windows durability model on Win32-shaped traces
+ *                        NOSYNC, hand-written POSIX- and Win32-shaped traces
+ *                        under either model) each produce the violations they
+ *                        must; every check fires at least once
  *
  * A summary (traces, crash points, crash states, violations found in the
  * negative controls) is printed at the end.
