@@ -3,7 +3,8 @@
 # builds and runs every suite and fails if any fails.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh native     only the native build (no sanitizers, no Wine)
+#   scripts/test.sh SUITE      one suite (native, asan, tsan, valgrind, fuzz,
+#                              consumer, windows); valgrind needs native built
 #
 # Suites, each in its own build directory under build/:
 #   native   gcc, Debug, ctest (the whole CMocka suite, header self-test, CLI)
@@ -85,7 +86,7 @@ asan() {
         cmake --build "$B/asan" -j "$JOBS" &&
         (cd "$B/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            SAFEFS_BIG_MIB=${SAFEFS_BIG_MIB:-256} ctest --output-on-failure -j 1)
+            ctest --output-on-failure -j 1)
 }
 
 tsan() {
@@ -136,20 +137,18 @@ windows() {
             -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64-x86_64.cmake" \
             -DSAFEFS_MINGW_PREFIX="$B/win-deps" >/dev/null &&
         cmake --build "$B/windows" -j "$JOBS" &&
-        (cd "$B/windows" && SAFEFS_BIG_MIB=${SAFEFS_BIG_MIB:-256} \
+        (cd "$B/windows" && \
             ctest --output-on-failure -j 1)
 }
 
 install_packages
-run_suite native native
-if [ "$ONLY" = all ]; then
-    run_suite asan asan
-    run_suite tsan tsan
-    run_suite valgrind valgrind_suite
-    run_suite fuzz fuzz
-    run_suite consumer consumer
-    run_suite windows windows
-fi
+for suite in native asan tsan valgrind fuzz consumer windows; do
+    [ "$ONLY" = all ] || [ "$ONLY" = "$suite" ] || continue
+    case $suite in
+        valgrind) run_suite valgrind valgrind_suite ;;
+        *) run_suite "$suite" "$suite" ;;
+    esac
+done
 
 say "summary"
 failed=$(echo "$SUITES_FAILED" | wc -w)
