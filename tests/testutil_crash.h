@@ -164,11 +164,13 @@ struct cm_trace {
 void cm_trace_init(struct cm_trace *t, const char *root);
 void cm_trace_free(struct cm_trace *t);
 
-/* Declare what the root held before the trace (durable). cm_put_file also
- * writes it to disk, without safefs. */
+/* Declare what the root held before the trace (durable), parents first.
+ * cm_put_file and cm_put_dir also make it on disk, without safefs. */
 void cm_initial_file(struct cm_trace *t, const char *name, const void *data, size_t size);
 void cm_initial_dir(struct cm_trace *t, const char *name);
 void cm_put_file(struct cm_trace *t, const char *name, const void *data, size_t size);
+void cm_put_dir(struct cm_trace *t, const char *name);
+void cm_mkdir(const char *path); /* asserts */
 
 /* Recording: install the hooks; every OS call safefs makes until cm_stop is
  * appended to t (allocations and random draws are not recorded). A rule
@@ -211,6 +213,8 @@ struct cm_expect {
   int new_absent;            /* the new state is "no target" (removal) */
   int not_durable;           /* success promises no durability (a crash
                                 after it may still show the old state) */
+  int failure_may_finish;    /* a failure may leave the new state too (a
+                                removal that failed after its rename) */
   unsigned flags;            /* SAFEFS_NOREPLACE, SAFEFS_NOSYNC */
   int status;                /* what the call returned */
   int allow_leftover;        /* an own name may stay (a failed cleanup) */
