@@ -14,6 +14,8 @@
 #ifdef _WIN32
 #include <fcntl.h>
 #include <io.h>
+#include <windows.h>
+#include <shellapi.h>
 #endif
 
 #include "safefs.h"
@@ -123,8 +125,39 @@ int safefs_cli_write(int argc, char **argv) {
   return 0;
 }
 
+#ifdef _WIN32
+/* The C runtime's argv is in the ANSI code page, which cannot hold every
+ * file name. Rebuild it as UTF-8 from the UTF-16 command line, since
+ * safefs takes UTF-8 paths. Returns NULL if that fails. */
+static char **utf8_argv(int *argc) {
+  LPWSTR *wargv = CommandLineToArgvW(GetCommandLineW(), argc);
+  char **argv;
+  int i;
+  if (wargv == NULL)
+    return NULL;
+  argv = (char **)calloc((size_t)*argc + 1, sizeof *argv);
+  for (i = 0; argv != NULL && i < *argc; i++) {
+    int n = WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, NULL, 0, NULL, NULL);
+    argv[i] = n > 0 ? (char *)malloc((size_t)n) : NULL;
+    if (argv[i] == NULL ||
+        WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, argv[i], n, NULL, NULL) != n)
+      argv = NULL; /* leaks on this failure path only; the process exits */
+  }
+  LocalFree(wargv);
+  return argv;
+}
+#endif
+
 int main(int argc, char **argv) {
   size_t i;
+#ifdef _WIN32
+  char **wide_argv = utf8_argv(&argc);
+  if (wide_argv == NULL) {
+    fprintf(stderr, "safefs: cannot read the command line\n");
+    return 2;
+  }
+  argv = wide_argv;
+#endif
   if (argc < 2)
     return usage();
   for (i = 0; i < N_COMMANDS; i++)
