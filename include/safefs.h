@@ -166,32 +166,47 @@ enum { SAFEFS_LOCK_EXCLUSIVE = 0, SAFEFS_LOCK_SHARED = 1u << 0 };
 
 typedef struct safefs_lock safefs_lock;
 
-/* Acquire a lock on the lock file `path` (created if absent; its directory
- * must exist). The lock file should be a dedicated sidecar such as
- * "data.json.lock": safefs writes a marker byte into it, and on Windows file
- * locks are mandatory, so locking the data file itself would block reads.
- * The lock file is never deleted by safefs.
+/* Acquire a lock on the lock file `path` (created if absent, 0666 & ~umask
+ * on POSIX; its directory must exist). The lock file should be a dedicated
+ * sidecar such as "data.json.lock", not the data file: safefs writes a
+ * marker byte into it, and safefs_write_file replaces the data file by a
+ * rename, which a lock on the old file would not cover. The lock file is
+ * never deleted by safefs (and should not be deleted while in use).
  *
  * Every safefs_lock object is its own holder: two objects on one path
  * exclude each other whether they are in two processes, two threads or one
  * thread (acquiring twice from one thread waits for itself and times out;
- * it is not reentrant). Locks are released when the holder process dies.
+ * it is not reentrant). Closing some other descriptor or handle of the lock
+ * file does not release it. Programs the holder starts never inherit it
+ * (a POSIX child forked without exec shares it until it exits or execs,
+ * though release still frees it). It is released when the holder dies (at once on POSIX, after a short
+ * OS delay on Windows). Shared holders coexist; an exclusive holder
+ * excludes everyone. POSIX: flock(); Windows: LockFileEx (see README).
  *
  * timeout_ms: 0 = one attempt, < 0 = wait forever, > 0 = wait at most that
- * long. Returns 0, or SAFEFS_ETIMEDOUT (held by someone else for the whole
- * timeout), SAFEFS_EINVAL, SAFEFS_ENOENT (directory missing), SAFEFS_EISDIR,
+ * long (returning within a few milliseconds after it). Returns 0, or
+ * SAFEFS_ETIMEDOUT (held by someone else for the whole timeout),
+ * SAFEFS_EINVAL (NULL/empty path, unknown flags, not a regular file),
+ * SAFEFS_ENOENT (directory missing), SAFEFS_ENOTDIR, SAFEFS_EISDIR,
  * SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_ENOTSUP (the filesystem has no locks),
- * SAFEFS_ENOMEM. Errors other than ETIMEDOUT are reported at once. */
+ * SAFEFS_ENOSPC / SAFEFS_EIO (writing the marker), SAFEFS_ENAMETOOLONG,
+ * SAFEFS_ENOMEM, SAFEFS_EBUSY (Windows: another program kept the lock file
+ * open without sharing for the whole retry budget). Errors other than
+ * ETIMEDOUT are reported at once. On failure *out is NULL and no lock is
+ * held. */
 SAFEFS_EXTERN int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags,
                                       long timeout_ms);
 
-/* 1 if this (exclusive) lock was acquired after the previous exclusive
- * holder died without releasing it, so the data it guarded may be half
- * written; 0 otherwise (always 0 for shared locks). */
+/* 1 if this exclusive lock was acquired after the previous exclusive
+ * holder died (or its release failed) without releasing it cleanly, so the
+ * data it guarded may be half written; 0 otherwise. Always 0 for shared
+ * locks, and for NULL. It reports process death; after a power loss or OS
+ * crash it may be either value (the marker byte is not fsynced). */
 SAFEFS_EXTERN int safefs_lock_abandoned(const safefs_lock *lock);
 
-/* Release the lock and free the object, whatever the outcome. NULL is fine
- * (returns SAFEFS_EINVAL). */
+/* Release the lock and free the object, whatever the outcome: even when a
+ * status is returned (the marker could not be cleared, SAFEFS_EIO), the
+ * lock is no longer held. NULL is fine (returns SAFEFS_EINVAL). */
 SAFEFS_EXTERN int safefs_lock_release(safefs_lock *lock);
 
 /* ---- Retrying deleter --------------------------------------------------- */

@@ -65,7 +65,37 @@ void safefs__temp_discard(safefs__temp *t);
 /* Read a whole file into a new safefs__malloc buffer with a NUL after it. */
 int safefs__read_whole(const char *path, void **data, size_t *size);
 
-/* ---- lock.c: the inter-process lock (issue 4) ---------------------------- */
+/* ---- lock.c: the inter-process lock (issue 4) ----------------------------
+ * One open lock file per safefs_lock object: the OS lock belongs to that
+ * open file (POSIX open file description / Win32 handle), so two objects
+ * exclude each other even inside one thread. The shared src/lock.c does the
+ * argument checks, the polling with backoff where the OS cannot wait with a
+ * timeout, and the abandoned marker (byte 0 of the file). */
+typedef struct safefs__lockfile safefs__lockfile;
+
+/* Open the lock file, creating it (0666 & ~umask on POSIX) if absent; its
+ * directory must exist. The handle is never inherited by child processes.
+ * Not a regular file: SAFEFS_EISDIR for a directory, else SAFEFS_EINVAL.
+ * Errors come at once; only Windows retries transient sharing errors, within
+ * the retry budget. On failure *out is NULL. */
+int safefs__lockfile_open(safefs__lockfile **out, const char *path);
+
+/* Take the lock, shared or exclusive. wait_ms 0: one attempt; < 0: wait
+ * until it is free; > 0: wait at most that long where the OS has a timed
+ * wait, or else make one attempt and let the caller poll. Returns 0 (held),
+ * SAFEFS__AGAIN (another holder has it; its OS error recorded) or a status
+ * for anything that waiting will not cure. */
+int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms);
+
+/* Drop the lock taken by safefs__lockfile_lock (explicitly: see lock.c). */
+int safefs__lockfile_unlock(safefs__lockfile *f);
+
+/* Byte 0 of the file: *byte is its value, or -1 if the file is empty. */
+int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte);
+int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte);
+
+/* Close the file (dropping any lock still held) and free f. */
+int safefs__lockfile_close(safefs__lockfile *f);
 
 /* ---- remove.c: the retrying deleter (issue 5) ----------------------------- */
 

@@ -31,15 +31,20 @@ void safefs__seam_after(const struct safefs__call *call, long long result, long 
 }
 
 long safefs__seam_op(enum safefs__op op, const char *path) {
+  return safefs__seam_call(op, path, 0, 0, 0, -1);
+}
+
+long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
+                       size_t size, long long handle) {
   struct safefs__call c;
   if (!seam_fn)
     return 0;
   c.op = op;
   c.path = path;
-  c.path2 = 0;
-  c.data = 0;
-  c.size = 0;
-  c.handle = -1;
+  c.path2 = path2;
+  c.data = data;
+  c.size = size;
+  c.handle = handle;
   return seam_fn(seam_ctx, &c);
 }
 

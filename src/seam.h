@@ -108,4 +108,8 @@ const char *safefs__op_name(enum safefs__op op);
 /* Shorthand for the common case: only the op and one path. */
 long safefs__seam_op(enum safefs__op op, const char *path);
 
+/* The whole call in one go (handle -1 if none). */
+long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
+                       size_t size, long long handle);
+
 #endif /* SAFEFS_SEAM_H */

@@ -4,7 +4,7 @@
 
 /* Each returns the process exit status. argv[0] is the subcommand name. */
 int safefs_cli_write(int argc, char **argv);
-/* lock (issue 4) */
+int safefs_cli_lock(int argc, char **argv);
 /* rm, sweep (issue 5) */
 
 /* Print "safefs: <what>: <status message>" to stderr; returns exit status 1. */

@@ -2,6 +2,8 @@
  * safefs: command-line front end to the library.
  *
  *   safefs write [--nosync] [--noreplace] PATH   stdin -> PATH, atomically
+ *   safefs lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]
+ *                                                run COMMAND holding the lock (tools/lock.c)
  *   safefs version
  *
  * Exit status 0 on success, 1 on a library failure (with one line on
@@ -31,7 +33,10 @@ static int run_version(int argc, char **argv);
 
 static const struct command commands[] = {
     {"write", safefs_cli_write, "write [--nosync] [--noreplace] PATH   (content from stdin)"},
-    /* lock (issue 4) */
+    {"lock", safefs_cli_lock,
+     "lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]\n"
+     "      run COMMAND holding the lock; exit status: COMMAND's (128+N: killed by signal N),\n"
+     "      1 lock not acquired (timeout) or other failure, 126 cannot run, 127 not found"},
     /* rm, sweep (issue 5) */
     {"version", run_version, "version"},
 };

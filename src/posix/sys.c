@@ -233,3 +233,29 @@ int safefs__sys_flock(int fd, int operation) {
   RETRY_EINTR(rc, op, NULL, fd, flock(fd, operation));
   return rc;
 }
+
+/* The seam for a positioned transfer (it sees the bytes of a WRITE).
+ * Returns 1 with errno set to refuse. */
+static int transfer_refused(enum safefs__op op, int fd, const void *data, size_t size) {
+  long r = safefs__seam_call(op, NULL, NULL, data, size, fd);
+  if (r > 0)
+    errno = (int)r;
+  return r > 0;
+}
+
+long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
+  long n;
+  do
+    n = transfer_refused(SAFEFS__OP_READ, fd, NULL, size) ? -1 : (long)pread(fd, buf, size, offset);
+  while (n < 0 && errno == EINTR);
+  return n;
+}
+
+long safefs__sys_pwrite(int fd, const void *data, size_t size, off_t offset) {
+  long n;
+  do
+    n = transfer_refused(SAFEFS__OP_WRITE, fd, data, size) ? -1
+                                                          : (long)pwrite(fd, data, size, offset);
+  while (n < 0 && errno == EINTR);
+  return n;
+}

@@ -62,4 +62,9 @@ int safefs__sys_unlinkat(int dirfd, const char *name, int flags);
 /* flock(), retrying EINTR. */
 int safefs__sys_flock(int fd, int operation);
 
+/* pread / pwrite, retrying EINTR (the seam sees READ / WRITE). Bytes
+ * moved or -1; a short transfer is the caller's to handle. */
+long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset);
+long safefs__sys_pwrite(int fd, const void *data, size_t size, off_t offset);
+
 #endif /* SAFEFS_POSIX_SYS_H */

@@ -1,0 +1,168 @@
+/*
+ * The public inter-process lock: argument checks, waiting with a timeout,
+ * and the abandoned marker. The OS lock itself is the backend's
+ * (src/<backend>/lock.c: flock on POSIX, LockFileEx on Windows).
+ *
+ * Waiting. Where the OS can wait with a timeout (Windows) the backend waits
+ * for the whole remaining time. Where it cannot (POSIX: flock waits forever
+ * or not at all) each call of safefs__lockfile_lock is one attempt and this
+ * file polls in between, the way git waits for its lock files: sleeps grow
+ * from 1 ms to 50 ms, each with +-25% random jitter so that waiters started
+ * together do not retry in lockstep, and the last sleep is cut to end at
+ * the deadline, where one final attempt is made. So a timed-out call
+ * returns within a few milliseconds of its timeout, never early. Polling
+ * is not fair: a waiter can lose to others that keep taking the lock.
+ *
+ * The abandoned marker. Byte 0 of the lock file is '1' while an exclusive
+ * holder holds it and '0' after one released it cleanly. An exclusive
+ * acquirer reads it right after taking the lock (before anyone else can
+ * change it) and sets it; release clears it before dropping the lock. A
+ * holder that dies never clears it, so the next exclusive acquirer sees '1'.
+ * The byte is not fsynced: the OS keeps a dead process's writes (page cache
+ * / system cache) and every later reader sees them, which is all that
+ * process death needs. After a power loss or an OS crash the byte may be
+ * either value; data that must survive that is written with
+ * safefs_write_file, which is atomic anyway. Shared holders neither read
+ * nor write the byte: their abandoned() is 0 and the mark stays for the
+ * next exclusive holder.
+ */
+#include "platform.h"
+
+#define KNOWN_FLAGS SAFEFS_LOCK_SHARED
+#define FIRST_SLEEP_MS 1
+#define MAX_SLEEP_MS 50
+#define MARKER_HELD '1'
+#define MARKER_FREE '0'
+
+struct safefs_lock {
+  safefs__lockfile *file;
+  int shared;
+  int abandoned;
+};
+
+/* A small xorshift generator for the jitter: it needs to differ between
+ * processes, not to be unpredictable, so it is seeded once per wait. */
+static unsigned next_random(unsigned *state) {
+  unsigned x = *state;
+  x ^= x << 13;
+  x ^= x >> 17;
+  x ^= x << 5;
+  return *state = x;
+}
+
+static unsigned jitter_seed(const void *p) {
+  unsigned seed = 0;
+  if (safefs__random(&seed, sizeof seed) != 0) /* fall back to time and address */
+    seed = (unsigned)safefs__now_ms() ^ (unsigned)(size_t)p;
+  return seed != 0 ? seed : 0x9E3779B9u;
+}
+
+/* Take the lock within timeout_ms (see the top of the file). */
+static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
+  long long deadline = safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  long sleep_ms = FIRST_SLEEP_MS;
+  unsigned rnd = 0;
+
+  for (;;) {
+    long left = -1, nap;
+    int rc;
+    if (timeout_ms >= 0) {
+      long long l = deadline - safefs__now_ms();
+      left = l > 0 ? (long)l : 0;
+    }
+    rc = safefs__lockfile_lock(f, shared, left);
+    if (rc != SAFEFS__AGAIN)
+      return rc;
+    if (left == 0 || (timeout_ms > 0 && safefs__now_ms() >= deadline))
+      return safefs__fail(SAFEFS_ETIMEDOUT, safefs_last_os_error());
+    if (rnd == 0)
+      rnd = jitter_seed(f);
+    nap = sleep_ms - sleep_ms / 4 + (long)(next_random(&rnd) % (unsigned long)(sleep_ms / 2 + 1));
+    if (left > 0) {
+      long long l = deadline - safefs__now_ms();
+      if (l < nap)
+        nap = l > 0 ? (long)l : 0;
+    }
+    safefs__sleep_ms(nap);
+    sleep_ms = sleep_ms * 2 > MAX_SLEEP_MS ? MAX_SLEEP_MS : sleep_ms * 2;
+  }
+}
+
+/* Exclusive only: read the mark the previous holder left, then set ours.
+ * Both happen under the lock, so no other holder sees the file between. */
+static int mark_held(safefs_lock *lock) {
+  int byte, rc;
+  rc = safefs__lockfile_read_byte(lock->file, &byte);
+  if (rc == 0)
+    rc = safefs__lockfile_write_byte(lock->file, MARKER_HELD);
+  if (rc == 0)
+    lock->abandoned = byte == MARKER_HELD;
+  return rc;
+}
+
+int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
+  safefs_lock *lock;
+  int rc;
+  long os;
+
+  if (out == NULL)
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  *out = NULL;
+  if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)KNOWN_FLAGS) != 0)
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  lock = (safefs_lock *)safefs__malloc(sizeof *lock);
+  if (lock == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  lock->shared = (flags & SAFEFS_LOCK_SHARED) != 0;
+  lock->abandoned = 0;
+
+  rc = safefs__lockfile_open(&lock->file, path);
+  if (rc != 0) {
+    safefs__free(lock);
+    return rc;
+  }
+  rc = wait_for_lock(lock->file, lock->shared, timeout_ms);
+  if (rc == 0 && !lock->shared && (rc = mark_held(lock)) != 0) {
+    os = safefs_last_os_error();
+    safefs__lockfile_unlock(lock->file);
+    rc = safefs__fail(rc, os);
+  }
+  if (rc != 0) {
+    os = safefs_last_os_error();
+    safefs__lockfile_close(lock->file);
+    safefs__free(lock);
+    return safefs__fail(rc, os);
+  }
+  *out = lock;
+  return 0;
+}
+
+int safefs_lock_abandoned(const safefs_lock *lock) {
+  return lock != NULL && lock->abandoned;
+}
+
+/* Clear the mark, then unlock, then close. The mark is cleared first so
+ * nobody can take the lock and still see '1'. The explicit unlock matters
+ * on POSIX where a child forked (without exec) shares the open file and
+ * would otherwise keep the lock; on Windows closing with a lock held
+ * leaves the unlock to the OS "when resources allow". All three steps run
+ * whatever fails; the first failure is returned. */
+int safefs_lock_release(safefs_lock *lock) {
+  int rc = 0, r;
+  long os = 0;
+
+  if (lock == NULL)
+    return safefs__fail(SAFEFS_EINVAL, 0);
+  if (!lock->shared && (rc = safefs__lockfile_write_byte(lock->file, MARKER_FREE)) != 0)
+    os = safefs_last_os_error();
+  if ((r = safefs__lockfile_unlock(lock->file)) != 0 && rc == 0) {
+    rc = r;
+    os = safefs_last_os_error();
+  }
+  if ((r = safefs__lockfile_close(lock->file)) != 0 && rc == 0) {
+    rc = r;
+    os = safefs_last_os_error();
+  }
+  safefs__free(lock);
+  return rc != 0 ? safefs__fail(rc, os) : 0;
+}

@@ -1,0 +1,134 @@
+/*
+ * The inter-process lock on POSIX: flock() on a descriptor of our own.
+ *
+ * Why flock:
+ *   - It belongs to the open file description. Each safefs_lock opens the
+ *     file itself, so each is its own holder: two objects exclude each
+ *     other in two processes, in two threads and in one thread alike.
+ *   - Closing some other descriptor of the same file (the application
+ *     reading the lock file, a library's fopen) leaves it alone.
+ *   - The kernel drops it when the holder dies, with no delay.
+ * Classic fcntl(F_SETLK) locks fail all three: they belong to the process,
+ * and any close() of the file by that process drops them. OFD fcntl locks
+ * (F_OFD_SETLK) behave like flock but exist only on Linux >= 3.15 and
+ * FreeBSD >= 14, while flock is on Linux, macOS and the BSDs alike; and on
+ * Linux's NFS client flock is already emulated by a whole-file byte-range
+ * lock, which is what an OFD lock would send to the server. So flock,
+ * everywhere, and no #ifdef.
+ *
+ * Children: the descriptor is O_CLOEXEC, so a program the holder execs
+ * never keeps the lock. A child forked without exec shares the open file
+ * description until it exits; release unlocks explicitly (LOCK_UN acts on
+ * the shared description) so a clean release still frees the lock, but if
+ * the holder dies, such a child keeps it until it exits too.
+ */
+#include "sys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+/* How often to go back to the plain open when creating the file fails
+ * because someone else just created it (see open_lock_file). */
+#define CREATE_TRIES 3
+
+struct safefs__lockfile {
+  int fd;
+};
+
+/* Open read-write: the holder writes the marker, and NFS needs a file open
+ * for writing to grant an exclusive flock. First without O_CREAT, because
+ * Linux's fs.protected_regular refuses O_CREAT on an existing file owned by
+ * someone else in a sticky world-writable directory such as /tmp, even
+ * when the file's mode lets us write it. Only a missing file is created
+ * (mode 0666, less the umask, applied by the kernel). If the create is
+ * refused, someone may have created the file between the two opens, so the
+ * plain open is tried again, a bounded number of times: a real permission
+ * error comes back after CREATE_TRIES quick rounds. */
+static int open_lock_file(const char *path) {
+  int tries;
+  for (tries = 0;; tries++) {
+    int fd = safefs__sys_openat(AT_FDCWD, path, O_RDWR | O_NOCTTY, 0, SAFEFS__OP_OPEN_LOCK);
+    if (fd >= 0 || errno != ENOENT)
+      return fd;
+    fd = safefs__sys_openat(AT_FDCWD, path, O_RDWR | O_NOCTTY | O_CREAT, 0666,
+                            SAFEFS__OP_OPEN_LOCK);
+    if (fd >= 0 || errno != EACCES || tries == CREATE_TRIES)
+      return fd;
+  }
+}
+
+int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
+  safefs__lockfile *f;
+  struct stat st;
+  int rc;
+
+  *out = NULL;
+  f = (safefs__lockfile *)safefs__malloc(sizeof *f);
+  if (f == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  f->fd = open_lock_file(path);
+  if (f->fd < 0) {
+    rc = safefs__fail_os(errno);
+    safefs__free(f);
+    return rc;
+  }
+  /* A directory fails the O_RDWR open with EISDIR already. A FIFO or a
+   * device is refused: the marker needs a file with an offset. */
+  rc = 0;
+  if (safefs__sys_fstat(f->fd, &st) != 0)
+    rc = safefs__fail_os(errno);
+  else if (S_ISDIR(st.st_mode))
+    rc = safefs__fail(SAFEFS_EISDIR, EISDIR);
+  else if (!S_ISREG(st.st_mode))
+    rc = safefs__fail(SAFEFS_EINVAL, EINVAL);
+  if (rc != 0) {
+    long os = safefs_last_os_error();
+    safefs__lockfile_close(f);
+    return safefs__fail(rc, os);
+  }
+  *out = f;
+  return 0;
+}
+
+int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms) {
+  int op = shared ? LOCK_SH : LOCK_EX;
+  if (wait_ms >= 0)
+    op |= LOCK_NB; /* flock has no timeout: one attempt, and the caller polls */
+  if (safefs__sys_flock(f->fd, op) == 0)
+    return 0;
+  if (errno == EWOULDBLOCK || errno == EAGAIN)
+    return safefs__fail(SAFEFS__AGAIN, errno);
+  return safefs__fail_os(errno);
+}
+
+int safefs__lockfile_unlock(safefs__lockfile *f) {
+  if (safefs__sys_flock(f->fd, LOCK_UN) != 0)
+    return safefs__fail_os(errno);
+  return 0;
+}
+
+int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
+  unsigned char b;
+  long n = safefs__sys_pread(f->fd, &b, 1, 0);
+  if (n < 0)
+    return safefs__fail_os(errno);
+  *byte = n == 1 ? b : -1;
+  return 0;
+}
+
+int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte) {
+  long n = safefs__sys_pwrite(f->fd, &byte, 1, 0);
+  if (n != 1)
+    return safefs__fail_os(n < 0 ? errno : ENOSPC);
+  return 0;
+}
+
+int safefs__lockfile_close(safefs__lockfile *f) {
+  int rc = 0;
+  if (safefs__sys_close(f->fd) != 0)
+    rc = safefs__fail_os(errno);
+  safefs__free(f);
+  return rc;
+}

@@ -1,0 +1,211 @@
+/*
+ * safefs lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]
+ *
+ * Runs COMMAND while holding the lock on LOCKFILE, like util-linux
+ * flock(1), and exits with COMMAND's status. Without --timeout it waits as
+ * long as it takes; --timeout 0 makes one attempt.
+ *
+ * Exit status: COMMAND's own (POSIX: 128 + N if signal N ended it);
+ * 1 if the lock was not acquired (timeout, with a message naming
+ * SAFEFS_ETIMEDOUT, or another library failure); 2 for a usage error;
+ * 126 if COMMAND could not be started, 127 if it was not found.
+ *
+ * COMMAND does not inherit the lock (safefs never lets children keep it):
+ * this process holds it and waits for COMMAND. So that it outlives COMMAND
+ * and the lock covers the whole run, it ignores the console interrupt
+ * (which COMMAND receives too) and, on POSIX, passes SIGTERM and SIGHUP on
+ * to COMMAND instead of dying of them. Only a SIGKILL / TerminateProcess of
+ * this process frees the lock while COMMAND still runs.
+ */
+#ifndef _WIN32
+#define _POSIX_C_SOURCE 200809L
+#endif
+
+#include <stdio.h>
+#include <string.h>
+
+#include "safefs.h"
+#include "cli.h"
+
+#ifdef _WIN32
+#include <windows.h>
+#include <stdlib.h>
+
+#include "quote_win32.h"
+#else
+#include <errno.h>
+#include <signal.h>
+#include <sys/types.h>
+#include <sys/wait.h>
+#include <unistd.h>
+#endif
+
+static int lock_usage(void) {
+  fprintf(stderr, "usage: safefs lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]\n");
+  return 2;
+}
+
+#ifdef _WIN32
+
+/* Ignore Ctrl+C / Ctrl+Break here (COMMAND, on the same console, gets
+ * them and decides). A handler, not SetConsoleCtrlHandler(NULL, TRUE),
+ * because that setting would be inherited by COMMAND. */
+static BOOL WINAPI outlive_command(DWORD type) {
+  return type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT;
+}
+
+/* argv is UTF-8 here (main rebuilds it from the UTF-16 command line);
+ * back to UTF-16, one argument at a time, quoted for CreateProcessW. */
+static wchar_t *command_line(int argc, int first, char **argv) {
+  size_t cap = 1, pos = 0;
+  wchar_t *cmd, *w;
+  int i, n;
+  for (i = first; i < argc; i++)
+    cap += SAFEFS_QUOTED_MAX((size_t)MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0)) + 1;
+  cmd = (wchar_t *)malloc(cap * sizeof(wchar_t));
+  for (i = first; cmd != NULL && i < argc; i++) {
+    n = MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0);
+    w = (wchar_t *)malloc((size_t)n * sizeof(wchar_t));
+    if (w == NULL || MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, w, n) != n) {
+      free(w);
+      free(cmd);
+      return NULL;
+    }
+    if (i > first)
+      cmd[pos++] = L' ';
+    pos += safefs_quote_arg(cmd + pos, w);
+    free(w);
+  }
+  if (cmd != NULL)
+    cmd[pos] = 0;
+  return cmd;
+}
+
+static int run_command(int argc, int first, char **argv) {
+  wchar_t *cmd = command_line(argc, first, argv);
+  STARTUPINFOW si;
+  PROCESS_INFORMATION pi;
+  DWORD code = 1;
+
+  if (cmd == NULL) {
+    fprintf(stderr, "safefs: lock: cannot build the command line\n");
+    return 126;
+  }
+  memset(&si, 0, sizeof si);
+  si.cb = sizeof si;
+  SetConsoleCtrlHandler(outlive_command, TRUE);
+  if (!CreateProcessW(NULL, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi)) {
+    DWORD e = GetLastError();
+    fprintf(stderr, "safefs: %s: cannot run (Windows error %lu)\n", argv[first],
+            (unsigned long)e);
+    free(cmd);
+    return e == ERROR_FILE_NOT_FOUND || e == ERROR_PATH_NOT_FOUND ? 127 : 126;
+  }
+  free(cmd);
+  CloseHandle(pi.hThread);
+  WaitForSingleObject(pi.hProcess, INFINITE);
+  GetExitCodeProcess(pi.hProcess, &code);
+  CloseHandle(pi.hProcess);
+  return (int)code;
+}
+
+#else /* POSIX */
+
+static volatile pid_t command_pid;
+
+static void pass_on(int sig) {
+  if (command_pid > 0)
+    kill(command_pid, sig);
+}
+
+/* Signals that arrive before command_pid is set are held back (blocked
+ * around the fork) so none is lost; the child gets the original handlers
+ * and mask before exec. */
+static int run_command(int argc, int first, char **argv) {
+  struct sigaction ign, fwd, old_int, old_quit, old_term, old_hup;
+  sigset_t block, old_mask;
+  int status, e;
+  pid_t pid;
+
+  (void)argc; /* execvp takes argv up to its NULL at argv[argc] */
+  memset(&ign, 0, sizeof ign);
+  ign.sa_handler = SIG_IGN;
+  sigemptyset(&ign.sa_mask);
+  memset(&fwd, 0, sizeof fwd);
+  fwd.sa_handler = pass_on;
+  sigemptyset(&fwd.sa_mask);
+  sigemptyset(&block);
+  sigaddset(&block, SIGTERM);
+  sigaddset(&block, SIGHUP);
+  sigprocmask(SIG_BLOCK, &block, &old_mask);
+  sigaction(SIGINT, &ign, &old_int);
+  sigaction(SIGQUIT, &ign, &old_quit);
+  sigaction(SIGTERM, &fwd, &old_term);
+  sigaction(SIGHUP, &fwd, &old_hup);
+  fflush(NULL);
+  pid = fork();
+  if (pid == 0) {
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGQUIT, &old_quit, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    sigaction(SIGHUP, &old_hup, NULL);
+    sigprocmask(SIG_SETMASK, &old_mask, NULL);
+    execvp(argv[first], argv + first);
+    e = errno;
+    fprintf(stderr, "safefs: %s: %s\n", argv[first], strerror(e));
+    _exit(e == ENOENT ? 127 : 126);
+  }
+  command_pid = pid;
+  sigprocmask(SIG_SETMASK, &old_mask, NULL);
+  if (pid < 0) {
+    perror("safefs: lock: fork");
+    return 126;
+  }
+  while (waitpid(pid, &status, 0) < 0) {
+    if (errno != EINTR) {
+      perror("safefs: lock: waitpid");
+      return 126;
+    }
+  }
+  command_pid = 0;
+  if (WIFSIGNALED(status))
+    return 128 + WTERMSIG(status);
+  return WEXITSTATUS(status);
+}
+
+#endif
+
+int safefs_cli_lock(int argc, char **argv) {
+  unsigned flags = SAFEFS_LOCK_EXCLUSIVE;
+  long timeout = -1;
+  const char *path = NULL;
+  safefs_lock *lock;
+  int i, rc, status;
+
+  for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
+    if (strcmp(argv[i], "--shared") == 0)
+      flags |= SAFEFS_LOCK_SHARED;
+    else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
+      if (safefs_cli_parse_long(argv[++i], &timeout) != 0 || timeout < 0)
+        return lock_usage();
+    } else if (argv[i][0] == '-' && argv[i][1] != '\0')
+      return lock_usage();
+    else if (path == NULL)
+      path = argv[i];
+    else
+      return lock_usage();
+  }
+  if (path == NULL || i + 1 >= argc)
+    return lock_usage();
+
+  rc = safefs_lock_acquire(&lock, path, flags, timeout);
+  if (rc != 0)
+    return safefs_cli_fail(path, rc);
+  status = run_command(argc, i + 1, argv);
+  rc = safefs_lock_release(lock);
+  if (rc != 0) {
+    safefs_cli_fail(path, rc);
+    return status != 0 ? status : 1;
+  }
+  return status;
+}
