@@ -85,10 +85,12 @@ long safefs__seam(const struct safefs__call *call);
 
 /* The outcome of a call, for hooks that record what happened (descriptors
  * returned by opens, which calls failed). Optional: set it after
- * safefs__seam_set (which clears it); it gets the same ctx.
+ * safefs__seam_set (which clears it); it gets the same ctx and the call
+ * as the hook saw it.
  *
- * Every wrapper in src/<backend>/sys.c that asked safefs__seam() about a
- * call reports exactly once, after it, with the same call and:
+ * Every wrapper in src/<backend>/sys.c asks about its call with
+ * safefs__seam_call and reports the outcome exactly once, after it, with
+ * safefs__seam_done (the lock's own wrappers in win32/lock.c do not yet):
  *   result  opens (OPEN_DIR, CREATE_TEMP, OPEN_READ, OPEN_LOCK): the new
  *           descriptor or handle (a HANDLE as (long long)(intptr_t));
  *           WRITE/READ: the bytes transferred; every other op: 0;
@@ -102,14 +104,18 @@ long safefs__seam(const struct safefs__call *call);
 typedef void (*safefs__seam_after_fn)(void *ctx, const struct safefs__call *call, long long result,
                                       long oserr);
 void safefs__seam_set_after(safefs__seam_after_fn fn);
-void safefs__seam_after(const struct safefs__call *call, long long result, long oserr);
 const char *safefs__op_name(enum safefs__op op);
 
 /* Shorthand for the common case: only the op and one path. */
 long safefs__seam_op(enum safefs__op op, const char *path);
 
-/* The whole call in one go (handle -1 if none). */
+/* The whole call in one go (handle -1 if none); remembered per thread for
+ * safefs__seam_done. */
 long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
                        size_t size, long long handle);
+
+/* Report the outcome of this thread's last safefs__seam_call to the
+ * after-hook. It may change errno / the last error: wrappers keep theirs. */
+void safefs__seam_done(long long result, long oserr);
 
 #endif /* SAFEFS_SEAM_H */

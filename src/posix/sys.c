@@ -8,22 +8,12 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* The call this thread last asked the seam about, kept for done(): every
- * wrapper asks before the call and reports its outcome after it (seam.h). */
-static SAFEFS__TLS struct safefs__call last_call;
-
-/* Ask the seam about one call; returns the hook's answer, with errno set
- * when it is an error to inject (> 0). */
+/* Every wrapper asks the seam before its call and reports the outcome
+ * after it (seam.h). ask() returns the hook's answer, with errno set when
+ * it is an error to inject (> 0). */
 static long ask(enum safefs__op op, const char *path, const char *path2, long long handle,
                 const void *data, size_t size) {
-  long r;
-  last_call.op = op;
-  last_call.path = path;
-  last_call.path2 = path2;
-  last_call.data = data;
-  last_call.size = size;
-  last_call.handle = handle;
-  r = safefs__seam(&last_call);
+  long r = safefs__seam_call(op, path, path2, data, size, handle);
   if (r > 0)
     errno = (int)r;
   return r;
@@ -38,7 +28,7 @@ static int refused(enum safefs__op op, const char *path, const char *path2, long
  * errno) to the seam's after-hook; errno survives. Returns result. */
 static long long done(long long result) {
   int e = errno;
-  safefs__seam_after(&last_call, result, result < 0 ? e : 0);
+  safefs__seam_done(result, result < 0 ? e : 0);
   errno = e;
   return result;
 }
@@ -237,16 +227,15 @@ int safefs__sys_flock(int fd, int operation) {
 /* The seam for a positioned transfer (it sees the bytes of a WRITE).
  * Returns 1 with errno set to refuse. */
 static int transfer_refused(enum safefs__op op, int fd, const void *data, size_t size) {
-  long r = safefs__seam_call(op, NULL, NULL, data, size, fd);
-  if (r > 0)
-    errno = (int)r;
-  return r > 0;
+  return ask(op, NULL, NULL, fd, data, size) > 0;
 }
 
 long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
   long n;
   do
-    n = transfer_refused(SAFEFS__OP_READ, fd, NULL, size) ? -1 : (long)pread(fd, buf, size, offset);
+    n = (long)done(transfer_refused(SAFEFS__OP_READ, fd, NULL, size)
+                       ? -1
+                       : (long)pread(fd, buf, size, offset));
   while (n < 0 && errno == EINTR);
   return n;
 }
@@ -254,8 +243,9 @@ long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
 long safefs__sys_pwrite(int fd, const void *data, size_t size, off_t offset) {
   long n;
   do
-    n = transfer_refused(SAFEFS__OP_WRITE, fd, data, size) ? -1
-                                                          : (long)pwrite(fd, data, size, offset);
+    n = (long)done(transfer_refused(SAFEFS__OP_WRITE, fd, data, size)
+                       ? -1
+                       : (long)pwrite(fd, data, size, offset));
   while (n < 0 && errno == EINTR);
   return n;
 }

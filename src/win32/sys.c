@@ -13,27 +13,19 @@
 #define UNC_PREFIX L"\\\\?\\UNC\\"
 #define UNC_PREFIX_LEN 8
 
-/* The call this thread last asked the seam about, kept for done(): every
- * wrapper asks before the call and reports its outcome after it (seam.h). */
-static SAFEFS__TLS struct safefs__call last_call;
-
-/* Describe one call to the seam and return its verdict (see seam.h). */
+/* Describe one call to the seam and return its verdict (see seam.h).
+ * Every wrapper asks before its call and reports the outcome after it. */
 static long ask_seam(enum safefs__op op, const char *path, const char *path2, const void *data,
                      size_t size, HANDLE h) {
-  last_call.op = op;
-  last_call.path = path;
-  last_call.path2 = path2;
-  last_call.data = data;
-  last_call.size = size;
-  last_call.handle = h == NULL ? -1 : (long long)(INT_PTR)h;
-  return safefs__seam(&last_call);
+  return safefs__seam_call(op, path, path2, data, size,
+                           h == NULL ? -1 : (long long)(INT_PTR)h);
 }
 
 /* Report the outcome of the call last asked about (-1: failed, with the
  * last error) to the seam's after-hook; the last error survives. */
 static long long done(long long result) {
   DWORD e = GetLastError();
-  safefs__seam_after(&last_call, result, result < 0 ? (long)e : 0);
+  safefs__seam_done(result, result < 0 ? (long)e : 0);
   SetLastError(e);
   return result;
 }
