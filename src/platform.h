@@ -61,9 +61,21 @@ int safefs__temp_commit(safefs__temp *t);
 /* Remove the temp file and free t. Never touches the target. */
 void safefs__temp_discard(safefs__temp *t);
 
-/* ---- read.c ------------------------------------------------------------- */
-/* Read a whole file into a new safefs__malloc buffer with a NUL after it. */
-int safefs__read_whole(const char *path, void **data, size_t *size);
+/* ---- read.c: one file opened for a whole-file read ----------------------
+ * The growing-buffer loop is shared (src/read.c); the backend opens, reads
+ * and closes. The handle is a descriptor or a HANDLE, carried as a number. */
+
+/* Open `path` for reading (on Windows with every share mode, so a reader
+ * never blocks a writer; a held file is waited out for the retry budget).
+ * A directory is SAFEFS_EISDIR. *size_hint is the current size, or 0 when
+ * it is unknown or not a regular file. */
+int safefs__rfile_open(const char *path, long long *handle, size_t *size_hint);
+
+/* Read up to cap bytes into buf; *got is 0 at end of file. Interrupted
+ * reads are retried. */
+int safefs__rfile_read(long long handle, void *buf, size_t cap, size_t *got);
+
+void safefs__rfile_close(long long handle);
 
 /* ---- lock.c: the inter-process lock (issue 4) ----------------------------
  * One open lock file per safefs_lock object: the OS lock belongs to that

@@ -49,18 +49,6 @@ int safefs_write_file(const char *path, const void *data, size_t size, unsigned 
   return safefs__temp_commit(t);
 }
 
-int safefs_read_file(const char *path, void **data, size_t *size) {
-  if (data != NULL)
-    *data = NULL;
-  if (size != NULL)
-    *size = 0;
-  if (data == NULL || size == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
-  if (check_path(path) != 0)
-    return SAFEFS_EINVAL;
-  return safefs__read_whole(path, data, size);
-}
-
 int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags) {
   safefs_writer *w;
   int rc;

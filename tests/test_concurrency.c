@@ -15,26 +15,11 @@
 #define WRITES_PER_THREAD 1000
 #define RACERS 8
 
-/* A self-checking version: "<writer> <seq> <len>\n" then len bytes that
- * are a function of (writer, seq). Any mix of two versions, truncation or
- * empty file fails the check. */
-static size_t make_version(char *buf, size_t cap, int writer, int seq) {
-  size_t len = 100 + (size_t)((writer * 7919 + seq * 104729) % 9000), head, i;
-  head = (size_t)snprintf(buf, cap, "%d %d %lu\n", writer, seq, (unsigned long)len);
-  assert_true(head + len <= cap);
-  for (i = 0; i < len; i++)
-    buf[head + i] = (char)('A' + (writer * 31 + seq * 17 + (int)i) % 26);
-  return head + len;
-}
-
+/* Versions are tu_version_make(writer, seq): self-checking, so any mix of
+ * two versions, truncation or empty file fails the check. */
 static int version_is_whole(const char *data, size_t n) {
-  char expect[10000];
-  int writer, seq;
-  unsigned long len;
-  if (sscanf(data, "%d %d %lu", &writer, &seq, &len) != 3)
-    return 0;
-  return make_version(expect, sizeof expect, writer, seq) == n &&
-         memcmp(expect, data, n) == 0;
+  unsigned writer, seq;
+  return tu_version_parse(data, n, &writer, &seq);
 }
 
 struct shared {
@@ -51,10 +36,10 @@ struct writer_arg {
 
 static void *writer_main(void *p) {
   struct writer_arg *a = (struct writer_arg *)p;
-  char buf[10000];
+  char buf[TU_VERSION_MAX];
   int seq, failures = 0;
   for (seq = 0; seq < WRITES_PER_THREAD; seq++) {
-    size_t n = make_version(buf, sizeof buf, a->id, seq);
+    size_t n = tu_version_make(buf, sizeof buf, (unsigned)a->id, (unsigned)seq);
     /* Atomic visibility is what is under test here, not durability: 8,000
      * durable writes would measure the disk. Every 100th is durable so the
      * synced path races too. */
@@ -111,14 +96,14 @@ static void eight_writers_one_target(void **state) {
   struct shared sh;
   struct writer_arg args[WRITERS];
   pthread_t writers[WRITERS], readers[2];
-  char first[10000];
+  static char first[TU_VERSION_MAX];
   int i;
   (void)state;
 
   memset(&sh, 0, sizeof sh);
   sh.path = path;
   pthread_mutex_init(&sh.mu, NULL);
-  assert_int_equal(safefs_write_file(path, first, make_version(first, sizeof first, 99, 0), 0), 0);
+  assert_int_equal(safefs_write_file(path, first, tu_version_make(first, sizeof first, 99, 0), 0), 0);
   for (i = 0; i < 2; i++)
     assert_int_equal(pthread_create(&readers[i], NULL, reader_main, &sh), 0);
   for (i = 0; i < WRITERS; i++) {
@@ -159,8 +144,8 @@ static void eight_writers_one_target(void **state) {
 
 /* Negative control for the checker: a torn version is caught. */
 static void torn_versions_are_detected(void **state) {
-  char a[10000], b[10000];
-  size_t na = make_version(a, sizeof a, 1, 2), nb = make_version(b, sizeof b, 3, 4);
+  static char a[TU_VERSION_MAX], b[TU_VERSION_MAX];
+  size_t na = tu_version_make(a, sizeof a, 1, 2), nb = tu_version_make(b, sizeof b, 3, 4);
   (void)state;
   assert_true(version_is_whole(a, na));
   assert_false(version_is_whole(a, na - 1));

@@ -71,28 +71,12 @@ static int umount_fs(void) {
   return -1;
 }
 
-/* ---- self-checking versions ------------------------------------------- */
-
-/* "safefs-v <seq> <len>\n" + len bytes derived from seq; 1..20 KiB so
- * versions cross 4 KiB block boundaries. */
-static size_t make_version(char *buf, size_t cap, unsigned seq) {
-  size_t len = 1000 + (seq * 2654435761u) % 19000, head, i;
-  head = (size_t)snprintf(buf, cap, "safefs-v %u %lu\n", seq, (unsigned long)len);
-  for (i = 0; i < len && head + i < cap; i++)
-    buf[head + i] = (char)('a' + (seq + i * 7) % 26);
-  return head + len;
-}
-
-/* The version number if data is one whole version, else -1. */
+/* Versions are tu_version_make(seq, 0): self-checking, 500..20499 bytes,
+ * so they cross 4 KiB blocks. The version number, or -1 if data is not
+ * one whole version. */
 static long parse_version(const char *data, size_t n) {
-  static char expect[32768];
-  unsigned seq;
-  unsigned long len;
-  if (n == 0 || sscanf(data, "safefs-v %u %lu", &seq, &len) != 2)
-    return -1;
-  if (make_version(expect, sizeof expect, seq) != n || memcmp(expect, data, n) != 0)
-    return -1;
-  return (long)seq;
+  unsigned seq, zero;
+  return tu_version_parse(data, n, &seq, &zero) && zero == 0 ? (long)seq : -1;
 }
 
 /* ---- the writer process -------------------------------------------------- */
@@ -107,7 +91,7 @@ static long skip_hook(void *ctx, const struct safefs__call *call) {
 }
 
 static void writer_process(enum mode mode, unsigned first, int report_fd) {
-  static char buf[32768];
+  static char buf[TU_VERSION_MAX];
   static enum safefs__op drop;
   unsigned seq;
   if (mode == MODE_SKIP_FILE_SYNC || mode == MODE_SKIP_DIR_SYNC) {
@@ -115,7 +99,7 @@ static void writer_process(enum mode mode, unsigned first, int report_fd) {
     safefs__seam_set(skip_hook, &drop);
   }
   for (seq = first;; seq++) {
-    size_t n = make_version(buf, sizeof buf, seq);
+    size_t n = tu_version_make(buf, sizeof buf, seq, 0);
     int rc;
     if (mode == MODE_WRITER) {
       safefs_writer *w;
@@ -234,8 +218,8 @@ static int trial(enum mode mode, unsigned *base, unsigned rnd) {
 
 /* Start each mode from a freshly made filesystem holding version 0. */
 static int fresh_fs(void) {
-  static char buf[32768];
-  size_t n = make_version(buf, sizeof buf, 0);
+  static char buf[TU_VERSION_MAX];
+  size_t n = tu_version_make(buf, sizeof buf, 0, 0);
   int rc;
   if (sh("mkfs.ext4 -q -F %s >/dev/null 2>&1%s", g_img, "") != 0 || mount_fs() != 0)
     return -1;

@@ -354,6 +354,47 @@ int tu_file_is(const char *path, const char *data) {
   return same;
 }
 
+/* ---- self-checking versions ---------------------------------------------- */
+
+static size_t version_len(unsigned a, unsigned b) {
+  return 500 + (size_t)((a * 7919u + b * 2654435761u) % 20000u);
+}
+
+static char version_byte(unsigned a, unsigned b, size_t i) {
+  return (char)('a' + (a * 31u + b * 17u + (unsigned)(i % 1000003u)) % 26u);
+}
+
+size_t tu_version_make(char *buf, size_t cap, unsigned a, unsigned b) {
+  size_t len = version_len(a, b), head, i;
+  head = (size_t)snprintf(buf, cap, "safefs-v %u %u %lu\n", a, b, (unsigned long)len);
+  assert_true(head + len <= cap);
+  for (i = 0; i < len; i++)
+    buf[head + i] = version_byte(a, b, i);
+  return head + len;
+}
+
+int tu_version_parse(const char *data, size_t n, unsigned *a, unsigned *b) {
+  char head[64];
+  unsigned va, vb;
+  unsigned long len;
+  size_t hlen, i;
+  if (n < 8 || memcmp(data, "safefs-v ", 9) != 0)
+    return 0;
+  memcpy(head, data, n < sizeof head - 1 ? n : sizeof head - 1);
+  head[n < sizeof head - 1 ? n : sizeof head - 1] = '\0';
+  if (sscanf(head, "safefs-v %u %u %lu", &va, &vb, &len) != 3 || len != version_len(va, vb))
+    return 0;
+  hlen = (size_t)snprintf(head, sizeof head, "safefs-v %u %u %lu\n", va, vb, len);
+  if (n != hlen + len || memcmp(head, data, hlen) != 0)
+    return 0;
+  for (i = 0; i < len; i++)
+    if (data[hlen + i] != version_byte(va, vb, i))
+      return 0;
+  *a = va;
+  *b = vb;
+  return 1;
+}
+
 /* ---- fault injection ------------------------------------------------------ */
 
 #define MAX_RULES 8

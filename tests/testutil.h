@@ -44,6 +44,15 @@ int tu_file_is(const char *path, const char *data);
 int tu_count_entries(const char *dir);
 int tu_count_own_names(const char *dir);
 
+/* Self-checking file versions for concurrency and crash tests:
+ * "safefs-v <a> <b> <len>\n" then len (500..20499) bytes that depend on
+ * (a, b) and the position. A mix of two versions, a truncation or an empty
+ * file does not parse. Thread-safe. */
+#define TU_VERSION_MAX 20600
+size_t tu_version_make(char *buf, size_t cap, unsigned a, unsigned b);
+/* 1 and (*a, *b) if data is exactly one whole version, else 0. */
+int tu_version_parse(const char *data, size_t n, unsigned *a, unsigned *b);
+
 /* Peak resident memory of this process so far, in KiB. */
 long tu_peak_rss_kib(void);
 

@@ -1,21 +1,15 @@
 /*
- * Whole-file read on Windows. The file is opened with every share mode
- * (read, write and delete), so a reader never stops a writer from
- * replacing or removing the file. Opening can still meet a file that
- * another process holds without sharing, or one caught mid-replace
- * (sharing violation, access denied on a delete-pending name): that is
- * waited out through safefs__retry, and after the budget the status is
- * SAFEFS_EBUSY with the last Windows error kept.
- *
- * As on POSIX, the size is only a first guess for the buffer: the file is
- * read until ReadFile returns 0 bytes, so a file that grows while it is
- * read is read to its end, and one that shrinks is not padded.
+ * A file opened for a whole-file read (the loop is in src/read.c). It is
+ * opened with every share mode (read, write and delete), so a reader never
+ * stops a writer from replacing or removing the file. Opening can still
+ * meet a file that another process holds without sharing, or one caught
+ * mid-replace (sharing violation, access denied on a delete-pending name):
+ * that is waited out through safefs__retry, and after the budget the
+ * status is SAFEFS_EBUSY with the last Windows error kept.
  */
 #include "sys.h"
 
-#include <string.h>
-
-#define MIN_CHUNK 4096
+#include <stdint.h>
 
 struct open_read {
   const wchar_t *path;
@@ -48,14 +42,13 @@ static int open_attempt(void *ctx) {
   return safefs__sys_fail_path(e, o->path);
 }
 
-int safefs__read_whole(const char *path, void **data, size_t *size) {
+int safefs__rfile_open(const char *path, long long *handle, size_t *size_hint) {
   struct open_read o;
   BY_HANDLE_FILE_INFORMATION info;
   wchar_t *wpath;
-  unsigned char *buf = NULL;
-  size_t cap, used = 0;
+  unsigned long long n;
   int rc;
-  long os = 0;
+  long os;
 
   if ((rc = safefs__sys_wide_path(path, &wpath)) != 0)
     return rc;
@@ -66,62 +59,28 @@ int safefs__read_whole(const char *path, void **data, size_t *size) {
   safefs__free(wpath);
   if (rc != 0)
     return rc;
-
   if (!safefs__sys_file_info(o.h, &info)) {
     os = (long)GetLastError();
-    rc = safefs__status_from_os(os);
-    goto out;
+    safefs__sys_close(o.h);
+    return safefs__fail_os(os);
   }
   if (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) {
-    os = ERROR_DIRECTORY;
-    rc = SAFEFS_EISDIR;
-    goto out;
+    safefs__sys_close(o.h);
+    return safefs__fail(SAFEFS_EISDIR, ERROR_DIRECTORY);
   }
-  {
-    unsigned long long n = ((unsigned long long)info.nFileSizeHigh << 32) | info.nFileSizeLow;
-    /* a size this process could not hold anyway is no use as a guess */
-    cap = MIN_CHUNK + (n < (unsigned long long)((size_t)-1 / 2) ? (size_t)n : 0);
-  }
-  buf = (unsigned char *)safefs__malloc(cap + 1);
-  if (buf == NULL) {
-    rc = SAFEFS_ENOMEM;
-    goto out;
-  }
-  for (;;) {
-    size_t n;
-    if (used == cap) {
-      size_t ncap = cap * 2;
-      unsigned char *nb;
-      if (ncap < cap) {
-        rc = SAFEFS_ENOMEM;
-        goto out;
-      }
-      nb = (unsigned char *)safefs__realloc(buf, ncap + 1);
-      if (nb == NULL) {
-        rc = SAFEFS_ENOMEM;
-        goto out;
-      }
-      buf = nb;
-      cap = ncap;
-    }
-    if (!safefs__sys_read(o.h, buf + used, cap - used, &n)) {
-      os = (long)GetLastError();
-      rc = safefs__status_from_os(os);
-      goto out;
-    }
-    if (n == 0)
-      break;
-    used += n;
-  }
-  buf[used] = '\0';
-
-out:
-  safefs__sys_close(o.h);
-  if (rc != 0) {
-    safefs__free(buf);
-    return safefs__fail(rc, os);
-  }
-  *data = buf;
-  *size = used;
+  /* a size this process could not hold anyway is no use as a guess */
+  n = ((unsigned long long)info.nFileSizeHigh << 32) | info.nFileSizeLow;
+  *size_hint = n < (unsigned long long)((size_t)-1 / 2) ? (size_t)n : 0;
+  *handle = (long long)(intptr_t)o.h;
   return 0;
+}
+
+int safefs__rfile_read(long long handle, void *buf, size_t cap, size_t *got) {
+  if (!safefs__sys_read((HANDLE)(intptr_t)handle, buf, cap, got))
+    return safefs__fail_os((long)GetLastError());
+  return 0;
+}
+
+void safefs__rfile_close(long long handle) {
+  safefs__sys_close((HANDLE)(intptr_t)handle);
 }
