@@ -95,7 +95,11 @@ SAFEFS_EXTERN long safefs_retry_budget_ms(void);
 
 /* ---- Atomic replace ----------------------------------------------------- */
 enum {
-  SAFEFS_NOSYNC = 1u << 0,   /* atomic but not durable: skip the fsyncs */
+  SAFEFS_NOSYNC = 1u << 0,   /* skip the fsyncs: readers and crashed processes
+                                still see old or new, never a mix; after power
+                                loss the target may be old, new, or (where the
+                                filesystem reorders data and renames, as ext4
+                                with noauto_da_alloc or XFS do) empty or torn */
   SAFEFS_NOREPLACE = 1u << 1 /* create only if absent, atomically; else SAFEFS_EEXIST */
 };
 
@@ -103,9 +107,14 @@ enum {
  * `data`. Readers and crashes see either the complete old content or the
  * complete new content, never a mix and never an empty file.
  *
- * Durable by default: when 0 is returned the new content survives power
- * loss (file fsynced, parent directory fsynced on POSIX; FlushFileBuffers
- * and MOVEFILE_WRITE_THROUGH on Windows).
+ * Durable by default. POSIX: when 0 is returned the new content survives
+ * power loss (file fsynced, F_FULLFSYNC on macOS, then the parent directory
+ * fsynced). Windows: the data is flushed (FlushFileBuffers) before the
+ * replace, so a power loss never leaves a torn or empty file, but the
+ * replace itself is committed by the NTFS journal shortly after the return
+ * (ReplaceFileW has no write-through), and a power loss inside ReplaceFileW
+ * can leave the old content only under the .<name>.safefs-<hex>.old backup
+ * name, which safefs_sweep puts back in place. See the README's table.
  *
  * An existing target keeps its permission bits (and owner where the process
  * may chown) on POSIX, and its attributes and ACLs on Windows. If `path` is

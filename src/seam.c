@@ -1,7 +1,10 @@
 /* The test seam (see seam.h): one hook pointer, read on every OS call. */
 #include "seam.h"
 
+#include "internal.h"
+
 static safefs__seam_fn seam_fn;
+static safefs__seam_after_fn seam_after_fn;
 static void *seam_ctx;
 
 static const char *const op_names[SAFEFS__OP_COUNT] = {
@@ -13,6 +16,11 @@ static const char *const op_names[SAFEFS__OP_COUNT] = {
 void safefs__seam_set(safefs__seam_fn fn, void *ctx) {
   seam_ctx = ctx;
   seam_fn = fn;
+  seam_after_fn = 0;
+}
+
+void safefs__seam_set_after(safefs__seam_after_fn fn) {
+  seam_after_fn = fn;
 }
 
 long safefs__seam(const struct safefs__call *call) {
@@ -23,18 +31,25 @@ long safefs__seam_op(enum safefs__op op, const char *path) {
   return safefs__seam_call(op, path, 0, 0, 0, -1);
 }
 
+/* The call this thread last asked about, for safefs__seam_done. */
+static SAFEFS__TLS struct safefs__call last_call;
+
 long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
                        size_t size, long long handle) {
-  struct safefs__call c;
   if (!seam_fn)
     return 0;
-  c.op = op;
-  c.path = path;
-  c.path2 = path2;
-  c.data = data;
-  c.size = size;
-  c.handle = handle;
-  return seam_fn(seam_ctx, &c);
+  last_call.op = op;
+  last_call.path = path;
+  last_call.path2 = path2;
+  last_call.data = data;
+  last_call.size = size;
+  last_call.handle = handle;
+  return seam_fn(seam_ctx, &last_call);
+}
+
+void safefs__seam_done(long long result, long oserr) {
+  if (seam_after_fn)
+    seam_after_fn(seam_ctx, &last_call, result, oserr);
 }
 
 const char *safefs__op_name(enum safefs__op op) {

@@ -53,32 +53,69 @@ struct safefs__call {
   const char *path2; /* second path (rename/link target) or NULL           */
   const void *data;  /* WRITE: the bytes about to be written; RENAME by
                         ReplaceFileW: the backup's UTF-8 name or NULL       */
-  size_t size;       /* WRITE/READ/ALLOC: the size asked for               */
+  size_t size;       /* WRITE/READ/ALLOC: the size asked for;
+                        RENAME: SAFEFS__RENAME_* flags                     */
   long long handle;  /* the descriptor or handle involved, or -1           */
 };
+
+/* RENAME flags, in `size`, so a test can see what kind of rename it is:
+ *   NOREPLACE  fails if the destination exists (renameat2 RENAME_NOREPLACE,
+ *              MoveFileExW without MOVEFILE_REPLACE_EXISTING);
+ *   DURABLE    durable when it returns (MOVEFILE_WRITE_THROUGH); on POSIX
+ *              a rename is durable only after its directory's fsync. */
+#define SAFEFS__RENAME_NOREPLACE 1u
+#define SAFEFS__RENAME_DURABLE 2u
 
 /* What a hook returns:
  *   0                  go ahead with the real call;
  *   > 0                fail the call with this OS error (errno value on
  *                      POSIX, Win32 error code on Windows), without making it;
  *   SAFEFS__SEAM_SHORT (WRITE/READ only) make the call with half the size,
- *                      at least 1 byte: a short write or read; */
-#define SAFEFS__SEAM_SHORT (-1L)
-/*   SAFEFS__SEAM_SKIP  (SYNC/SYNC_DIR only) do not make the call and report
- *                      success: the broken protocol that the power-loss and
+ *                      at least 1 byte: a short write or read;
+ *   SAFEFS__SEAM_SKIP  (SYNC/SYNC_DIR only) do not make the call and report
+ *                      success, as a filesystem that ignores fsync would:
+ *                      the broken protocol that the power-loss and
  *                      crash-model tests must catch (their negative control). */
+#define SAFEFS__SEAM_SHORT (-1L)
 #define SAFEFS__SEAM_SKIP (-2L)
 typedef long (*safefs__seam_fn)(void *ctx, const struct safefs__call *call);
 
 void safefs__seam_set(safefs__seam_fn fn, void *ctx);
 long safefs__seam(const struct safefs__call *call);
+
+/* The outcome of a call, for hooks that record what happened (descriptors
+ * returned by opens, which calls failed). Optional: set it after
+ * safefs__seam_set (which clears it); it gets the same ctx and the call
+ * as the hook saw it.
+ *
+ * Every wrapper in src/<backend>/sys.c asks about its call with
+ * safefs__seam_call and reports the outcome exactly once, after it, with
+ * safefs__seam_done (the lock's own wrappers in win32/lock.c do not yet):
+ *   result  opens (OPEN_DIR, CREATE_TEMP, OPEN_READ, OPEN_LOCK): the new
+ *           descriptor or handle (a HANDLE as (long long)(intptr_t));
+ *           WRITE/READ: the bytes transferred; every other op: 0;
+ *           -1 for a failure, including one the hook injected;
+ *   oserr   the OS error (errno / GetLastError()) when result is -1, else 0.
+ * A call the hook skipped (SAFEFS__SEAM_SKIP) reports result 0. A wrapper
+ * that asks the seam again before retrying (EINTR) reports each attempt.
+ * The wrapper keeps its errno / last error across the report. ALLOC, FREE
+ * and RANDOM do not report. With no hook installed this is one load and
+ * one branch, like safefs__seam(). */
+typedef void (*safefs__seam_after_fn)(void *ctx, const struct safefs__call *call, long long result,
+                                      long oserr);
+void safefs__seam_set_after(safefs__seam_after_fn fn);
 const char *safefs__op_name(enum safefs__op op);
 
 /* Shorthand for the common case: only the op and one path. */
 long safefs__seam_op(enum safefs__op op, const char *path);
 
-/* The whole call in one go (handle -1 if none). */
+/* The whole call in one go (handle -1 if none); remembered per thread for
+ * safefs__seam_done. */
 long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
                        size_t size, long long handle);
+
+/* Report the outcome of this thread's last safefs__seam_call to the
+ * after-hook. It may change errno / the last error: wrappers keep theirs. */
+void safefs__seam_done(long long result, long oserr);
 
 #endif /* SAFEFS_SEAM_H */

@@ -8,22 +8,29 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* Ask the seam about one call; returns 1 (with errno set) if it must fail. */
-static int refused(enum safefs__op op, const char *path, const char *path2, long long handle) {
-  struct safefs__call c;
-  long r;
-  c.op = op;
-  c.path = path;
-  c.path2 = path2;
-  c.data = NULL;
-  c.size = 0;
-  c.handle = handle;
-  r = safefs__seam(&c);
-  if (r > 0) {
+/* Every wrapper asks the seam before its call and reports the outcome
+ * after it (seam.h). ask() returns the hook's answer, with errno set when
+ * it is an error to inject (> 0). */
+static long ask(enum safefs__op op, const char *path, const char *path2, long long handle,
+                const void *data, size_t size) {
+  long r = safefs__seam_call(op, path, path2, data, size, handle);
+  if (r > 0)
     errno = (int)r;
-    return 1;
-  }
-  return 0;
+  return r;
+}
+
+/* 1 (with errno set) if the seam says the call must fail. */
+static int refused(enum safefs__op op, const char *path, const char *path2, long long handle) {
+  return ask(op, path, path2, handle, NULL, 0) > 0;
+}
+
+/* Report the outcome of the call last asked about (-1: failed, with
+ * errno) to the seam's after-hook; errno survives. Returns result. */
+static long long done(long long result) {
+  int e = errno;
+  safefs__seam_done(result, result < 0 ? e : 0);
+  errno = e;
+  return result;
 }
 
 /* The calls a signal can interrupt are retried on EINTR, and the seam is
@@ -34,6 +41,7 @@ static int refused(enum safefs__op op, const char *path, const char *path2, long
       (result) = -1;                                \
     else                                            \
       (result) = (call);                            \
+    done(result);                                   \
   } while ((result) < 0 && errno == EINTR)
 
 int safefs__sys_openat(int dirfd, const char *name, int flags, mode_t mode, enum safefs__op op) {
@@ -45,26 +53,18 @@ int safefs__sys_openat(int dirfd, const char *name, int flags, mode_t mode, enum
 int safefs__sys_write_all(int fd, const void *data, size_t size) {
   const char *p = (const char *)data;
   while (size > 0) {
-    struct safefs__call c;
     size_t chunk = size;
     ssize_t n;
-    long r;
-    c.op = SAFEFS__OP_WRITE;
-    c.path = NULL;
-    c.path2 = NULL;
-    c.data = p;
-    c.size = size;
-    c.handle = fd;
-    r = safefs__seam(&c);
+    long r = ask(SAFEFS__OP_WRITE, NULL, NULL, fd, p, size);
     if (r > 0) {
-      errno = (int)r;
+      done(-1);
       if (errno == EINTR)
         continue;
       return -1;
     }
     if (r == SAFEFS__SEAM_SHORT && chunk > 1)
       chunk /= 2;
-    n = write(fd, p, chunk);
+    n = (ssize_t)done(write(fd, p, chunk));
     if (n < 0) {
       if (errno == EINTR)
         continue;
@@ -82,25 +82,17 @@ int safefs__sys_write_all(int fd, const void *data, size_t size) {
 
 long safefs__sys_read(int fd, void *buf, size_t size) {
   for (;;) {
-    struct safefs__call c;
     ssize_t n;
-    long r;
-    c.op = SAFEFS__OP_READ;
-    c.path = NULL;
-    c.path2 = NULL;
-    c.data = NULL;
-    c.size = size;
-    c.handle = fd;
-    r = safefs__seam(&c);
+    long r = ask(SAFEFS__OP_READ, NULL, NULL, fd, NULL, size);
     if (r > 0) {
-      errno = (int)r;
+      done(-1);
       if (errno == EINTR)
         continue;
       return -1;
     }
     if (r == SAFEFS__SEAM_SHORT && size > 1)
       size /= 2;
-    n = read(fd, buf, size);
+    n = (ssize_t)done(read(fd, buf, size));
     if (n < 0 && errno == EINTR)
       continue;
     return (long)n;
@@ -117,27 +109,21 @@ static int full_fsync(int fd) {
   return fsync(fd);
 }
 
+/* A hook may skip the fsync (SAFEFS__SEAM_SKIP): it then "succeeds"
+ * without reaching the disk, as on a filesystem that ignores fsync. */
 int safefs__sys_fsync(int fd, enum safefs__op op) {
   int rc;
-  struct safefs__call c;
-  c.op = op;
-  c.path = NULL;
-  c.path2 = NULL;
-  c.data = NULL;
-  c.size = 0;
-  c.handle = fd;
-  for (;;) {
-    long r = safefs__seam(&c);
-    if (r == SAFEFS__SEAM_SKIP)
-      return 0;
-    if (r > 0) {
-      errno = (int)r;
-    } else if ((rc = full_fsync(fd)) == 0) {
-      return 0;
-    }
-    if (errno != EINTR)
-      return -1;
-  }
+  do {
+    long r = ask(op, NULL, NULL, fd, NULL, 0);
+    if (r > 0)
+      rc = -1;
+    else if (r == SAFEFS__SEAM_SKIP)
+      rc = 0;
+    else
+      rc = full_fsync(fd);
+    done(rc);
+  } while (rc < 0 && errno == EINTR);
+  return rc;
 }
 
 int safefs__sys_close(int fd) {
@@ -145,29 +131,29 @@ int safefs__sys_close(int fd) {
     int e = errno;
     close(fd); /* the descriptor must not leak whatever the seam says */
     errno = e;
-    return -1;
+    return (int)done(-1);
   }
   if (close(fd) != 0 && errno != EINTR)
-    return -1;
-  return 0;
+    return (int)done(-1);
+  return (int)done(0);
 }
 
 int safefs__sys_fstatat(int dirfd, const char *name, struct stat *st, int flags) {
   if (refused(SAFEFS__OP_STAT, name, NULL, dirfd))
-    return -1;
-  return fstatat(dirfd, name, st, flags);
+    return (int)done(-1);
+  return (int)done(fstatat(dirfd, name, st, flags));
 }
 
 int safefs__sys_fstat(int fd, struct stat *st) {
   if (refused(SAFEFS__OP_STAT, NULL, NULL, fd))
-    return -1;
-  return fstat(fd, st);
+    return (int)done(-1);
+  return (int)done(fstat(fd, st));
 }
 
 long safefs__sys_readlinkat(int dirfd, const char *name, char *buf, size_t size) {
   if (refused(SAFEFS__OP_READLINK, name, NULL, dirfd))
-    return -1;
-  return (long)readlinkat(dirfd, name, buf, size);
+    return (long)done(-1);
+  return (long)done(readlinkat(dirfd, name, buf, size));
 }
 
 int safefs__sys_fchmod(int fd, mode_t mode) {
@@ -184,8 +170,8 @@ int safefs__sys_fchown(int fd, uid_t uid, gid_t gid) {
 
 int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to) {
   if (refused(SAFEFS__OP_LINK, from, to, fromfd))
-    return -1;
-  return linkat(fromfd, from, tofd, to, 0);
+    return (int)done(-1);
+  return (int)done(linkat(fromfd, from, tofd, to, 0));
 }
 
 /* The portable exclusive rename: a hard link fails atomically if `to`
@@ -201,9 +187,7 @@ static int link_then_unlink(int fromfd, const char *from, int tofd, const char *
   return 0;
 }
 
-int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to, int noreplace) {
-  if (refused(SAFEFS__OP_RENAME, from, to, fromfd))
-    return -1;
+static int rename_now(int fromfd, const char *from, int tofd, const char *to, int noreplace) {
   if (!noreplace)
     return renameat(fromfd, from, tofd, to);
 #if defined(__linux__) && defined(SYS_renameat2)
@@ -220,11 +204,17 @@ int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to,
   return link_then_unlink(fromfd, from, tofd, to);
 }
 
+int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to, int noreplace) {
+  if (ask(SAFEFS__OP_RENAME, from, to, fromfd, NULL, noreplace ? SAFEFS__RENAME_NOREPLACE : 0) > 0)
+    return (int)done(-1);
+  return (int)done(rename_now(fromfd, from, tofd, to, noreplace));
+}
+
 int safefs__sys_unlinkat(int dirfd, const char *name, int flags) {
   enum safefs__op op = (flags & AT_REMOVEDIR) ? SAFEFS__OP_RMDIR : SAFEFS__OP_UNLINK;
   if (refused(op, name, NULL, dirfd))
-    return -1;
-  return unlinkat(dirfd, name, flags);
+    return (int)done(-1);
+  return (int)done(unlinkat(dirfd, name, flags));
 }
 
 int safefs__sys_flock(int fd, int operation) {
@@ -260,16 +250,15 @@ int safefs__sys_closedir(DIR *dir) {
 /* The seam for a positioned transfer (it sees the bytes of a WRITE).
  * Returns 1 with errno set to refuse. */
 static int transfer_refused(enum safefs__op op, int fd, const void *data, size_t size) {
-  long r = safefs__seam_call(op, NULL, NULL, data, size, fd);
-  if (r > 0)
-    errno = (int)r;
-  return r > 0;
+  return ask(op, NULL, NULL, fd, data, size) > 0;
 }
 
 long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
   long n;
   do
-    n = transfer_refused(SAFEFS__OP_READ, fd, NULL, size) ? -1 : (long)pread(fd, buf, size, offset);
+    n = (long)done(transfer_refused(SAFEFS__OP_READ, fd, NULL, size)
+                       ? -1
+                       : (long)pread(fd, buf, size, offset));
   while (n < 0 && errno == EINTR);
   return n;
 }
@@ -277,8 +266,9 @@ long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset) {
 long safefs__sys_pwrite(int fd, const void *data, size_t size, off_t offset) {
   long n;
   do
-    n = transfer_refused(SAFEFS__OP_WRITE, fd, data, size) ? -1
-                                                          : (long)pwrite(fd, data, size, offset);
+    n = (long)done(transfer_refused(SAFEFS__OP_WRITE, fd, data, size)
+                       ? -1
+                       : (long)pwrite(fd, data, size, offset));
   while (n < 0 && errno == EINTR);
   return n;
 }

@@ -1,6 +1,8 @@
 /*
  * The POSIX backend's system calls, each passed through the test seam
- * (../seam.h) first and made robust the way SQLite's os_unix.c does it:
+ * (../seam.h) first, its outcome reported to the seam after it (the
+ * descriptor an open returned, or the failure), and made robust the way
+ * SQLite's os_unix.c does it:
  * EINTR and short transfers are retried, close() never is. They follow the
  * POSIX convention (-1 and errno) so callers read like ordinary POSIX code;
  * an error injected by the seam arrives as errno too.

@@ -14,17 +14,27 @@
 #define UNC_PREFIX L"\\\\?\\UNC\\"
 #define UNC_PREFIX_LEN 8
 
-/* Describe one call to the seam and return its verdict (see seam.h). */
+/* Describe one call to the seam and return its verdict (see seam.h).
+ * Every wrapper asks before its call and reports the outcome after it. */
 static long ask_seam(enum safefs__op op, const char *path, const char *path2, const void *data,
                      size_t size, HANDLE h) {
-  struct safefs__call c;
-  c.op = op;
-  c.path = path;
-  c.path2 = path2;
-  c.data = data;
-  c.size = size;
-  c.handle = h == NULL ? -1 : (long long)(INT_PTR)h;
-  return safefs__seam(&c);
+  return safefs__seam_call(op, path, path2, data, size,
+                           h == NULL ? -1 : (long long)(INT_PTR)h);
+}
+
+/* Report the outcome of the call last asked about (-1: failed, with the
+ * last error) to the seam's after-hook; the last error survives. */
+static long long done(long long result) {
+  DWORD e = GetLastError();
+  safefs__seam_done(result, result < 0 ? (long)e : 0);
+  SetLastError(e);
+  return result;
+}
+
+/* done() for the calls that return a BOOL. */
+static BOOL done_ok(BOOL ok) {
+  done(ok ? 0 : -1);
+  return ok;
 }
 
 /* 1 (with the injected error set as the last error) if the seam fails
@@ -217,53 +227,60 @@ int safefs__sys_fail_path(DWORD err, const wchar_t *path) {
 HANDLE safefs__sys_create_file(const wchar_t *path, const char *label, DWORD access,
                                DWORD share, DWORD disposition, DWORD flags_and_attrs,
                                enum safefs__op op) {
-  if (refused(op, label, NULL, NULL))
+  HANDLE h;
+  if (refused(op, label, NULL, NULL)) {
+    done(-1);
     return INVALID_HANDLE_VALUE;
+  }
   /* no SECURITY_ATTRIBUTES: the handle is not inherited by child processes */
-  return CreateFileW(path, access, share, NULL, disposition, flags_and_attrs, NULL);
+  h = CreateFileW(path, access, share, NULL, disposition, flags_and_attrs, NULL);
+  done(h == INVALID_HANDLE_VALUE ? -1 : (long long)(INT_PTR)h);
+  return h;
 }
 
 BOOL safefs__sys_write_all(HANDLE h, const void *data, size_t size) {
   const char *p = (const char *)data;
   while (size > 0) {
-    DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, done = 0;
+    DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, written = 0;
     if (transfer_refused(SAFEFS__OP_WRITE, h, p, size, &chunk))
-      return FALSE;
-    if (!WriteFile(h, p, chunk, &done, NULL))
-      return FALSE;
-    if (done == 0) { /* no progress and no error: treat as out of space */
+      return done_ok(FALSE);
+    if (!WriteFile(h, p, chunk, &written, NULL))
+      return done_ok(FALSE);
+    done((long long)written);
+    if (written == 0) { /* no progress and no error: treat as out of space */
       SetLastError(ERROR_DISK_FULL);
       return FALSE;
     }
-    p += done;
-    size -= done;
+    p += written;
+    size -= written;
   }
   return TRUE;
 }
 
 BOOL safefs__sys_read(HANDLE h, void *buf, size_t size, size_t *got) {
-  DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, done = 0;
+  DWORD chunk = size > MAX_IO_CHUNK ? MAX_IO_CHUNK : (DWORD)size, read = 0;
   *got = 0;
   if (transfer_refused(SAFEFS__OP_READ, h, NULL, size, &chunk))
-    return FALSE;
-  if (!ReadFile(h, buf, chunk, &done, NULL)) {
+    return done_ok(FALSE);
+  if (!ReadFile(h, buf, chunk, &read, NULL)) {
     if (GetLastError() == ERROR_HANDLE_EOF || GetLastError() == ERROR_BROKEN_PIPE)
-      return TRUE; /* end of file, said the other way */
-    return FALSE;
+      return done_ok(TRUE); /* end of file, said the other way */
+    return done_ok(FALSE);
   }
-  *got = done;
+  *got = read;
+  done((long long)read);
   return TRUE;
 }
 
 BOOL safefs__sys_flush(HANDLE h) {
   long r = ask_seam(SAFEFS__OP_SYNC, NULL, NULL, NULL, 0, h);
   if (r == SAFEFS__SEAM_SKIP)
-    return TRUE;
+    return done_ok(TRUE);
   if (r > 0) {
     SetLastError((DWORD)r);
-    return FALSE;
+    return done_ok(FALSE);
   }
-  return FlushFileBuffers(h);
+  return done_ok(FlushFileBuffers(h));
 }
 
 BOOL safefs__sys_close(HANDLE h) {
@@ -271,38 +288,43 @@ BOOL safefs__sys_close(HANDLE h) {
     DWORD e = GetLastError();
     CloseHandle(h);
     SetLastError(e);
-    return FALSE;
+    return done_ok(FALSE);
   }
-  return CloseHandle(h);
+  return done_ok(CloseHandle(h));
 }
 
 DWORD safefs__sys_attributes(const wchar_t *path, const char *label) {
-  if (refused(SAFEFS__OP_STAT, label, NULL, NULL))
+  DWORD attrs;
+  if (refused(SAFEFS__OP_STAT, label, NULL, NULL)) {
+    done(-1);
     return INVALID_FILE_ATTRIBUTES;
-  return GetFileAttributesW(path);
+  }
+  attrs = GetFileAttributesW(path);
+  done(attrs == INVALID_FILE_ATTRIBUTES ? -1 : 0);
+  return attrs;
 }
 
 BOOL safefs__sys_file_info(HANDLE h, BY_HANDLE_FILE_INFORMATION *info) {
   if (refused(SAFEFS__OP_STAT, NULL, NULL, h))
-    return FALSE;
-  return GetFileInformationByHandle(h, info);
+    return done_ok(FALSE);
+  return done_ok(GetFileInformationByHandle(h, info));
 }
 
 BOOL safefs__sys_set_attributes_by_handle(HANDLE h, DWORD attrs) {
   FILE_BASIC_INFO info;
   if (refused(SAFEFS__OP_SET_MODE, NULL, NULL, h))
-    return FALSE;
+    return done_ok(FALSE);
   /* zero times mean "leave unchanged"; zero attributes would too, hence
      FILE_ATTRIBUTE_NORMAL for "none" */
   memset(&info, 0, sizeof info);
   info.FileAttributes = attrs != 0 ? attrs : FILE_ATTRIBUTE_NORMAL;
-  return SetFileInformationByHandle(h, FileBasicInfo, &info, sizeof info);
+  return done_ok(SetFileInformationByHandle(h, FileBasicInfo, &info, sizeof info));
 }
 
 BOOL safefs__sys_set_attributes(const wchar_t *path, const char *label, DWORD attrs) {
   if (refused(SAFEFS__OP_SET_MODE, label, NULL, NULL))
-    return FALSE;
-  return SetFileAttributesW(path, attrs != 0 ? attrs : FILE_ATTRIBUTE_NORMAL);
+    return done_ok(FALSE);
+  return done_ok(SetFileAttributesW(path, attrs != 0 ? attrs : FILE_ATTRIBUTE_NORMAL));
 }
 
 BOOL safefs__sys_final_path(HANDLE h, wchar_t **out) {
@@ -310,50 +332,56 @@ BOOL safefs__sys_final_path(HANDLE h, wchar_t **out) {
   wchar_t *buf;
   *out = NULL;
   if (refused(SAFEFS__OP_READLINK, NULL, NULL, h))
-    return FALSE;
+    return done_ok(FALSE);
   need = GetFinalPathNameByHandleW(h, NULL, 0, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
   if (need == 0)
-    return FALSE;
+    return done_ok(FALSE);
   buf = (wchar_t *)safefs__malloc(sizeof(wchar_t) * (need + 1));
   if (buf == NULL) {
     SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-    return FALSE;
+    return done_ok(FALSE);
   }
   got = GetFinalPathNameByHandleW(h, buf, need + 1, FILE_NAME_NORMALIZED | VOLUME_NAME_DOS);
   if (got == 0 || got > need) { /* renamed in between to a longer name */
     DWORD e = got == 0 ? GetLastError() : ERROR_BUFFER_OVERFLOW;
     safefs__free(buf);
     SetLastError(e);
-    return FALSE;
+    return done_ok(FALSE);
   }
   *out = buf;
-  return TRUE;
+  return done_ok(TRUE);
 }
 
 BOOL safefs__sys_replace_file(const wchar_t *target, const wchar_t *replacement,
                               const wchar_t *backup, const char *target_label,
                               const char *replacement_label, const char *backup_label) {
+  /* no SAFEFS__RENAME_DURABLE: ReplaceFileW has no write-through */
   long r = ask_seam(SAFEFS__OP_RENAME, replacement_label, target_label, backup_label, 0, NULL);
   if (r > 0) {
     SetLastError((DWORD)r);
-    return FALSE;
+    return done_ok(FALSE);
   }
-  return ReplaceFileW(target, replacement, backup,
-                      REPLACEFILE_IGNORE_MERGE_ERRORS | REPLACEFILE_IGNORE_ACL_ERRORS, NULL,
-                      NULL);
+  return done_ok(ReplaceFileW(target, replacement, backup,
+                              REPLACEFILE_IGNORE_MERGE_ERRORS | REPLACEFILE_IGNORE_ACL_ERRORS,
+                              NULL, NULL));
 }
 
 BOOL safefs__sys_move_file(const wchar_t *from, const wchar_t *to, DWORD flags,
                            const char *from_label, const char *to_label) {
-  if (refused(SAFEFS__OP_RENAME, from_label, to_label, NULL))
-    return FALSE;
-  return MoveFileExW(from, to, flags);
+  size_t kind = ((flags & MOVEFILE_REPLACE_EXISTING) ? 0 : SAFEFS__RENAME_NOREPLACE) |
+                ((flags & MOVEFILE_WRITE_THROUGH) ? SAFEFS__RENAME_DURABLE : 0);
+  long r = ask_seam(SAFEFS__OP_RENAME, from_label, to_label, NULL, kind, NULL);
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    return done_ok(FALSE);
+  }
+  return done_ok(MoveFileExW(from, to, flags));
 }
 
 BOOL safefs__sys_delete_file(const wchar_t *path, const char *label) {
   if (refused(SAFEFS__OP_UNLINK, label, NULL, NULL))
-    return FALSE;
-  return DeleteFileW(path);
+    return done_ok(FALSE);
+  return done_ok(DeleteFileW(path));
 }
 
 /* ntdll's NtCreateFile, found at run time as libuv does (no import library
