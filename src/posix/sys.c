@@ -225,16 +225,26 @@ int safefs__sys_flock(int fd, int operation) {
 }
 
 DIR *safefs__sys_fdopendir(int fd) {
-  if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, fd))
+  DIR *dir;
+  if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, fd)) {
+    done(-1);
     return NULL;
-  return fdopendir(fd);
+  }
+  dir = fdopendir(fd);
+  done(dir == NULL ? -1 : 0);
+  return dir;
 }
 
 struct dirent *safefs__sys_readdir(DIR *dir) {
-  if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, dirfd(dir)))
+  struct dirent *e;
+  if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, dirfd(dir))) {
+    done(-1);
     return NULL;
+  }
   errno = 0;
-  return readdir(dir);
+  e = readdir(dir);
+  done(e == NULL && errno != 0 ? -1 : 0);
+  return e;
 }
 
 int safefs__sys_closedir(DIR *dir) {
@@ -242,9 +252,9 @@ int safefs__sys_closedir(DIR *dir) {
     int e = errno;
     closedir(dir); /* as close: never leak whatever the seam says */
     errno = e;
-    return -1;
+    return (int)done(-1);
   }
-  return closedir(dir);
+  return (int)done(closedir(dir));
 }
 
 /* The seam for a positioned transfer (it sees the bytes of a WRITE).

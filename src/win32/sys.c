@@ -419,21 +419,26 @@ HANDLE safefs__sys_open_at(HANDLE dir, const char *name, DWORD access, DWORD sha
   wchar_t *w;
   size_t len;
 
-  if (refused(op, name, NULL, dir))
+  if (refused(op, name, NULL, dir)) {
+    done(-1);
     return INVALID_HANDLE_VALUE;
+  }
   if (!load_ntdll()) {
     SetLastError(ERROR_CALL_NOT_IMPLEMENTED);
+    done(-1);
     return INVALID_HANDLE_VALUE;
   }
   if (to_wide(name, &w) != 0) { /* invalid UTF-8, or out of memory */
     long e = safefs_last_os_error();
     SetLastError(e != 0 ? (DWORD)e : ERROR_NOT_ENOUGH_MEMORY);
+    done(-1);
     return INVALID_HANDLE_VALUE;
   }
   len = wcslen(w) * sizeof(wchar_t);
   if (len > 0xFFFE) {
     safefs__free(w);
     SetLastError(ERROR_FILENAME_EXCED_RANGE);
+    done(-1);
     return INVALID_HANDLE_VALUE;
   }
   uname.Buffer = w;
@@ -445,27 +450,32 @@ HANDLE safefs__sys_open_at(HANDLE dir, const char *name, DWORD access, DWORD sha
   safefs__free(w);
   if (st < 0) {
     SetLastError(st == NT_STATUS_DELETE_PENDING ? ERROR_DELETE_PENDING : nt_status_to_error(st));
+    done(-1);
     return INVALID_HANDLE_VALUE;
   }
+  done((long long)(INT_PTR)h);
   return h;
 }
 
 BOOL safefs__sys_set_file_info(HANDLE h, const char *label, FILE_INFO_BY_HANDLE_CLASS cls,
                                void *info, DWORD size, enum safefs__op op) {
   if (refused(op, label, NULL, h))
-    return FALSE;
-  return SetFileInformationByHandle(h, cls, info, size);
+    return done_ok(FALSE);
+  return done_ok(SetFileInformationByHandle(h, cls, info, size));
 }
 
 BOOL safefs__sys_file_info_ex(HANDLE h, FILE_INFO_BY_HANDLE_CLASS cls, void *info, DWORD size) {
   if (refused(SAFEFS__OP_STAT, NULL, NULL, h))
-    return FALSE;
-  return GetFileInformationByHandleEx(h, cls, info, size);
+    return done_ok(FALSE);
+  return done_ok(GetFileInformationByHandleEx(h, cls, info, size));
 }
 
 BOOL safefs__sys_list_dir(HANDLE dir, int restart, void *buf, DWORD size) {
+  BOOL ok;
   if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, dir))
-    return FALSE;
-  return GetFileInformationByHandleEx(
+    return done_ok(FALSE);
+  ok = GetFileInformationByHandleEx(
       dir, restart ? FileIdBothDirectoryRestartInfo : FileIdBothDirectoryInfo, buf, size);
+  done(ok || GetLastError() == ERROR_NO_MORE_FILES ? 0 : -1); /* the end is no failure */
+  return ok;
 }
