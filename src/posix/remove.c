@@ -62,19 +62,26 @@ static int wrap_dir(safefs__dir **out, int fd, const struct stat *st) {
   return 0;
 }
 
+/* Open the directory `name` in dirfd (`nofollow`: never through a link)
+ * and fstat it. The descriptor, or -1 with errno. */
+static int open_dir_at(int dirfd, const char *name, int nofollow, struct stat *st) {
+  int fd = safefs__sys_openat(dirfd, name, O_RDONLY | O_DIRECTORY | (nofollow ? O_NOFOLLOW : 0),
+                              0, SAFEFS__OP_OPEN_DIR);
+  if (fd >= 0 && safefs__sys_fstat(fd, st) != 0) {
+    int e = errno;
+    safefs__sys_close(fd);
+    errno = e;
+    fd = -1;
+  }
+  return fd;
+}
+
 int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   struct stat st;
-  int fd, e;
-
+  int fd = open_dir_at(AT_FDCWD, dir, 0, &st);
   *out = NULL;
-  fd = safefs__sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0, SAFEFS__OP_OPEN_DIR);
   if (fd < 0)
     return safefs__fail_os(errno);
-  if (safefs__sys_fstat(fd, &st) != 0) {
-    e = errno;
-    safefs__sys_close(fd);
-    return safefs__fail_os(e);
-  }
   return wrap_dir(out, fd, &st);
 }
 
@@ -86,21 +93,13 @@ int safefs__dir_open_path(safefs__dir **out, const char *dir) {
  * that stays SAFEFS_EACCES. */
 int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *name) {
   struct stat st;
-  int fd, e;
+  int fd = open_dir_at(parent->fd, name, 1, &st);
 
   *out = NULL;
-  fd = safefs__sys_openat(parent->fd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
-                          SAFEFS__OP_OPEN_DIR);
   if (fd < 0) {
-    e = errno;
-    if (e == ELOOP || e == ENOTDIR)
-      return safefs__fail(SAFEFS_ENOTDIR, e);
-    return safefs__fail_os(e);
-  }
-  if (safefs__sys_fstat(fd, &st) != 0) {
-    e = errno;
-    safefs__sys_close(fd);
-    return safefs__fail_os(e);
+    if (errno == ELOOP || errno == ENOTDIR)
+      return safefs__fail(SAFEFS_ENOTDIR, errno);
+    return safefs__fail_os(errno);
   }
   if ((st.st_mode & (S_IWUSR | S_IXUSR)) != (S_IWUSR | S_IXUSR))
     /* a failure (not the owner) shows up as EACCES on the first unlink */
@@ -241,15 +240,9 @@ void safefs__dir_park(safefs__dir *d) {
  * (or an ancestor) meanwhile; device and inode tell. */
 int safefs__dir_unpark(safefs__dir *d, safefs__dir *child) {
   struct stat st;
-  int fd = safefs__sys_openat(child->fd, "..", O_RDONLY | O_DIRECTORY | O_NOFOLLOW, 0,
-                              SAFEFS__OP_OPEN_DIR);
+  int fd = open_dir_at(child->fd, "..", 1, &st);
   if (fd < 0)
     return safefs__fail_os(errno);
-  if (safefs__sys_fstat(fd, &st) != 0) {
-    int e = errno;
-    safefs__sys_close(fd);
-    return safefs__fail_os(e);
-  }
   if (st.st_dev != d->dev || st.st_ino != d->ino) {
     safefs__sys_close(fd);
     return safefs__fail(SAFEFS_EBUSY, 0);
