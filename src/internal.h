@@ -66,6 +66,10 @@ int safefs__make_name(char *out, const char *base, const char *kind);
  * whatever its kind; 0 otherwise. */
 int safefs__is_own_name(const char *name);
 
+/* 1 if `name` is a backup ("old") name whose base was kept whole, with
+ * that base copied to base[SAFEFS__NAME_MAX + 1]; 0 otherwise. */
+int safefs__own_backup_target(const char *name, char *base);
+
 /* Split `path` at its last separator. *dir_len is the length of the
  * directory part to use (0 means the current directory) and *base points at
  * the last component inside `path`. Returns SAFEFS_EINVAL when the path ends

@@ -97,3 +97,16 @@ int safefs__split_path(const char *path, size_t *dir_len, const char **base) {
     *dir_len = cut - 1;
   return 0;
 }
+
+int safefs__own_backup_target(const char *name, char *base) {
+  size_t len = strlen(name);
+  size_t tail = strlen(PREFIX_MARK) + RANDOM_HEX + 1 + strlen(SAFEFS__KIND_OLD);
+  /* A base shortened to fit cannot be known again: only names well below
+   * the limit are trusted to carry the whole base. */
+  if (!safefs__is_own_name(name) || len + 4 > SAFEFS__NAME_MAX || len < 1 + tail + 1 ||
+      strcmp(name + len - strlen(SAFEFS__KIND_OLD), SAFEFS__KIND_OLD) != 0)
+    return 0;
+  memcpy(base, name + 1, len - 1 - tail);
+  base[len - 1 - tail] = '\0';
+  return 1;
+}

@@ -160,6 +160,11 @@ int safefs__dir_rmdir(safefs__dir *d, const char *name);
  * (never replaces it). */
 int safefs__dir_rename(safefs__dir *d, const char *from, const char *to);
 
+/* Make the renames and removals done in d durable: fsync of the directory
+ * on POSIX (filesystems that cannot sync a directory are tolerated); on
+ * Windows the NTFS journal orders them and there is nothing to call. */
+int safefs__dir_sync(safefs__dir *d);
+
 /* 1 if removing a name may leave it occupied for a while, so the deleter
  * renames a file aside before removing it (Windows: a file others hold
  * with FILE_SHARE_DELETE stays listed, delete-pending, until they close it,

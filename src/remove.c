@@ -337,6 +337,14 @@ int safefs_remove_tree(const char *path, long timeout_ms) {
   } else if (kind == SAFEFS__ENTRY_LINK) {
     rc = remove_entry(d, base, deadline); /* the link, never what it names */
   } else if ((rc = rename_aside(d, base, trash, deadline)) == 0) {
+    /* The rename must be durable before anything inside is deleted: a
+     * filesystem that commits directories independently could otherwise
+     * keep the deletions and lose the rename, and a power loss would leave
+     * a half-deleted tree under the original name. */
+    if ((rc = safefs__dir_sync(d)) != 0) {
+      safefs__dir_close(d);
+      return rc; /* the whole tree is under the trash name; sweep removes it */
+    }
     rc = delete_tree(d, trash, deadline, &not_dir);
     if (not_dir) /* swapped for a file or link between the look and the rename */
       rc = put_back(d, trash, base, rc);
@@ -345,17 +353,52 @@ int safefs_remove_tree(const char *path, long timeout_ms) {
   return rc;
 }
 
+/* How many backup names in `dir` stand for the file `target`. */
+static int count_backups(const char *dir, const char *target) {
+  char other[SAFEFS__NAME_MAX + 1];
+  safefs__dir *d;
+  const char *name;
+  int kind, n = 0;
+  if (safefs__dir_open_path(&d, dir) != 0)
+    return -1;
+  while (safefs__dir_next(d, &name, &kind) == 1)
+    if (safefs__own_backup_target(name, other) && strcmp(other, target) == 0)
+      n++;
+  safefs__dir_close(d);
+  return n;
+}
+
 /* Remove one entry of a sweep if it is safefs's own and old enough. A
  * directory is deleted as a tree in place (it is already a trash name). */
-static int sweep_entry(safefs__dir *d, const char *name, long min_age_s, long long deadline) {
+static int sweep_entry(safefs__dir *d, const char *dir, const char *name, long min_age_s,
+                       long long deadline) {
   long long age;
   int kind, not_dir = 1, rc;
+
+  char target[SAFEFS__NAME_MAX + 1];
 
   if (!safefs__is_own_name(name))
     return 0;
   rc = safefs__dir_stat(d, name, &kind, &age);
   if (rc != 0 || (min_age_s > 0 && age < min_age_s)) /* 0: whatever the clocks say */
     return rc == SAFEFS_ENOENT ? 0 : rc;
+  /* A backup of a replace whose target is missing is the old content left
+   * by a crash in the middle of the replace (Windows: ReplaceFileW is two
+   * renames): put it back rather than delete the only copy. With several
+   * backups for one missing target (a writer that died before dropping its
+   * backup, then one that died inside a replace) nothing tells which is
+   * newer, so all are left for the application: SAFEFS_EEXIST. The rename
+   * never replaces, so a target created meanwhile wins. */
+  if (kind == SAFEFS__ENTRY_FILE && safefs__own_backup_target(name, target)) {
+    int tkind;
+    long long tage;
+    if (safefs__dir_stat(d, target, &tkind, &tage) == SAFEFS_ENOENT) {
+      if (count_backups(dir, target) != 1)
+        return safefs__fail(SAFEFS_EEXIST, 0);
+      if (safefs__dir_rename(d, name, target) == 0)
+        return 0;
+    }
+  }
   if (kind == SAFEFS__ENTRY_DIR)
     rc = delete_tree(d, name, deadline, &not_dir);
   if (not_dir) /* not a directory, or no longer one since the look */
@@ -380,7 +423,7 @@ int safefs_sweep(const char *dir, long min_age_s) {
     int kind, listed = safefs__dir_next(d, &name, &kind);
     if (listed == 0)
       break;
-    rc = listed < 0 ? listed : sweep_entry(d, name, min_age_s, deadline);
+    rc = listed < 0 ? listed : sweep_entry(d, dir, name, min_age_s, deadline);
     if (rc != 0 && first == 0) {
       first = rc;
       first_os = safefs_last_os_error();

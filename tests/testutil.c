@@ -118,7 +118,7 @@ int tu_remove(const char *path) {
   return ok ? 0 : -1;
 }
 
-static int list_dir(const char *dir, int own_only, int remove) {
+static int list_dir(const char *dir, int own_only, int remove, tu_entry_fn fn, void *ctx) {
   WIN32_FIND_DATAW fd;
   char *pat = tu_join(dir, "*");
   wchar_t *w = to_wide(pat);
@@ -135,6 +135,8 @@ static int list_dir(const char *dir, int own_only, int remove) {
     name = to_utf8(fd.cFileName);
     if (!own_only || safefs__is_own_name(name)) {
       count++;
+      if (fn)
+        fn(name, ctx);
       if (remove) {
         char *p = tu_join(dir, name);
         tu_remove(p);
@@ -216,7 +218,7 @@ int tu_remove(const char *path) {
   return unlink(path);
 }
 
-static int list_dir(const char *dir, int own_only, int remove) {
+static int list_dir(const char *dir, int own_only, int remove, tu_entry_fn fn, void *ctx) {
   DIR *d = opendir(dir);
   struct dirent *e;
   int count = 0;
@@ -227,6 +229,8 @@ static int list_dir(const char *dir, int own_only, int remove) {
       continue;
     if (!own_only || safefs__is_own_name(e->d_name)) {
       count++;
+      if (fn)
+        fn(e->d_name, ctx);
       if (remove) {
         char *p = tu_join(dir, e->d_name);
         tu_remove(p);
@@ -290,15 +294,19 @@ long tu_err_interrupted(void) { return EINTR; }
 #endif
 
 int tu_count_entries(const char *dir) {
-  return list_dir(dir, 0, 0);
+  return list_dir(dir, 0, 0, NULL, NULL);
 }
 
 int tu_count_own_names(const char *dir) {
-  return list_dir(dir, 1, 0);
+  return list_dir(dir, 1, 0, NULL, NULL);
+}
+
+int tu_for_each_entry(const char *dir, tu_entry_fn fn, void *ctx) {
+  return list_dir(dir, 0, 0, fn, ctx);
 }
 
 int tu_remove_own_names(const char *dir) {
-  return list_dir(dir, 1, 1);
+  return list_dir(dir, 1, 1, NULL, NULL);
 }
 
 void tu_write_raw(const char *path, const void *data, size_t size) {

@@ -42,6 +42,9 @@ int tu_file_is(const char *path, const char *data);
 /* Number of entries in dir (not counting . and ..), and how many of them
  * are names safefs creates (temp/backup/trash). */
 int tu_count_entries(const char *dir);
+/* Call fn for each entry name of dir; returns how many. */
+typedef void (*tu_entry_fn)(const char *name, void *ctx);
+int tu_for_each_entry(const char *dir, tu_entry_fn fn, void *ctx);
 int tu_count_own_names(const char *dir);
 
 /* Self-checking file versions for concurrency and crash tests:

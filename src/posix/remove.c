@@ -219,6 +219,14 @@ int safefs__dir_rename(safefs__dir *d, const char *from, const char *to) {
   return 0;
 }
 
+int safefs__dir_sync(safefs__dir *d) {
+  int fd = d->list != NULL ? dirfd(d->list) : d->fd;
+  if (safefs__sys_fsync(fd, SAFEFS__OP_SYNC_DIR) != 0 && errno != EINVAL && errno != ENOTSUP &&
+      errno != EOPNOTSUPP)
+    return safefs__fail_os(errno);
+  return 0;
+}
+
 int safefs__unlink_leaves_name(void) {
   return 0;
 }

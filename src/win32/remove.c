@@ -439,6 +439,11 @@ int safefs__dir_rename(safefs__dir *d, const char *from, const char *to) {
   return rc;
 }
 
+int safefs__dir_sync(safefs__dir *d) {
+  SAFEFS__UNUSED(d);
+  return 0;
+}
+
 int safefs__unlink_leaves_name(void) {
   return 1;
 }

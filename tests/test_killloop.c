@@ -1,0 +1,232 @@
+/*
+ * kill -9 loop: writer processes that take the lock, check the data, and
+ * replace it with the next self-checking version are killed at random
+ * moments (SIGKILL / TerminateProcess), in the middle of whatever they are
+ * doing, and replaced by new ones. Throughout and afterwards:
+ *   - every read of the target sees one whole version,
+ *   - the version never goes backwards,
+ *   - the lock is never stuck (a killed holder never blocks the next one),
+ *   - what killed writers left (temp files) is only safefs's own names, and
+ *     safefs_sweep removes all of it and nothing else.
+ * A killed process proves nothing about power loss (test_powerloss does
+ * that); this is about processes dying in any instruction.
+ */
+#include "testutil.h"
+#include "testutil_proc.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define WRITERS 3
+
+/* Versions are tu_version_make(seq, 0): self-checking, 500..20499 bytes,
+ * so they cross 4 KiB blocks. The version number, or -1 if data is not
+ * one whole version. */
+static long parse_version(const char *data, size_t n) {
+  unsigned seq, zero;
+  return tu_version_parse(data, n, &seq, &zero) && zero == 0 ? (long)seq : -1;
+}
+
+static long read_version(const char *path) {
+  void *data;
+  size_t n;
+  long v;
+  if (safefs_read_file(path, &data, &n) != 0)
+    return -2;
+  v = parse_version((const char *)data, n);
+  safefs_free(data);
+  return v;
+}
+
+/* Several backups for a missing target: safefs cannot tell which is
+ * newer, the application can (here: the highest whole version). */
+struct newest {
+  const char *dir;
+  char *best;
+  long best_v;
+};
+
+static void consider_backup(const char *name, void *ctx) {
+  struct newest *nw = (struct newest *)ctx;
+  char base[SAFEFS__NAME_MAX + 1];
+  if (safefs__own_backup_target(name, base) && strcmp(base, "data") == 0) {
+    char *p = tu_join(nw->dir, name);
+    long v = read_version(p);
+    if (v > nw->best_v) {
+      free(nw->best);
+      nw->best = p;
+      nw->best_v = v;
+    } else {
+      free(p);
+    }
+  }
+}
+
+static void restore_newest_backup(const char *dir, const char *target) {
+  struct newest nw;
+  nw.dir = dir;
+  nw.best = NULL;
+  nw.best_v = -1;
+  tu_for_each_entry(dir, consider_backup, &nw);
+  if (nw.best != NULL) {
+    size_t n;
+    char *data = tu_read_raw(nw.best, &n);
+    safefs_write_file(target, data, n, 0);
+    free(data);
+    free(nw.best);
+  }
+  safefs_sweep(dir, 0); /* the other backups go now that the target exists */
+}
+
+/* Helper "writer DIR": lock, check, replace with the next version, unlock,
+ * forever (until killed). Exits 3 if it ever finds a broken version. */
+static int writer_helper(const char *dir) {
+  static char buf[TU_VERSION_MAX];
+  char *lockpath = tu_join(dir, "data.lock");
+  char *target = tu_join(dir, "data");
+  unsigned round;
+  for (round = 0;; round++) {
+    safefs_lock *lock;
+    long v;
+    size_t n;
+    int rc;
+    if (safefs_lock_acquire(&lock, lockpath, SAFEFS_LOCK_EXCLUSIVE, -1) != 0)
+      return 2;
+    v = read_version(target);
+    if (v == -2) {
+      /* No target: a writer killed inside a replace whose rename is not
+       * one step (Windows ReplaceFileW) left the old content under its
+       * backup name. Under the lock no temp is live, so the sweep may run
+       * now, and it puts the backup back. */
+      if (safefs_sweep(dir, 0) == SAFEFS_EEXIST)
+        restore_newest_backup(dir, target);
+      v = read_version(target);
+    }
+    if (v < 0)
+      return 3;
+    n = tu_version_make(buf, sizeof buf, (unsigned)v + 1, 0);
+    if (round % 2 == 0) {
+      rc = safefs_write_file(target, buf, n, round % 4 == 0 ? SAFEFS_NOSYNC : 0);
+    } else {
+      safefs_writer *w;
+      rc = safefs_writer_open(&w, target, SAFEFS_NOSYNC);
+      if (rc == 0 && (rc = safefs_writer_write(w, buf, n / 2)) == 0 &&
+          (rc = safefs_writer_write(w, buf + n / 2, n - n / 2)) == 0)
+        rc = safefs_writer_commit(w);
+      else if (rc == 0)
+        safefs_writer_abort(w);
+    }
+    safefs_lock_release(lock);
+    if (rc != 0)
+      return 4;
+  }
+}
+
+static unsigned rnd_next(unsigned *s) {
+  *s = *s * 1103515245u + 12345u;
+  return *s >> 8;
+}
+
+static void writers_killed_at_random(void **state) {
+  char *dir = tu_dir_new();
+  char *target = tu_join(dir, "data");
+  char *lockpath = tu_join(dir, "data.lock");
+  char *keep = tu_join(dir, "not-ours.tmp");
+  static char buf[TU_VERSION_MAX];
+  tu_proc *w[WRITERS];
+  unsigned seed = (unsigned)tu_now_ms(), kills = 0;
+  int rounds = tu_under_wine() ? 25 : 60, r, i, own_left, missing = 0;
+  char problem[200] = "";
+  long last = 0, v;
+  (void)state;
+
+  print_message("  seed %u, %d rounds\n", seed, rounds);
+  assert_int_equal(safefs_write_file(target, buf, tu_version_make(buf, sizeof buf, 0, 0), 0), 0);
+  tu_write_raw(keep, "someone else's", 14);
+  for (i = 0; i < WRITERS; i++)
+    w[i] = tu_proc_start("writer", dir, (const char *)NULL);
+  for (r = 0; r < rounds && problem[0] == '\0'; r++) {
+    int victim = (int)(rnd_next(&seed) % WRITERS);
+    tu_sleep_ms((long)(5 + rnd_next(&seed) % 40));
+    v = read_version(target);
+    if (v == -2 && tu_under_wine()) {
+      missing++; /* Wine's ReplaceFileW: two renames (see README) */
+    } else if (v < 0) {
+      snprintf(problem, sizeof problem, "round %d: not one whole version (%ld)", r, v);
+    } else if (v < last) {
+      snprintf(problem, sizeof problem, "round %d: version went back %ld -> %ld", r, last, v);
+    } else {
+      last = v;
+    }
+    if (!tu_proc_running(w[victim])) {
+      snprintf(problem, sizeof problem, "writer %d exited by itself (status %d)", victim,
+               tu_proc_wait(w[victim], 0));
+      w[victim] = tu_proc_start("writer", dir, (const char *)NULL);
+    }
+    tu_proc_kill(w[victim]);
+    kills++;
+    w[victim] = tu_proc_start("writer", dir, (const char *)NULL);
+  }
+  /* progress was made: the writers were not stuck behind a dead holder */
+  tu_sleep_ms(tu_under_wine() ? 500 : 100);
+  for (i = 0; i < WRITERS; i++)
+    if (!tu_proc_running(w[i]) && problem[0] == '\0')
+      snprintf(problem, sizeof problem, "writer %d exited by itself", i);
+  for (i = 0; i < WRITERS; i++)
+    tu_proc_kill(w[i]); /* before any assertion, so no helper outlives the test */
+  if (problem[0] != '\0')
+    fail_msg("%s", problem);
+  safefs_sweep(dir, 0); /* the last victim may have died inside a replace */
+  v = read_version(target);
+  print_message("  %u kills, version %ld -> %ld, %d reads found no file (Wine only)\n", kills,
+                last, v, missing);
+  assert_true(v > last);
+
+  /* the lock is free at once whatever the last victim was doing */
+  {
+    safefs_lock *lock;
+    long long t0 = tu_now_ms();
+    assert_int_equal(safefs_lock_acquire(&lock, lockpath, SAFEFS_LOCK_EXCLUSIVE, 3000), 0);
+    assert_true(tu_now_ms() - t0 < 1500);
+    assert_int_equal(safefs_lock_release(lock), 0);
+  }
+  assert_true(read_version(target) >= last);
+
+  /* leftovers are only ours, and the sweep takes exactly those */
+  own_left = tu_count_own_names(dir);
+  print_message("  %d temp files left by killed writers\n", own_left);
+  assert_int_equal(tu_count_entries(dir), 3 + own_left); /* data, data.lock, not-ours.tmp */
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_int_equal(tu_count_own_names(dir), 0);
+  assert_int_equal(tu_count_entries(dir), 3);
+  assert_true(tu_file_is(keep, "someone else's"));
+  assert_true(read_version(target) >= last);
+
+  free(keep);
+  free(lockpath);
+  free(target);
+  tu_dir_free(dir);
+}
+
+/* Negative control: the version check does catch a torn file. */
+static void torn_version_is_caught(void **state) {
+  static char a[TU_VERSION_MAX];
+  size_t n = tu_version_make(a, sizeof a, 7, 0);
+  (void)state;
+  assert_int_equal(parse_version(a, n), 7);
+  assert_int_equal(parse_version(a, n - 100), -1);
+  a[n / 2] ^= 1;
+  assert_int_equal(parse_version(a, n), -1);
+}
+
+int main(int argc, char **argv) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(torn_version_is_caught),
+      cmocka_unit_test(writers_killed_at_random),
+  };
+  tu_proc_init(argv[0]);
+  if (argc >= 4 && strcmp(argv[1], TU_PROC_HELPER) == 0 && strcmp(argv[2], "writer") == 0)
+    return writer_helper(argv[3]);
+  return cmocka_run_group_tests_name("killloop", tests, NULL, NULL);
+}
