@@ -292,8 +292,15 @@ SAFEFS_EXTERN int safefs_remove_tree(const char *path, long timeout_ms);
  * Transient failures are retried within the default budget, for the whole
  * sweep together.
  *
+ * A replace backup (".old") whose target is missing is the old content a
+ * crash inside a replace left (Windows: ReplaceFileW is two renames): it
+ * is renamed back to the target's name, never over an existing file. If
+ * several backups stand for one missing target, all stay and the status is
+ * SAFEFS_EEXIST: the application must choose.
+ *
  * Returns 0, or the first failure's status (it still tries every entry):
- * SAFEFS_EINVAL (NULL or empty dir, min_age_s < 0), SAFEFS_ENOENT,
+ * SAFEFS_EINVAL (NULL or empty dir, min_age_s < 0), SAFEFS_EEXIST (see
+ * above), SAFEFS_ENOENT,
  * SAFEFS_ENOTDIR (dir is not a directory), SAFEFS_EACCES, SAFEFS_EBUSY,
  * SAFEFS_EIO, SAFEFS_ENOMEM. */
 SAFEFS_EXTERN int safefs_sweep(const char *dir, long min_age_s);
