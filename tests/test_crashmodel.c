@@ -37,11 +37,13 @@ static struct {
   long traces, points, states;
   long neg_traces, neg_violations;
   long gap_traces, gap_violations;
-  long per_api_traces[4], per_api_states[4];
+  long finding_traces, finding_violations;
+  long per_api_traces[5], per_api_states[5];
 } tally;
 
-static const char *const api_names[4] = {"safefs_write_file", "safefs_writer",
-                                          "SAFEFS_NOREPLACE", "synthetic"};
+#define API_REMOVE 4
+static const char *const api_names[5] = {"safefs_write_file", "safefs_writer",
+                                          "SAFEFS_NOREPLACE", "synthetic", "removal"};
 
 static void tally_report(int api, const struct cm_report *r) {
   tally.traces++;
@@ -842,6 +844,117 @@ static void negative_controls(void **state) {
                 CM_CHECK_COUNT);
 }
 
+/* ---- the deleter ----------------------------------------------------------------
+ * safefs_remove and safefs_remove_tree promise no durability (safefs.h): a
+ * crash after they returned may still show the old state. Before and after,
+ * the target is whole (a directory: its whole tree, entry for entry) or
+ * absent, and nothing but the target, the neighbour and trash names appear.
+ * A failure after the rename aside leaves the name free (safefs.h). Each
+ * call of the clean run is failed in turn as for the writes. */
+
+enum removal { REMOVE_FILE, REMOVE_TREE };
+
+static void put_removal_target(struct cm_trace *t, enum removal what, struct cm_expect *e) {
+  cm_put_file(t, NEIGHBOUR, "neighbour", 9);
+  memset(e, 0, sizeof *e);
+  e->new_absent = 1;
+  e->not_durable = 1;
+  e->failure_may_finish = 1;
+  if (what == REMOVE_FILE) {
+    cm_put_file(t, TARGET, "old content", 11);
+    e->target = TARGET;
+    e->old_data = "old content";
+    e->old_size = 11;
+    return;
+  }
+  e->target = "tree";
+  cm_put_dir(t, "tree");
+  cm_put_file(t, "tree/a", "a", 1);
+  cm_put_dir(t, "tree/sub");
+  cm_put_file(t, "tree/sub/b", "b", 1);
+  cm_put_dir(t, "tree/sub/deep");
+  cm_put_file(t, "tree/sub/deep/c", "c", 1);
+}
+
+/* One recorded removal (the nth call of op failing with err if op is not
+ * SAFEFS__OP_COUNT), checked under `order`. Returns the violations. */
+static long record_removal(const char *dir, enum removal what, enum cm_order order,
+                           enum safefs__op op, int nth, struct cm_report *r, int *calls) {
+  static int runs;
+  struct cm_trace t;
+  struct cm_expect e;
+  char name[32], *root, *path;
+  long found;
+
+  /* a fresh root for each run: a failed removal leaves trash behind */
+  snprintf(name, sizeof name, "run%d", runs++);
+  root = tu_join(dir, name);
+  cm_mkdir(root);
+  cm_trace_init(&t, root);
+  put_removal_target(&t, what, &e);
+  path = tu_join(root, e.target);
+  if (op != SAFEFS__OP_COUNT)
+    cm_inject(&t, op, nth, tu_err_io(), 1000);
+  cm_record(&t);
+  e.status = what == REMOVE_FILE ? safefs_remove(path, 0) : safefs_remove_tree(path, 0);
+  cm_stop();
+  if (op == SAFEFS__OP_COUNT)
+    assert_int_equal(e.status, 0);
+  e.allow_leftover = e.status != 0 || op == SAFEFS__OP_UNLINK || op == SAFEFS__OP_RMDIR;
+  memset(r, 0, sizeof *r);
+  found = cm_check_order(&t, &e, cm_native_model(), order, r);
+  if (calls != NULL)
+    memcpy(calls, t.calls, sizeof t.calls);
+  if (getenv("SAFEFS_CM_VERBOSE") != NULL || (found != 0 && order == CM_PREFIX)) {
+    cm_trace_print(&t, stdout);
+    cm_report_print(r, stdout);
+  }
+  tally_report(API_REMOVE, r);
+  free(path);
+  free(root);
+  cm_trace_free(&t);
+  return found;
+}
+
+static void removal_crash_states(const char *dir, enum removal what) {
+  struct cm_report r;
+  int calls[SAFEFS__OP_COUNT], op, nth, runs = 0;
+  long states = 0, subset;
+
+  /* An in-order metadata journal (ext4, XFS, NTFS): clean. */
+  assert_int_equal(record_removal(dir, what, CM_PREFIX, SAFEFS__OP_COUNT, 0, &r, calls), 0);
+  states += r.states;
+  for (op = 0; op < SAFEFS__OP_COUNT; op++)
+    for (nth = 1; nth <= calls[op]; nth++) {
+      assert_int_equal(record_removal(dir, what, CM_PREFIX, (enum safefs__op)op, nth, &r, NULL),
+                       0);
+      states += r.states;
+      runs++;
+    }
+  /* Directories committed independently (CM_SUBSET): nothing but a tree
+   * torn under its name can show, and only if the rename aside is not
+   * made durable before the deletions below it. */
+  subset = record_removal(dir, what, CM_SUBSET, SAFEFS__OP_COUNT, 0, &r, NULL);
+  assert_int_equal(subset, r.violations[CM_TORN_TARGET]);
+  states += r.states;
+  print_message("  %s: %d injected failures + clean runs, %ld crash states, no violation "
+                "(in-order journal); independent directory commits: %s\n",
+                what == REMOVE_FILE ? "safefs_remove" : "safefs_remove_tree", runs, states,
+                subset == 0 ? "no violation" : r.first[CM_TORN_TARGET]);
+  if (subset != 0) {
+    tally.finding_traces++;
+    tally.finding_violations += subset;
+  }
+}
+
+static void remove_crash_states(void **state) {
+  removal_crash_states((const char *)*state, REMOVE_FILE);
+}
+
+static void remove_tree_crash_states(void **state) {
+  removal_crash_states((const char *)*state, REMOVE_TREE);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test_setup_teardown(enumeration_of_torn_blocks, setup, teardown),
@@ -853,13 +966,15 @@ int main(void) {
       cmocka_unit_test_setup_teardown(injected_failures_write_file, setup, teardown),
       cmocka_unit_test_setup_teardown(injected_failures_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(injected_failures_noreplace, setup, teardown),
+      cmocka_unit_test_setup_teardown(remove_crash_states, setup, teardown),
+      cmocka_unit_test_setup_teardown(remove_tree_crash_states, setup, teardown),
       cmocka_unit_test_setup_teardown(negative_controls, setup, teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);
   int i;
   printf("\ncrash model summary (%s model):\n",
          cm_native_model() == CM_WIN32 ? "Windows" : "POSIX");
-  for (i = 0; i < 4; i++)
+  for (i = 0; i < 5; i++)
     printf("  %-18s %4ld traces, %8ld crash states\n", api_names[i], tally.per_api_traces[i],
            tally.per_api_states[i]);
   printf("  total: %ld traces, %ld crash points, %ld crash states\n", tally.traces, tally.points,

@@ -235,6 +235,7 @@ DIR *safefs__sys_fdopendir(int fd) {
   return dir;
 }
 
+/* The end of the listing (NULL, errno 0) is reported as 0, an error as -1. */
 struct dirent *safefs__sys_readdir(DIR *dir) {
   struct dirent *e;
   if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, dirfd(dir))) {
