@@ -981,6 +981,10 @@ int main(void) {
          tally.states);
   printf("  negative controls: %ld broken traces, %ld violations found\n", tally.neg_traces,
          tally.neg_violations);
+  if (tally.finding_traces > 0)
+    printf("  finding (independent directory commits only, see remove_tree_crash_states): "
+           "%ld traces, %ld violations\n",
+           tally.finding_traces, tally.finding_violations);
   if (tally.gap_traces > 0)
     printf("  known gap (ReplaceFileW, see the test): %ld traces, %ld violations\n",
            tally.gap_traces, tally.gap_violations);
