@@ -18,6 +18,12 @@
  * Without root, loop devices or ext4 the test exits 77, which ctest reports
  * as SKIPPED (never as passed). SAFEFS_POWERLOSS_TRIALS sets the number of
  * trials per mode (default 20).
+ *
+ * safefs_remove_tree gets the same treatment: a process creates tree k
+ * (all or nothing: built under another name, then renamed) and removes it
+ * with safefs_remove_tree, reporting each step; after the power loss the
+ * tree must be whole or gone, and gone if its removal was reported. Its
+ * control drops the directory fsync after the rename aside.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,9 +87,104 @@ static long parse_version(const char *data, size_t n) {
 
 /* ---- the writer process -------------------------------------------------- */
 
-enum mode { MODE_WRITE_FILE, MODE_WRITER, MODE_SKIP_FILE_SYNC, MODE_SKIP_DIR_SYNC };
-static const char *mode_names[] = {"safefs_write_file", "streaming writer",
-                                   "control: no file fsync", "control: no directory fsync"};
+enum mode {
+  MODE_WRITE_FILE,
+  MODE_WRITER,
+  MODE_REMOVE_TREE,
+  MODE_SKIP_FILE_SYNC,
+  MODE_SKIP_DIR_SYNC,
+  MODE_TREE_SKIP_DIR_SYNC
+};
+#define FIRST_CONTROL MODE_SKIP_FILE_SYNC
+static const char *mode_names[] = {"safefs_write_file",      "streaming writer",
+                                   "safefs_remove_tree",     "control: no file fsync",
+                                   "control: no directory fsync",
+                                   "control: remove_tree, no directory fsync"};
+
+static int is_tree_mode(enum mode m) {
+  return m == MODE_REMOVE_TREE || m == MODE_TREE_SKIP_DIR_SYNC;
+}
+
+/* ---- trees: created whole (built under another name, then renamed), then
+ * removed by safefs_remove_tree. Tree k holds TREE_FILES files with
+ * tu_version_make(k, i) in two levels. Reports: 2k created, 2k+1 removed. */
+#define TREE_FILES 12
+
+static char g_tree[600];
+
+static void tree_file(char *out, size_t cap, const char *root, unsigned i) {
+  snprintf(out, cap, "%s/%s/f%u", root, i % 2 ? "sub" : ".", i);
+}
+
+static int fsync_path(const char *path) {
+  int fd = open(path, O_RDONLY | O_DIRECTORY), rc;
+  if (fd < 0)
+    return -1;
+  rc = fsync(fd);
+  close(fd);
+  return rc;
+}
+
+/* Build tree k durably under a temporary name, then rename it into place
+ * and make that durable: creation is all or nothing, so any partial tree
+ * seen at the real name after a crash can only come from the removal. */
+static int create_tree(unsigned k) {
+  static char buf[TU_VERSION_MAX];
+  char build[700], sub[720], path[760];
+  unsigned i;
+  snprintf(build, sizeof build, "%s/build-%u", g_mnt, k);
+  snprintf(sub, sizeof sub, "%s/sub", build);
+  if (mkdir(build, 0755) != 0 || mkdir(sub, 0755) != 0)
+    return -1;
+  for (i = 0; i < TREE_FILES; i++) {
+    tree_file(path, sizeof path, build, i);
+    if (safefs_write_file(path, buf, tu_version_make(buf, sizeof buf, k, i), 0) != 0)
+      return -1;
+  }
+  if (fsync_path(build) != 0 || rename(build, g_tree) != 0 || fsync_path(g_mnt) != 0)
+    return -1;
+  return 0;
+}
+
+/* -1: no tree; k: tree k whole; -2: a partial or mixed tree. */
+static long tree_state(void) {
+  char path[760];
+  unsigned i, k = 0, a, b;
+  if (!tu_exists(g_tree))
+    return -1;
+  for (i = 0; i < TREE_FILES; i++) {
+    size_t n;
+    char *data;
+    tree_file(path, sizeof path, g_tree, i);
+    data = tu_read_raw(path, &n);
+    if (data == NULL || !tu_version_parse(data, n, &a, &b) || b != i || (i > 0 && a != k)) {
+      free(data);
+      return -2;
+    }
+    k = a;
+    free(data);
+  }
+  snprintf(path, sizeof path, "%s/sub", g_tree);
+  if (tu_count_entries(g_tree) != TREE_FILES / 2 + 1 || tu_count_entries(path) != TREE_FILES / 2)
+    return -2;
+  return (long)k;
+}
+
+static void tree_process(unsigned first, int report_fd) {
+  unsigned k, r;
+  for (k = first;; k++) {
+    if (create_tree(k) != 0)
+      _exit(0);
+    r = 2 * k;
+    if (write(report_fd, &r, sizeof r) != (ssize_t)sizeof r)
+      _exit(0);
+    if (safefs_remove_tree(g_tree, 0) != 0)
+      _exit(0);
+    r = 2 * k + 1;
+    if (write(report_fd, &r, sizeof r) != (ssize_t)sizeof r)
+      _exit(0);
+  }
+}
 
 static long skip_hook(void *ctx, const struct safefs__call *call) {
   enum safefs__op drop = *(enum safefs__op *)ctx;
@@ -94,10 +195,12 @@ static void writer_process(enum mode mode, unsigned first, int report_fd) {
   static char buf[TU_VERSION_MAX];
   static enum safefs__op drop;
   unsigned seq;
-  if (mode == MODE_SKIP_FILE_SYNC || mode == MODE_SKIP_DIR_SYNC) {
+  if (mode >= FIRST_CONTROL) {
     drop = mode == MODE_SKIP_FILE_SYNC ? SAFEFS__OP_SYNC : SAFEFS__OP_SYNC_DIR;
     safefs__seam_set(skip_hook, &drop);
   }
+  if (is_tree_mode(mode))
+    tree_process(first, report_fd);
   for (seq = first;; seq++) {
     size_t n = tu_version_make(buf, sizeof buf, seq, 0);
     int rc;
@@ -134,6 +237,8 @@ static int trial(enum mode mode, unsigned *base, unsigned rnd) {
   void *data;
   size_t size;
 
+  if (is_tree_mode(mode))
+    last = 2 * *base + 1; /* as if tree *base had just been removed */
   if (mount_fs() != 0)
     return -1;
   if (pipe(fds) != 0)
@@ -188,6 +293,25 @@ static int trial(enum mode mode, unsigned *base, unsigned rnd) {
   close(fds[0]);
   if (umount_fs() != 0 || mount_fs() != 0)
     return -1;
+
+  if (is_tree_mode(mode)) {
+    long t = tree_state();
+    unsigned k = last / 2;
+    int ok;
+    /* after "created k": tree k, or nothing (its removal in flight);
+     * after "removed k": nothing, or tree k+1 (its creation in flight) */
+    if (last % 2 == 0)
+      ok = t == (long)k || t == -1;
+    else
+      ok = t == -1 || t == (long)k + 1;
+    sh("cd %s && rm -rf tree build-* .tree.safefs-*%s", g_mnt, "");
+    umount_fs();
+    *base = (t > (long)k ? (unsigned)t : k) + 1;
+    if (!ok)
+      printf("    %-28s trial: last report %s %u, found %s %ld\n", mode_names[mode],
+             last % 2 ? "removed" : "created", k, t == -2 ? "a partial tree" : "tree", t);
+    return !ok;
+  }
 
   got = -1;
   if (safefs_read_file(g_target, &data, &size) == 0) {
@@ -250,6 +374,7 @@ int main(void) {
   snprintf(g_img, sizeof g_img, "%s/fs.img", dir);
   snprintf(g_mnt, sizeof g_mnt, "%s/mnt", dir);
   snprintf(g_target, sizeof g_target, "%s/target.dat", g_mnt);
+  snprintf(g_tree, sizeof g_tree, "%s/tree", g_mnt);
   if (mkdir(g_mnt, 0755) != 0 || sh("truncate -s 64M %s%s", g_img, "") != 0)
     return report_skip("cannot create the image");
   if (fresh_fs() != 0) {
@@ -258,8 +383,8 @@ int main(void) {
   }
   printf("power loss: %d trials per mode, seed %u\n", trials, rnd_state);
 
-  for (m = MODE_WRITE_FILE; m <= MODE_SKIP_DIR_SYNC; m++) {
-    int t, violations = 0, control = m >= MODE_SKIP_FILE_SYNC;
+  for (m = MODE_WRITE_FILE; m <= MODE_TREE_SKIP_DIR_SYNC; m++) {
+    int t, violations = 0, control = m >= FIRST_CONTROL;
     unsigned base = 0;
     if (fresh_fs() != 0) {
       printf("  %s: setup failed\n", mode_names[m]);
