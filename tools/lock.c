@@ -176,32 +176,18 @@ static int run_command(int argc, int first, char **argv) {
 #endif
 
 int safefs_cli_lock(int argc, char **argv) {
-  unsigned flags = SAFEFS_LOCK_EXCLUSIVE;
-  long timeout = -1;
-  const char *path = NULL;
+  struct safefs_cli_args a;
+  const char *path;
   safefs_lock *lock;
-  int i, rc, status;
+  int rc, status;
 
-  for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-    if (strcmp(argv[i], "--shared") == 0)
-      flags |= SAFEFS_LOCK_SHARED;
-    else if (strcmp(argv[i], "--timeout") == 0 && i + 1 < argc) {
-      if (safefs_cli_parse_long(argv[++i], &timeout) != 0 || timeout < 0)
-        return lock_usage();
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0')
-      return lock_usage();
-    else if (path == NULL)
-      path = argv[i];
-    else
-      return lock_usage();
-  }
-  if (path == NULL || i + 1 >= argc)
+  if (safefs_cli_parse(SAFEFS_CLI_LOCK, argc, argv, &a) != 0)
     return lock_usage();
-
-  rc = safefs_lock_acquire(&lock, path, flags, timeout);
+  path = argv[a.first];
+  rc = safefs_lock_acquire(&lock, path, a.flags, a.number);
   if (rc != 0)
     return safefs_cli_fail(path, rc);
-  status = run_command(argc, i + 1, argv);
+  status = run_command(argc, a.command, argv);
   rc = safefs_lock_release(lock);
   if (rc != 0) {
     safefs_cli_fail(path, rc);

@@ -27,57 +27,31 @@ static int sweep_usage(void) {
 /* With -r a directory goes as a tree and anything else as a file, as
  * rm -r does; without it a directory is an error (EISDIR). */
 int safefs_cli_rm(int argc, char **argv) {
-  long timeout = -1;
-  int recursive = 0, failed = 0, npaths = 0, i;
+  struct safefs_cli_args a;
+  int failed = 0, i;
 
-  for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--") == 0) {
-      i++;
-      break;
-    }
-    if (strcmp(argv[i], "-r") == 0 || strcmp(argv[i], "-R") == 0)
-      recursive = 1;
-    else if (strcmp(argv[i], "--timeout") == 0) {
-      if (i + 1 >= argc || safefs_cli_parse_long(argv[i + 1], &timeout) != 0 || timeout < 0)
-        return rm_usage();
-      i++;
-    } else if (argv[i][0] == '-' && argv[i][1] != '\0')
-      return rm_usage();
-    else
-      break;
-  }
-  for (; i < argc; i++) {
-    int rc = recursive ? safefs_remove_tree(argv[i], timeout) : safefs_remove(argv[i], timeout);
-    if (recursive && rc == SAFEFS_ENOTDIR)
-      rc = safefs_remove(argv[i], timeout);
+  if (safefs_cli_parse(SAFEFS_CLI_RM, argc, argv, &a) != 0)
+    return rm_usage();
+  for (i = a.first; i < a.first + a.count; i++) {
+    int rc = a.recursive ? safefs_remove_tree(argv[i], a.number) : safefs_remove(argv[i], a.number);
+    if (a.recursive && rc == SAFEFS_ENOTDIR)
+      rc = safefs_remove(argv[i], a.number);
     if (rc != 0) {
       safefs_cli_fail(argv[i], rc);
       failed = 1;
     }
-    npaths++;
   }
-  if (npaths == 0)
-    return rm_usage();
   return failed;
 }
 
 int safefs_cli_sweep(int argc, char **argv) {
-  long min_age = DEFAULT_MIN_AGE_S;
-  const char *dir = NULL;
-  int i, rc;
+  struct safefs_cli_args a;
+  const char *dir;
+  int rc;
 
-  for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--min-age") == 0) {
-      if (i + 1 >= argc || safefs_cli_parse_long(argv[i + 1], &min_age) != 0 || min_age < 0)
-        return sweep_usage();
-      i++;
-    } else if ((argv[i][0] == '-' && argv[i][1] != '\0') || dir != NULL)
-      return sweep_usage();
-    else
-      dir = argv[i];
-  }
-  if (dir == NULL)
+  if (safefs_cli_parse(SAFEFS_CLI_SWEEP, argc, argv, &a) != 0)
     return sweep_usage();
-  rc = safefs_sweep(dir, min_age);
+  dir = argv[a.first];
+  rc = safefs_sweep(dir, a.number < 0 ? DEFAULT_MIN_AGE_S : a.number);
   return rc != 0 ? safefs_cli_fail(dir, rc) : 0;
 }

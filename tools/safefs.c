@@ -61,19 +61,6 @@ int safefs_cli_fail(const char *what, int status) {
   return 1;
 }
 
-int safefs_cli_parse_long(const char *s, long *out) {
-  char *end;
-  long v;
-  if (s == NULL || *s == '\0')
-    return -1;
-  errno = 0;
-  v = strtol(s, &end, 10);
-  if (errno != 0 || *end != '\0')
-    return -1;
-  *out = v;
-  return 0;
-}
-
 static int run_version(int argc, char **argv) {
   (void)argv;
   if (argc != 1)
@@ -85,26 +72,17 @@ static int run_version(int argc, char **argv) {
 /* Stream standard input into PATH through the atomic writer: nothing
  * reaches PATH unless all of stdin was read and written. */
 int safefs_cli_write(int argc, char **argv) {
-  unsigned flags = 0;
-  const char *path = NULL;
+  struct safefs_cli_args a;
+  unsigned flags;
+  const char *path;
   safefs_writer *w;
   static char buf[64 * 1024];
-  int i, rc;
+  int rc;
 
-  for (i = 1; i < argc; i++) {
-    if (strcmp(argv[i], "--nosync") == 0)
-      flags |= SAFEFS_NOSYNC;
-    else if (strcmp(argv[i], "--noreplace") == 0)
-      flags |= SAFEFS_NOREPLACE;
-    else if (argv[i][0] == '-' && argv[i][1] != '\0')
-      return usage();
-    else if (path == NULL)
-      path = argv[i];
-    else
-      return usage();
-  }
-  if (path == NULL)
+  if (safefs_cli_parse(SAFEFS_CLI_WRITE, argc, argv, &a) != 0)
     return usage();
+  flags = a.flags;
+  path = argv[a.first];
 #ifdef _WIN32
   _setmode(_fileno(stdin), _O_BINARY);
 #endif
