@@ -256,7 +256,11 @@ SAFEFS_EXTERN int safefs_remove(const char *path, long timeout_ms);
  * half-deleted one, and the name can be reused as soon as the rename is
  * done; of two concurrent removers one wins and the other gets
  * SAFEFS_ENOENT. The renamed copy is then deleted, deepest entries first,
- * iteratively (any depth) with a bounded number of open handles.
+ * iteratively (any depth) with a bounded number of open handles. On POSIX
+ * the parent directory is fsynced after the rename and before anything
+ * inside is deleted, so after a power loss too the tree is whole under its
+ * name or gone from it (a failing fsync there leaves the whole tree under
+ * the trash name, for safefs_sweep).
  *
  * Links are never followed: a symbolic link or junction inside the tree is
  * removed itself, and if `path` itself is a link, the link is removed and

@@ -159,13 +159,13 @@ static void writers_killed_at_random(void **state) {
     } else {
       last = v;
     }
-    if (!tu_proc_running(w[victim])) {
+    if (tu_proc_running(w[victim])) {
+      tu_proc_kill(w[victim]);
+      kills++;
+    } else {
       snprintf(problem, sizeof problem, "writer %d exited by itself (status %d)", victim,
                tu_proc_wait(w[victim], 0));
-      w[victim] = tu_proc_start("writer", dir, (const char *)NULL);
     }
-    tu_proc_kill(w[victim]);
-    kills++;
     w[victim] = tu_proc_start("writer", dir, (const char *)NULL);
   }
   /* progress was made: the writers were not stuck behind a dead holder */
