@@ -3,11 +3,19 @@
 # builds and runs every suite and fails if any fails.
 #
 #   scripts/test.sh            everything
-#   scripts/test.sh SUITE      one suite (native, asan, tsan, valgrind, fuzz,
-#                              consumer, windows); valgrind needs native built
+#   scripts/test.sh SUITE      one suite (see the list below); valgrind needs
+#                              native built
 #
 # Suites, each in its own build directory under build/:
 #   native   gcc, Debug, ctest (the whole CMocka suite, header self-test, CLI)
+#   release  gcc, Release, ctest: the whole suite again, optimised
+#            (optimisation changes how races and undefined behaviour show)
+#   builds   every other standard configuration at top level, warnings as
+#            errors: gcc RelWithDebInfo and MinSizeRel, clang Debug,
+#            Release, RelWithDebInfo and MinSizeRel (build only)
+#   analyze  the clang static analyzer over the library and the tool, for
+#            the native target and for x86_64-w64-windows-gnu; any finding
+#            fails the suite
 #   asan     gcc with AddressSanitizer + UndefinedBehaviorSanitizer, ctest
 #   tsan     gcc with ThreadSanitizer: the multi-threaded tests
 #   valgrind memcheck over the replace and fault-injection tests
@@ -16,7 +24,8 @@
 #            (copy it into fuzz/corpus/<target>/ to keep it as a regression)
 #   consumer the library used the ways a vendoring app uses it:
 #            add_subdirectory, install + find_package, install + pkg-config
-#   windows  MinGW-w64 cross build, ctest running every test under Wine
+#   windows  MinGW-w64 cross build, Debug, ctest running every test under Wine
+#   windows-release  the same in Release
 #
 # Environment:
 #   SAFEFS_NO_APT=1     do not apt-get install (the packages are there)
@@ -34,7 +43,7 @@ B=$ROOT/build
 mkdir -p "$B"
 
 PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 dpkg-dev e2fsprogs
-clang libclang-rt-dev valgrind"
+clang clang-tools libclang-rt-dev valgrind"
 
 say() { printf '\n==== %s\n' "$*"; }
 
@@ -74,15 +83,66 @@ run_suite() {
     fi
 }
 
+# configure DIR CMAKE-ARGS...: configure a top-level build with warnings as
+# errors and the test suite required, so no configuration passes on no tests.
+configure() {
+    dir=$1
+    shift
+    cmake -S . -B "$dir" -DSAFEFS_WERROR=ON -DSAFEFS_REQUIRE_TESTS=ON "$@" >/dev/null
+}
+
+# build_and_test DIR CMAKE-ARGS...: configure, build everything, run ctest.
+build_and_test() {
+    dir=$1
+    configure "$@" && cmake --build "$dir" -j "$JOBS" &&
+        (cd "$dir" && ctest --output-on-failure -j 1)
+}
+
 native() {
-    cmake -S . -B "$B/native" -DCMAKE_BUILD_TYPE=Debug >/dev/null &&
-        cmake --build "$B/native" -j "$JOBS" &&
-        (cd "$B/native" && ctest --output-on-failure -j 1)
+    build_and_test "$B/native" -DCMAKE_BUILD_TYPE=Debug
+}
+
+release() {
+    build_and_test "$B/release" -DCMAKE_BUILD_TYPE=Release
+}
+
+builds() {
+    for cfg in gcc:RelWithDebInfo gcc:MinSizeRel clang:Debug clang:Release \
+               clang:RelWithDebInfo clang:MinSizeRel; do
+        cc=${cfg%%:*}
+        type=${cfg#*:}
+        echo "-- $cc $type"
+        configure "$B/$cc-$type" -DCMAKE_C_COMPILER="$cc" -DCMAKE_BUILD_TYPE="$type" &&
+            cmake --build "$B/$cc-$type" -j "$JOBS" >"$B/$cc-$type.log" 2>&1 ||
+            { tail -n 60 "$B/$cc-$type.log"; return 1; }
+    done
+}
+
+# The clang static analyzer, file by file, with the flags CMake gives each
+# target; -analyzer-werror turns every finding into a failure.
+analyze() {
+    found=0
+    for target in native x86_64-w64-windows-gnu; do
+        if [ $target = native ]; then
+            flags="" files="src/*.c src/posix/*.c tools/*.c"
+        else
+            flags="--target=$target -DWIN32_LEAN_AND_MEAN -DUNICODE -D_UNICODE -D_WIN32_WINNT=0x0601"
+            files="src/*.c src/win32/*.c tools/*.c"
+        fi
+        echo "-- clang --analyze ($target)"
+        for f in $files; do
+            # shellcheck disable=SC2086
+            clang --analyze -Xanalyzer -analyzer-werror -Xanalyzer -analyzer-output=text \
+                -std=c99 -Wall -Wextra -Wpedantic -Werror $flags -Iinclude -Isrc -Itools \
+                "$f" -o /dev/null || found=$((found + 1))
+        done
+    done
+    echo "analyzer: $found file(s) with findings"
+    [ "$found" -eq 0 ]
 }
 
 asan() {
-    cmake -S . -B "$B/asan" -DCMAKE_BUILD_TYPE=Debug \
-        -DSAFEFS_SANITIZE=address,undefined >/dev/null &&
+    configure "$B/asan" -DCMAKE_BUILD_TYPE=Debug -DSAFEFS_SANITIZE=address,undefined &&
         cmake --build "$B/asan" -j "$JOBS" &&
         (cd "$B/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
@@ -90,8 +150,8 @@ asan() {
 }
 
 tsan() {
-    cmake -S . -B "$B/tsan" -DCMAKE_BUILD_TYPE=Debug -DSAFEFS_SANITIZE=thread \
-        -DSAFEFS_BUILD_BENCH=OFF >/dev/null &&
+    configure "$B/tsan" -DCMAKE_BUILD_TYPE=Debug -DSAFEFS_SANITIZE=thread \
+        -DSAFEFS_BUILD_BENCH=OFF &&
         cmake --build "$B/tsan" -j "$JOBS" &&
         (cd "$B/tsan" && TSAN_OPTIONS=halt_on_error=1:second_deadlock_stack=1 \
             ctest --output-on-failure -L threads)
@@ -130,22 +190,24 @@ consumer() {
     "$ROOT/tests/consumer/run.sh" "$B/consumer"
 }
 
+# windows TYPE: the MinGW cross build in TYPE, every test under Wine.
 windows() {
+    dir=$B/windows-$1
     "$ROOT/scripts/build-cmocka-mingw.sh" "$B/win-deps" &&
         SAFEFS_WINEPREFIX="$B/wineprefix" . "$ROOT/scripts/wine-env.sh" &&
-        cmake -S . -B "$B/windows" -DCMAKE_BUILD_TYPE=Debug \
+        build_and_test "$dir" -DCMAKE_BUILD_TYPE="$1" \
             -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64-x86_64.cmake" \
-            -DSAFEFS_MINGW_PREFIX="$B/win-deps" >/dev/null &&
-        cmake --build "$B/windows" -j "$JOBS" &&
-        (cd "$B/windows" && \
-            ctest --output-on-failure -j 1)
+            -DSAFEFS_MINGW_PREFIX="$B/win-deps"
 }
 
 install_packages
-for suite in native asan tsan valgrind fuzz consumer windows; do
+for suite in native release builds analyze asan tsan valgrind fuzz consumer windows \
+             windows-release; do
     [ "$ONLY" = all ] || [ "$ONLY" = "$suite" ] || continue
     case $suite in
         valgrind) run_suite valgrind valgrind_suite ;;
+        windows) run_suite windows windows Debug ;;
+        windows-release) run_suite windows-release windows Release ;;
         *) run_suite "$suite" "$suite" ;;
     esac
 done

@@ -112,9 +112,17 @@ int safefs_cli_write(int argc, char **argv) {
 }
 
 #ifdef _WIN32
+static void free_argv(char **argv) {
+  int i;
+  for (i = 0; argv != NULL && argv[i] != NULL; i++)
+    free(argv[i]);
+  free(argv);
+}
+
 /* The C runtime's argv is in the ANSI code page, which cannot hold every
  * file name. Rebuild it as UTF-8 from the UTF-16 command line, since
- * safefs takes UTF-8 paths. Returns NULL if that fails. */
+ * safefs takes UTF-8 paths. Returns NULL if that fails (nothing leaks);
+ * release the result with free_argv. */
 static char **utf8_argv(int *argc) {
   LPWSTR *wargv = CommandLineToArgvW(GetCommandLineW(), argc);
   char **argv;
@@ -126,24 +134,18 @@ static char **utf8_argv(int *argc) {
     int n = WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, NULL, 0, NULL, NULL);
     argv[i] = n > 0 ? (char *)malloc((size_t)n) : NULL;
     if (argv[i] == NULL ||
-        WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, argv[i], n, NULL, NULL) != n)
-      argv = NULL; /* leaks on this failure path only; the process exits */
+        WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, argv[i], n, NULL, NULL) != n) {
+      free_argv(argv);
+      argv = NULL;
+    }
   }
   LocalFree(wargv);
   return argv;
 }
 #endif
 
-int main(int argc, char **argv) {
+static int run(int argc, char **argv) {
   size_t i;
-#ifdef _WIN32
-  char **wide_argv = utf8_argv(&argc);
-  if (wide_argv == NULL) {
-    fprintf(stderr, "safefs: cannot read the command line\n");
-    return 2;
-  }
-  argv = wide_argv;
-#endif
   if (argc < 2)
     return usage();
   for (i = 0; i < N_COMMANDS; i++)
@@ -154,4 +156,20 @@ int main(int argc, char **argv) {
     return 0;
   }
   return usage();
+}
+
+int main(int argc, char **argv) {
+#ifdef _WIN32
+  int rc;
+  char **wide_argv = utf8_argv(&argc);
+  if (wide_argv == NULL) {
+    fprintf(stderr, "safefs: cannot read the command line\n");
+    return 2;
+  }
+  rc = run(argc, wide_argv);
+  free_argv(wide_argv);
+  return rc;
+#else
+  return run(argc, argv);
+#endif
 }
