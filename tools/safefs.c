@@ -162,6 +162,7 @@ int main(int argc, char **argv) {
 #ifdef _WIN32
   int rc;
   char **wide_argv = utf8_argv(&argc);
+  (void)argv; /* ANSI code page: rebuilt from the UTF-16 command line instead */
   if (wide_argv == NULL) {
     fprintf(stderr, "safefs: cannot read the command line\n");
     return 2;
