@@ -23,7 +23,10 @@
 #            15); a crash fails the suite and is saved under build/fuzz-crashes
 #            (copy it into fuzz/corpus/<target>/ to keep it as a regression)
 #   consumer the library used the ways a vendoring app uses it:
-#            add_subdirectory, install + find_package, install + pkg-config
+#            add_subdirectory, FetchContent, install + find_package (static,
+#            shared), install + pkg-config, a C++11 consumer at -Werror; and
+#            cross-built with MinGW (add_subdirectory, find_package static
+#            and shared) and run under Wine
 #   windows  MinGW-w64 cross build, Debug, ctest running every test under Wine
 #   windows-release  the same in Release
 #
@@ -187,15 +190,17 @@ fuzz() {
 }
 
 consumer() {
-    "$ROOT/tests/consumer/run.sh" "$B/consumer"
+    SAFEFS_WINEPREFIX="$B/wineprefix" "$ROOT/tests/consumer/run.sh" "$B/consumer"
 }
 
 # windows TYPE: the MinGW cross build in TYPE, every test under Wine.
 windows() {
-    dir=$B/windows-$1
+    type=$1
+    dir=$B/windows-$type
+    set -- # wine-env.sh would take $1 for its prefix
     "$ROOT/scripts/build-cmocka-mingw.sh" "$B/win-deps" &&
         SAFEFS_WINEPREFIX="$B/wineprefix" . "$ROOT/scripts/wine-env.sh" &&
-        build_and_test "$dir" -DCMAKE_BUILD_TYPE="$1" \
+        build_and_test "$dir" -DCMAKE_BUILD_TYPE="$type" \
             -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64-x86_64.cmake" \
             -DSAFEFS_MINGW_PREFIX="$B/win-deps"
 }
