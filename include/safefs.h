@@ -144,6 +144,77 @@ SAFEFS_EXTERN int safefs_read_file(const char *path, void **data, size_t *size);
 /* Release a buffer returned by safefs_read_file. NULL is fine. */
 SAFEFS_EXTERN void safefs_free(void *p);
 
+/* ---- File identity, for cache invalidation ------------------------------
+ * A stamp says which file a path names and what state it is in. The
+ * contract is one sentence: equal stamps mean the same content. A false
+ * "changed" costs the caller a re-read; a false "unchanged" would be a
+ * stale cache, and safefs_stamp_equal never gives one for the changes a
+ * stamp can see (below).
+ *
+ * What a stamp holds: the volume and file ID (POSIX: st_dev, st_ino and,
+ * on Linux where the filesystem has one, the inode generation of
+ * FS_IOC_GETVERSION; Windows: volume serial number and file ID, 128-bit
+ * where FileIdInfo answers (ReFS), else the 64-bit NTFS ID whose high bits
+ * are the MFT record's sequence number), the size, the modification time
+ * and the status-change time (POSIX st_ctime, Windows ChangeTime). A file
+ * replaced by a rename (as safefs_write_file does) is another file ID,
+ * or, where the filesystem reuses the number at once (ext4), a newer
+ * ctime; an edit in place changes the ctime even when the editor keeps
+ * the size and puts the old mtime back.
+ *
+ * Racily clean stamps (git's rule for its index): file times come from a
+ * coarse clock, so two changes within one tick can carry equal times. A
+ * stamp taken less than a settling window after the file's last change
+ * (100 ms; 3 s on FAT/exFAT, whose times have 2 s steps, and on network
+ * and FUSE filesystems, whose times come from another machine's clock) is
+ * marked untrusted, and an untrusted stamp never compares equal, not even
+ * to itself: the answer "unchanged" is only given when it is certain.
+ *
+ * What a stamp cannot see: a change that rewinds the ctime (only possible
+ * by setting the system clock back, or by a filesystem that keeps no
+ * ctime, such as FAT, where an in-place edit that keeps the size and the
+ * 2 s mtime step is invisible once that step has passed); on a network
+ * filesystem, a server whose clock is behind the client's by more than the
+ * window, or a server that caches attributes (NFS attribute caching:
+ * mount with actimeo=0 or lookupcache=positive for exactness). On Windows
+ * NTFS may update a file's times only when an in-place writer closes its
+ * handle; replacements are always seen (new file ID).
+ *
+ * A stamp is a plain value: copy it, store it in memory, compare it with
+ * safefs_stamp_equal. Its fields are for debugging only. A zeroed stamp is
+ * valid and equal to nothing. Stamps of one file from two machines, or
+ * from before and after a reboot, may differ (a false "changed" only). */
+typedef struct safefs_stamp {
+  unsigned long long file[4]; /* volume, file ID (low, high), generation */
+  long long size;             /* bytes */
+  long long mtime;            /* modification time, ns, platform epoch */
+  long long ctime;            /* status-change time, ns, platform epoch */
+  int trusted;                /* 0: taken too soon after a change (see above) */
+} safefs_stamp;
+
+/* Stamp of the file at `path` (links followed, as a reader sees it). The
+ * file is opened for reading attributes only and never blocks a writer.
+ * Returns 0, or SAFEFS_EINVAL (NULL or empty argument, not a regular
+ * file), SAFEFS_ENOENT, SAFEFS_ENOTDIR, SAFEFS_EISDIR, SAFEFS_EACCES,
+ * SAFEFS_EIO, SAFEFS_ENAMETOOLONG, SAFEFS_ENOMEM, SAFEFS_EBUSY. On failure
+ * *out is zeroed (equal to nothing). */
+SAFEFS_EXTERN int safefs_stamp_get(const char *path, safefs_stamp *out);
+
+/* 1 if a and b are both trusted stamps of the same file in the same state
+ * (so the content is the same); 0 otherwise, including for NULL. */
+SAFEFS_EXTERN int safefs_stamp_equal(const safefs_stamp *a, const safefs_stamp *b);
+
+/* safefs_read_file, plus the stamp of exactly what was read: it is taken
+ * from the open file before reading, and checked again after; if the file
+ * changed in between (an in-place writer), it is read again, a few times,
+ * and if it keeps changing the content is returned with an untrusted
+ * stamp, so it will be re-read next time. A replacement by rename during
+ * the read does not disturb it: the open file is the old one, whole, and
+ * its stamp is the old file's. The statuses are safefs_read_file's. On
+ * failure *data is NULL, *size 0 and *out zeroed. */
+SAFEFS_EXTERN int safefs_read_file_stamped(const char *path, void **data, size_t *size,
+                                           safefs_stamp *out);
+
 /* Streaming writer: the same guarantees as safefs_write_file for content
  * produced piece by piece. Memory stays bounded (one 64 KiB buffer) for any
  * file size. The target is not touched before safefs_writer_commit. */

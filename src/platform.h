@@ -31,6 +31,10 @@ int safefs__random(void *buf, size_t size);
 /* Monotonic clock in milliseconds; only differences are meaningful. */
 long long safefs__now_ms(void);
 
+/* The wall clock in nanoseconds, in the epoch of the platform's file
+ * times (POSIX 1970, Windows 1601). */
+long long safefs__wall_ns(void);
+
 /* Sleep for ms milliseconds (0 yields). */
 void safefs__sleep_ms(long ms);
 
@@ -76,6 +80,39 @@ int safefs__rfile_open(const char *path, long long *handle, size_t *size_hint);
 int safefs__rfile_read(long long handle, void *buf, size_t cap, size_t *got);
 
 void safefs__rfile_close(long long handle);
+
+/* ---- stamp.c: file identity ----------------------------------------------
+ * What a backend reads off a file for a safefs_stamp (src/stamp.c decides
+ * trust and equality). Times are nanoseconds in the platform's own epoch,
+ * and `now` is the wall clock in the same units, read just BEFORE the
+ * attributes: any change after the attributes were read is then stamped
+ * no earlier than now minus one tick of the filesystem's clock, which is
+ * what makes the settling rule sound. `settle` is that window for the
+ * file's filesystem. */
+struct safefs__identity {
+  unsigned long long file[4]; /* volume, file ID low, high, generation */
+  long long size, mtime, ctime, now, settle;
+};
+
+/* Settling windows: local filesystems with fine times (one clock tick is a
+ * few ms on Linux, 15.6 ms on Windows), and those with coarse times or
+ * another machine's clock (FAT's 2 s steps, network, FUSE). */
+#define SAFEFS__SETTLE_FINE_NS (100LL * 1000000)
+#define SAFEFS__SETTLE_COARSE_NS (3000LL * 1000000)
+
+/* Identity of the file at `path`, links followed, opened for attributes
+ * only. A directory is SAFEFS_EISDIR, another non-regular file
+ * SAFEFS_EINVAL. */
+int safefs__identity_path(const char *path, struct safefs__identity *id);
+
+/* Identity of a file opened by safefs__rfile_open. */
+int safefs__rfile_identity(long long handle, struct safefs__identity *id);
+
+/* Shared (src/stamp.c), not backend: the stamp for an identity, trusted
+ * once the settling window has passed; and whether two stamps name the
+ * same file in the same state, trust aside. */
+void safefs__stamp_from(const struct safefs__identity *id, safefs_stamp *out);
+int safefs__stamp_same(const safefs_stamp *a, const safefs_stamp *b);
 
 /* ---- lock.c: the inter-process lock (issue 4) ----------------------------
  * One open lock file per safefs_lock object: the OS lock belongs to that

@@ -67,6 +67,12 @@ long long safefs__now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+long long safefs__wall_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return (long long)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
 void safefs__sleep_ms(long ms) {
   struct timespec ts;
   ts.tv_sec = ms / 1000;

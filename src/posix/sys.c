@@ -7,6 +7,15 @@
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <linux/fs.h>
+#include <sys/ioctl.h>
+#include <sys/vfs.h>
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/param.h>
+#endif
 
 /* Every wrapper asks the seam before its call and reports the outcome
  * after it (seam.h). ask() returns the hook's answer, with errno set when
@@ -154,6 +163,65 @@ long safefs__sys_readlinkat(int dirfd, const char *name, char *buf, size_t size)
   if (refused(SAFEFS__OP_READLINK, name, NULL, dirfd))
     return (long)done(-1);
   return (long)done(readlinkat(dirfd, name, buf, size));
+}
+
+int safefs__sys_generation(int fd, unsigned long long *gen) {
+#if defined(__linux__) && defined(FS_IOC_GETVERSION)
+  int v = 0; /* the kernel stores an int, whatever the ioctl's type says */
+  int rc;
+  RETRY_EINTR(rc, SAFEFS__OP_STAT, NULL, fd, ioctl(fd, FS_IOC_GETVERSION, &v));
+  if (rc == 0)
+    *gen = (unsigned int)v;
+  return rc;
+#else
+  (void)fd;
+  *gen = 0;
+  errno = ENOTTY;
+  return -1;
+#endif
+}
+
+/* The filesystems with coarse times or another machine's clock, as
+ * statfs names them: f_type values on Linux (linux/magic.h, not always
+ * installed), f_fstypename on macOS and the BSDs. */
+#if defined(__linux__)
+#define HAS_STATFS 1
+#define FS_IS(st, v) (((unsigned long)(st).f_type & 0xFFFFFFFFUL) == (v))
+static const unsigned long coarse_fs[] = {
+    0x4d44UL,     /* msdos / vfat */
+    0x2011BAB0UL, /* exfat */
+    0x6969UL,     /* nfs */
+    0x517BUL,     /* smb */
+    0xFF534D42UL, /* cifs */
+    0xFE534D42UL, /* smb2 */
+    0x65735546UL, /* fuse */
+    0x01021997UL, /* 9p */
+    0x00C36400UL, /* ceph */
+    0x5346414FUL, /* afs */
+};
+#elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+#define HAS_STATFS 1
+#define FS_IS(st, v) (strcmp((st).f_fstypename, (v)) == 0)
+static const char *const coarse_fs[] = {"msdos", "exfat", "nfs", "smbfs", "afpfs",
+                                        "webdav", "osxfuse", "macfuse", "fusefs"};
+#endif
+
+int safefs__sys_coarse_times(int fd) {
+#ifdef HAS_STATFS
+  struct statfs st;
+  size_t i;
+  int rc;
+  RETRY_EINTR(rc, SAFEFS__OP_STAT, NULL, fd, fstatfs(fd, &st));
+  if (rc != 0)
+    return -1;
+  for (i = 0; i < sizeof coarse_fs / sizeof coarse_fs[0]; i++)
+    if (FS_IS(st, coarse_fs[i]))
+      return 1;
+  return 0;
+#else
+  (void)fd;
+  return 1; /* unknown: assume the worst */
+#endif
 }
 
 int safefs__sys_fchmod(int fd, mode_t mode) {

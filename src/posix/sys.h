@@ -67,6 +67,16 @@ DIR *safefs__sys_fdopendir(int fd);
 struct dirent *safefs__sys_readdir(DIR *dir);
 int safefs__sys_closedir(DIR *dir);
 
+/* The inode generation (Linux FS_IOC_GETVERSION, where the filesystem
+ * keeps one): 0 with *gen set, or -1 with errno (ENOTTY, EOPNOTSUPP,
+ * EINVAL where there is none, and everywhere but Linux). STAT for the seam. */
+int safefs__sys_generation(int fd, unsigned long long *gen);
+
+/* 1 if the filesystem of fd keeps coarse times or another machine's
+ * clock (FAT/exFAT, network, FUSE), 0 if not, -1 with errno. STAT for the
+ * seam. */
+int safefs__sys_coarse_times(int fd);
+
 /* flock(), retrying EINTR. */
 int safefs__sys_flock(int fd, int operation);
 

@@ -470,6 +470,12 @@ BOOL safefs__sys_file_info_ex(HANDLE h, FILE_INFO_BY_HANDLE_CLASS cls, void *inf
   return done_ok(GetFileInformationByHandleEx(h, cls, info, size));
 }
 
+BOOL safefs__sys_volume_fs_name(HANDLE h, wchar_t *name, DWORD size) {
+  if (refused(SAFEFS__OP_STAT, NULL, NULL, h))
+    return done_ok(FALSE);
+  return done_ok(GetVolumeInformationByHandleW(h, NULL, 0, NULL, NULL, NULL, name, size));
+}
+
 BOOL safefs__sys_list_dir(HANDLE dir, int restart, void *buf, DWORD size) {
   BOOL ok;
   if (refused(SAFEFS__OP_LIST_DIR, NULL, NULL, dir))

@@ -130,6 +130,11 @@ BOOL safefs__sys_set_file_info(HANDLE h, const char *label, FILE_INFO_BY_HANDLE_
 /* GetFileInformationByHandleEx. STAT for the seam. */
 BOOL safefs__sys_file_info_ex(HANDLE h, FILE_INFO_BY_HANDLE_CLASS cls, void *info, DWORD size);
 
+/* GetVolumeInformationByHandleW: the name of the filesystem holding the
+ * open file ("NTFS", "ReFS", "FAT32", "exFAT", ...) into name[size].
+ * STAT for the seam. */
+BOOL safefs__sys_volume_fs_name(HANDLE h, wchar_t *name, DWORD size);
+
 /* The next FILE_ID_BOTH_DIR_INFO entries of the directory `dir` into buf
  * (from its first entry again if `restart`); ERROR_NO_MORE_FILES at the
  * end. LIST_DIR for the seam. */
