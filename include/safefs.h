@@ -100,7 +100,9 @@ enum {
                                 loss the target may be old, new, or (where the
                                 filesystem reorders data and renames, as ext4
                                 with noauto_da_alloc or XFS do) empty or torn */
-  SAFEFS_NOREPLACE = 1u << 1 /* create only if absent, atomically; else SAFEFS_EEXIST */
+  SAFEFS_NOREPLACE = 1u << 1, /* create only if absent, atomically; else SAFEFS_EEXIST */
+  SAFEFS_MKDIRS = 1u << 2     /* create missing parent directories first (see
+                                 safefs_write_file) */
 };
 
 /* Atomically replace (or create) the file at `path` with `size` bytes of
@@ -127,7 +129,16 @@ enum {
  * target exists), SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_ENOSPC, SAFEFS_EIO,
  * SAFEFS_ENAMETOOLONG, SAFEFS_ENOMEM, SAFEFS_EBUSY (Windows: the target
  * stayed held by another process for the whole retry budget).
- * On failure the target is untouched and no temporary file remains. */
+ * On failure the target is untouched and no temporary file remains.
+ *
+ * SAFEFS_MKDIRS: missing parent directories are created first (POSIX
+ * 0777 & ~umask, Windows the ACL inherited from their parent), and each
+ * new directory's parent is synced right after it is created (unless
+ * SAFEFS_NOSYNC), so the directories are durable before the file is
+ * reported committed. Several processes creating the same directories at
+ * once all succeed. An existing component that is not a directory gives
+ * SAFEFS_ENOTDIR. A failure may leave some of the new directories behind,
+ * empty; never a file. */
 SAFEFS_EXTERN int safefs_write_file(const char *path, const void *data, size_t size,
                                     unsigned flags);
 
@@ -224,7 +235,9 @@ typedef struct safefs_writer safefs_writer;
  * safefs_write_file that can be known before writing (EINVAL, ENOENT,
  * ENOTDIR, EISDIR, EACCES, EROFS, ENOSPC, ENAMETOOLONG, ENOMEM, and EEXIST
  * for NOREPLACE when the target already exists; the final NOREPLACE check
- * is still the atomic one at commit). On failure *out is NULL. */
+ * is still the atomic one at commit). SAFEFS_MKDIRS creates the missing
+ * parent directories here, as for safefs_write_file (an aborted writer
+ * leaves them). On failure *out is NULL. */
 SAFEFS_EXTERN int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags);
 
 /* Append bytes. On failure the writer is poisoned: later writes and the

@@ -222,4 +222,20 @@ int safefs__dir_unpark(safefs__dir *d, safefs__dir *child);
 /* Close d (parked or not). NULL is fine. */
 void safefs__dir_close(safefs__dir *d);
 
+/* ---- mkdirs.c: missing parent directories (SAFEFS_MKDIRS) ---------------
+ * The walk is shared (src/mkdirs.c); it uses safefs__dir_open_path and
+ * safefs__dir_sync above to look at and sync directories, and this one
+ * attempt from the backend, in its replace.c: create the directory `path`
+ * (POSIX 0777 & ~umask; Windows the ACL inherited from its parent).
+ * SAFEFS_EEXIST if something, of any kind, already has the name. */
+int safefs__mkdir(const char *path);
+
+/* Shared: create the missing directories above the file `path`, each
+ * one's parent synced after it is created (unless SAFEFS_NOSYNC), so that
+ * they are durable before the file is written. A component that exists
+ * and is not a directory is SAFEFS_ENOTDIR. Another process creating the
+ * same directories at the same time is no failure. On failure the
+ * directories made so far stay (empty). */
+int safefs__make_parents(const char *path, unsigned flags);
+
 #endif /* SAFEFS_PLATFORM_H */

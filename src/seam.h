@@ -35,6 +35,7 @@
   X(UNLOCK, "unlock")           /* drop a file lock                             */    \
   X(LIST_DIR, "list_dir")       /* enumerate a directory                        */    \
   X(RMDIR, "rmdir")             /* remove an empty directory                    */    \
+  X(MKDIR, "mkdir")             /* create a directory                           */    \
   X(RANDOM, "random")           /* read the OS random source                    */    \
   X(ALLOC, "alloc")             /* allocate memory                              */    \
   X(FREE, "free")               /* release memory (the hook's answer is ignored) */

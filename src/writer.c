@@ -8,7 +8,7 @@
 #include "platform.h"
 
 #define WRITER_BUFFER_SIZE (64u * 1024u)
-#define KNOWN_FLAGS (SAFEFS_NOSYNC | SAFEFS_NOREPLACE)
+#define KNOWN_FLAGS (SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS)
 
 struct safefs_writer {
   safefs__temp *temp;
@@ -35,6 +35,8 @@ int safefs_write_file(const char *path, const void *data, size_t size, unsigned 
     return rc;
   if ((flags & ~KNOWN_FLAGS) != 0 || (data == NULL && size > 0))
     return safefs__fail(SAFEFS_EINVAL, 0);
+  if ((flags & SAFEFS_MKDIRS) && (rc = safefs__make_parents(path, flags)) != 0)
+    return rc;
   rc = safefs__temp_create(&t, path, flags);
   if (rc != 0)
     return rc;
@@ -60,6 +62,8 @@ int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags) {
     return rc;
   if ((flags & ~KNOWN_FLAGS) != 0)
     return safefs__fail(SAFEFS_EINVAL, 0);
+  if ((flags & SAFEFS_MKDIRS) && (rc = safefs__make_parents(path, flags)) != 0)
+    return rc;
   w = (safefs_writer *)safefs__malloc(sizeof *w);
   if (w == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);

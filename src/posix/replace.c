@@ -355,3 +355,10 @@ fail:
   safefs__temp_discard(t);
   return safefs__fail(rc, os);
 }
+
+/* One mkdir; the umask narrows 0777 as for any new directory. */
+int safefs__mkdir(const char *path) {
+  if (safefs__sys_mkdirat(AT_FDCWD, path, 0777) != 0)
+    return safefs__fail_os(errno);
+  return 0;
+}

@@ -278,6 +278,12 @@ int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to,
   return (int)done(rename_now(fromfd, from, tofd, to, noreplace));
 }
 
+int safefs__sys_mkdirat(int dirfd, const char *name, mode_t mode) {
+  if (refused(SAFEFS__OP_MKDIR, name, NULL, dirfd))
+    return (int)done(-1);
+  return (int)done(mkdirat(dirfd, name, mode));
+}
+
 int safefs__sys_unlinkat(int dirfd, const char *name, int flags) {
   enum safefs__op op = (flags & AT_REMOVEDIR) ? SAFEFS__OP_RMDIR : SAFEFS__OP_UNLINK;
   if (refused(op, name, NULL, dirfd))

@@ -57,6 +57,9 @@ int safefs__sys_fchown(int fd, uid_t uid, gid_t gid);
 int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to, int noreplace);
 int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to);
 
+/* mkdirat. MKDIR for the seam. */
+int safefs__sys_mkdirat(int dirfd, const char *name, mode_t mode);
+
 /* unlinkat; AT_REMOVEDIR in flags makes it an RMDIR for the seam. */
 int safefs__sys_unlinkat(int dirfd, const char *name, int flags);
 

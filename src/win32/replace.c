@@ -478,3 +478,16 @@ fail:
   safefs__temp_discard(t);
   return safefs__fail(rc, os);
 }
+
+/* One CreateDirectoryW; ERROR_PATH_NOT_FOUND is told apart as POSIX does
+ * (a file above it is SAFEFS_ENOTDIR). */
+int safefs__mkdir(const char *path) {
+  wchar_t *w;
+  int rc;
+  if ((rc = safefs__sys_wide_path(path, &w)) != 0)
+    return rc;
+  if (!safefs__sys_create_directory(w, path))
+    rc = safefs__sys_fail_path(GetLastError(), w);
+  safefs__free(w);
+  return rc;
+}

@@ -378,6 +378,12 @@ BOOL safefs__sys_move_file(const wchar_t *from, const wchar_t *to, DWORD flags,
   return done_ok(MoveFileExW(from, to, flags));
 }
 
+BOOL safefs__sys_create_directory(const wchar_t *path, const char *label) {
+  if (refused(SAFEFS__OP_MKDIR, label, NULL, NULL))
+    return done_ok(FALSE);
+  return done_ok(CreateDirectoryW(path, NULL));
+}
+
 BOOL safefs__sys_delete_file(const wchar_t *path, const char *label) {
   if (refused(SAFEFS__OP_UNLINK, label, NULL, NULL))
     return done_ok(FALSE);

@@ -106,6 +106,10 @@ BOOL safefs__sys_replace_file(const wchar_t *target, const wchar_t *replacement,
 BOOL safefs__sys_move_file(const wchar_t *from, const wchar_t *to, DWORD flags,
                            const char *from_label, const char *to_label);
 
+/* CreateDirectoryW with no security descriptor: the new directory
+ * inherits its parent's ACL. MKDIR for the seam. */
+BOOL safefs__sys_create_directory(const wchar_t *path, const char *label);
+
 /* DeleteFileW. UNLINK for the seam. */
 BOOL safefs__sys_delete_file(const wchar_t *path, const char *label);
 
