@@ -10,8 +10,25 @@
  * from 1 ms to 50 ms, each with +-25% random jitter so that waiters started
  * together do not retry in lockstep, and the last sleep is cut to end at
  * the deadline, where one final attempt is made. So a timed-out call
- * returns within a few milliseconds of its timeout, never early. Polling
- * is not fair: a waiter can lose to others that keep taking the lock.
+ * returns within a few milliseconds of its timeout, never early.
+ *
+ * Writer preference. flock and LockFileEx grant a shared lock whenever it
+ * is compatible with the current holders, so on their own a stream of
+ * shared holders keeps an exclusive acquirer waiting forever. Each lock
+ * file therefore carries a second OS lock, the gate (platform.h):
+ *   - an exclusive acquirer takes the gate exclusively, waits for the
+ *     lock, and lets go of the gate once it holds the lock;
+ *   - a shared acquirer takes the gate shared, then the lock shared, and
+ *     lets go of the gate at once.
+ * While an exclusive acquirer waits, it holds the gate, so no new shared
+ * holder gets in; the shared holders already in drain, and it gets the
+ * lock, as Go's sync.RWMutex does within a process. Exclusive acquirers
+ * queue at the gate too: one that just released cannot take the lock
+ * straight back past another that waits (there is no fast path around the
+ * gate for that reason; it costs two calls). Everything is an OS
+ * lock, released when its process dies: a dead waiter never blocks
+ * anyone. The gate is always taken before the lock and never waited for
+ * while the lock is held, so the two cannot deadlock.
  *
  * The abandoned marker. Byte 0 of the lock file is '1' while an exclusive
  * holder holds it and '0' after one released it cleanly. An exclusive
@@ -57,9 +74,10 @@ static unsigned jitter_seed(const void *p) {
   return seed != 0 ? seed : 0x9E3779B9u;
 }
 
-/* Take the lock within timeout_ms (see the top of the file). */
-static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
-  long long deadline = safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+/* Take lock `which` by the deadline (timeout_ms < 0: no deadline; 0: one
+ * attempt), polling as the top of the file says. */
+static int wait_for(safefs__lockfile *f, int which, int shared, long timeout_ms,
+                    long long deadline) {
   long sleep_ms = FIRST_SLEEP_MS;
   unsigned rnd = 0;
 
@@ -70,7 +88,7 @@ static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
       long long l = deadline - safefs__now_ms();
       left = l > 0 ? (long)l : 0;
     }
-    rc = safefs__lockfile_lock(f, shared, left);
+    rc = safefs__lockfile_lock(f, which, shared, left);
     if (rc != SAFEFS__AGAIN)
       return rc;
     if (left == 0 || (timeout_ms > 0 && safefs__now_ms() >= deadline))
@@ -86,6 +104,28 @@ static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
     safefs__sleep_ms(nap);
     sleep_ms = sleep_ms * 2 > MAX_SLEEP_MS ? MAX_SLEEP_MS : sleep_ms * 2;
   }
+}
+
+/* Take the lock within timeout_ms, through the gate (see the top of the
+ * file). On failure neither lock is held. */
+static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
+  long long deadline = safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  int rc, r;
+  long os;
+
+  if ((rc = wait_for(f, SAFEFS__LOCK_GATE, shared, timeout_ms, deadline)) != 0)
+    return rc;
+  rc = wait_for(f, SAFEFS__LOCK_HOLD, shared, timeout_ms, deadline);
+  os = safefs_last_os_error();
+  r = safefs__lockfile_unlock(f, SAFEFS__LOCK_GATE);
+  if (rc != 0)
+    return safefs__fail(rc, os);
+  if (r != 0) {
+    os = safefs_last_os_error();
+    safefs__lockfile_unlock(f, SAFEFS__LOCK_HOLD);
+    return safefs__fail(r, os);
+  }
+  return 0;
 }
 
 /* Exclusive only: read the mark the previous holder left, then set ours.
@@ -124,7 +164,7 @@ int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, lon
   rc = wait_for_lock(lock->file, lock->shared, timeout_ms);
   if (rc == 0 && !lock->shared && (rc = mark_held(lock)) != 0) {
     os = safefs_last_os_error();
-    safefs__lockfile_unlock(lock->file);
+    safefs__lockfile_unlock(lock->file, SAFEFS__LOCK_HOLD);
     rc = safefs__fail(rc, os);
   }
   if (rc != 0) {
@@ -155,7 +195,7 @@ int safefs_lock_release(safefs_lock *lock) {
     return safefs__fail(SAFEFS_EINVAL, 0);
   if (!lock->shared && (rc = safefs__lockfile_write_byte(lock->file, MARKER_FREE)) != 0)
     os = safefs_last_os_error();
-  if ((r = safefs__lockfile_unlock(lock->file)) != 0 && rc == 0) {
+  if ((r = safefs__lockfile_unlock(lock->file, SAFEFS__LOCK_HOLD)) != 0 && rc == 0) {
     rc = r;
     os = safefs_last_os_error();
   }

@@ -129,15 +129,25 @@ typedef struct safefs__lockfile safefs__lockfile;
  * the retry budget. On failure *out is NULL. */
 int safefs__lockfile_open(safefs__lockfile **out, const char *path);
 
-/* Take the lock, shared or exclusive. wait_ms 0: one attempt; < 0: wait
- * until it is free; > 0: wait at most that long where the OS has a timed
- * wait, or else make one attempt and let the caller poll. Returns 0 (held),
- * SAFEFS__AGAIN (another holder has it; its OS error recorded) or a status
- * for anything that waiting will not cure. */
-int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms);
+/* Each lock file carries two OS locks (see src/lock.c for the protocol):
+ * HOLD is the lock itself; GATE is taken exclusively by an exclusive
+ * acquirer while it waits, and passed through (shared, briefly) by a
+ * shared acquirer, so that a waiting exclusive acquirer holds back new
+ * shared ones (writer preference). Both are released by the OS when the
+ * process dies. */
+#define SAFEFS__LOCK_HOLD 0
+#define SAFEFS__LOCK_GATE 1
 
-/* Drop the lock taken by safefs__lockfile_lock (explicitly: see lock.c). */
-int safefs__lockfile_unlock(safefs__lockfile *f);
+/* Take lock `which` (HOLD or GATE), shared or exclusive. wait_ms 0: one
+ * attempt; < 0: wait until it is free; > 0: wait at most that long where
+ * the OS has a timed wait, or else make one attempt and let the caller
+ * poll. Returns 0 (held), SAFEFS__AGAIN (another holder has it; its OS
+ * error recorded) or a status for anything that waiting will not cure. */
+int safefs__lockfile_lock(safefs__lockfile *f, int which, int shared, long wait_ms);
+
+/* Drop lock `which` taken by safefs__lockfile_lock (explicitly: see
+ * lock.c). */
+int safefs__lockfile_unlock(safefs__lockfile *f, int which);
 
 /* Byte 0 of the file: *byte is its value, or -1 if the file is empty. */
 int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte);

@@ -16,6 +16,19 @@
  * lock, which is what an OFD lock would send to the server. So flock,
  * everywhere, and no #ifdef.
  *
+ * The gate (writer preference, src/lock.c) cannot be a second flock, which
+ * locks the whole file. On Linux it is an OFD byte-range lock on one byte
+ * far past the marker (GATE_OFFSET): it belongs to the open file
+ * description as flock does, is released with it, and is independent of
+ * flock locks on the same file. Other systems have no OFD locks (macOS;
+ * FreeBSD before 14), and there the gate is a classic fcntl lock: it
+ * belongs to the process, so it holds back shared acquirers in other
+ * processes only, and any close() of the lock file in the holder's
+ * process drops it (fairness is lost for that wait; exclusion, which is
+ * flock's, never is). A lock file on NFS: Linux turns both into byte-range
+ * locks on the server, at different offsets, so they still do not
+ * conflict.
+ *
  * Children: the descriptor is O_CLOEXEC, so a program the holder execs
  * never keeps the lock. A child forked without exec shares the open file
  * description until it exits; release unlocks explicitly (LOCK_UN acts on
@@ -32,6 +45,10 @@
 /* How often to go back to the plain open when creating the file fails
  * because someone else just created it (see open_lock_file). */
 #define CREATE_TRIES 3
+
+/* The gate's byte: far past the marker at 0, and a byte range lock there
+ * never stops anyone reading or writing the file. */
+#define GATE_OFFSET 0x40000001L
 
 struct safefs__lockfile {
   int fd;
@@ -92,19 +109,25 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
   return 0;
 }
 
-int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms) {
-  int op = shared ? LOCK_SH : LOCK_EX;
-  if (wait_ms >= 0)
-    op |= LOCK_NB; /* flock has no timeout: one attempt, and the caller polls */
-  if (safefs__sys_flock(f->fd, op) == 0)
+/* flock for the lock itself, a byte-range lock for the gate; neither has
+ * a timeout: with wait_ms >= 0 one attempt, and the caller polls. */
+int safefs__lockfile_lock(safefs__lockfile *f, int which, int shared, long wait_ms) {
+  int rc;
+  if (which == SAFEFS__LOCK_GATE)
+    rc = safefs__sys_lock_range(f->fd, shared ? F_RDLCK : F_WRLCK, GATE_OFFSET, 1, wait_ms < 0);
+  else
+    rc = safefs__sys_flock(f->fd, (shared ? LOCK_SH : LOCK_EX) | (wait_ms >= 0 ? LOCK_NB : 0));
+  if (rc == 0)
     return 0;
-  if (errno == EWOULDBLOCK || errno == EAGAIN)
-    return safefs__fail(SAFEFS__AGAIN, errno);
+  if (errno == EWOULDBLOCK || errno == EAGAIN || errno == EACCES)
+    return safefs__fail(SAFEFS__AGAIN, errno); /* fcntl says EACCES or EAGAIN */
   return safefs__fail_os(errno);
 }
 
-int safefs__lockfile_unlock(safefs__lockfile *f) {
-  if (safefs__sys_flock(f->fd, LOCK_UN) != 0)
+int safefs__lockfile_unlock(safefs__lockfile *f, int which) {
+  int rc = which == SAFEFS__LOCK_GATE ? safefs__sys_lock_range(f->fd, F_UNLCK, GATE_OFFSET, 1, 0)
+                                      : safefs__sys_flock(f->fd, LOCK_UN);
+  if (rc != 0)
     return safefs__fail_os(errno);
   return 0;
 }

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/file.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -295,6 +296,24 @@ int safefs__sys_flock(int fd, int operation) {
   int rc;
   enum safefs__op op = (operation & LOCK_UN) ? SAFEFS__OP_UNLOCK : SAFEFS__OP_LOCK;
   RETRY_EINTR(rc, op, NULL, fd, flock(fd, operation));
+  return rc;
+}
+
+int safefs__sys_lock_range(int fd, int type, off_t start, off_t len, int wait) {
+  enum safefs__op op = type == F_UNLCK ? SAFEFS__OP_UNLOCK : SAFEFS__OP_LOCK;
+  struct flock fl;
+  int rc;
+#if defined(F_OFD_SETLK)
+  int cmd = wait ? F_OFD_SETLKW : F_OFD_SETLK;
+#else
+  int cmd = wait ? F_SETLKW : F_SETLK;
+#endif
+  memset(&fl, 0, sizeof fl); /* OFD locks require l_pid 0 */
+  fl.l_type = (short)type;
+  fl.l_whence = SEEK_SET;
+  fl.l_start = start;
+  fl.l_len = len;
+  RETRY_EINTR(rc, op, NULL, fd, fcntl(fd, cmd, &fl));
   return rc;
 }
 

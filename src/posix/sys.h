@@ -83,6 +83,14 @@ int safefs__sys_coarse_times(int fd);
 /* flock(), retrying EINTR. */
 int safefs__sys_flock(int fd, int operation);
 
+/* A byte-range lock of `len` bytes at `start`: type F_RDLCK, F_WRLCK or
+ * F_UNLCK (UNLOCK for the seam, else LOCK); `wait` blocks until granted.
+ * Linux: an open-file-description lock (F_OFD_SETLK/F_OFD_SETLKW), which
+ * like flock belongs to this descriptor's open file and is independent of
+ * flock locks. Elsewhere: a classic process-owned lock (F_SETLK/F_SETLKW).
+ * EINTR is retried. */
+int safefs__sys_lock_range(int fd, int type, off_t start, off_t len, int wait);
+
 /* pread / pwrite, retrying EINTR (the seam sees READ / WRITE). Bytes
  * moved or -1; a short transfer is the caller's to handle. */
 long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset);

@@ -14,7 +14,7 @@
  * cannot give the semantics above.
  *
  * The locked range is one byte at LOCK_OFFSET, far past the marker byte at
- * offset 0. Windows byte-range locks are mandatory: locking byte 0 would
+ * offset 0; the gate of src/lock.c (writer preference) is the next byte. Windows byte-range locks are mandatory: locking byte 0 would
  * stop anyone else from even reading the marker while the lock is held.
  * Locking past the end of a file is allowed.
  *
@@ -67,18 +67,19 @@ static int refused(enum safefs__op op, HANDLE h, const void *data, size_t size) 
   return r > 0;
 }
 
+/* ov->Offset says which byte (LOCK_OFFSET + SAFEFS__LOCK_HOLD or _GATE). */
 static BOOL lock_range(HANDLE h, DWORD flags, OVERLAPPED *ov) {
   if (refused(SAFEFS__OP_LOCK, h, NULL, 0))
     return FALSE;
   return LockFileEx(h, flags, 0, LOCK_LENGTH, 0, ov);
 }
 
-static BOOL unlock_range(HANDLE h) {
+static BOOL unlock_range(HANDLE h, int which) {
   OVERLAPPED ov;
   if (refused(SAFEFS__OP_UNLOCK, h, NULL, 0))
     return FALSE;
   memset(&ov, 0, sizeof ov);
-  ov.Offset = LOCK_OFFSET;
+  ov.Offset = LOCK_OFFSET + (DWORD)which;
   return UnlockFileEx(h, 0, LOCK_LENGTH, 0, &ov);
 }
 
@@ -222,13 +223,13 @@ static int wait_pending(safefs__lockfile *f, OVERLAPPED *ov, long wait_ms) {
   return safefs__fail_os((long)e);
 }
 
-int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms) {
+int safefs__lockfile_lock(safefs__lockfile *f, int which, int shared, long wait_ms) {
   OVERLAPPED ov;
   DWORD flags = shared ? 0 : LOCKFILE_EXCLUSIVE_LOCK, e;
   int wait = wait_ms != 0 && os_can_wait();
 
   memset(&ov, 0, sizeof ov);
-  ov.Offset = LOCK_OFFSET;
+  ov.Offset = LOCK_OFFSET + (DWORD)which;
   if (!wait) {
     flags |= LOCKFILE_FAIL_IMMEDIATELY;
   } else {
@@ -247,8 +248,8 @@ int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms) {
   return safefs__fail_os((long)e);
 }
 
-int safefs__lockfile_unlock(safefs__lockfile *f) {
-  if (!unlock_range(f->h))
+int safefs__lockfile_unlock(safefs__lockfile *f, int which) {
+  if (!unlock_range(f->h, which))
     return safefs__fail_os((long)GetLastError());
   return 0;
 }
