@@ -9,9 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _WIN32
-#include <windows.h>
-#endif
 
 #define CHUNK (64 * 1024)
 #define MAX_GROWTH_KIB (16L * 1024)
@@ -53,15 +50,7 @@ static void one_gib_streamed_with_bounded_memory(void **state) {
   assert_true(after - before < MAX_GROWTH_KIB);
 
   /* every byte where it belongs */
-#ifdef _WIN32
-  {
-    wchar_t wpath[1024];
-    MultiByteToWideChar(CP_UTF8, 0, path, -1, wpath, 1024);
-    f = _wfopen(wpath, L"rb");
-  }
-#else
-  f = fopen(path, "rb");
-#endif
+  f = tu_fopen(path, "rb");
   assert_non_null(f);
   for (c = 0; c < chunks; c++) {
     assert_int_equal(fread(buf, 1, CHUNK, f), CHUNK);
@@ -90,10 +79,8 @@ static void peak_rss_meter_sees_growth(void **state) {
   free(p);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(one_gib_streamed_with_bounded_memory),
-      cmocka_unit_test(peak_rss_meter_sees_growth),
-  };
-  return cmocka_run_group_tests_name("bigwrite", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(one_gib_streamed_with_bounded_memory),
+    cmocka_unit_test(peak_rss_meter_sees_growth),
+};
+TU_SUITE("bigwrite", tests, NULL);

@@ -212,11 +212,9 @@ static void noreplace_race_has_one_winner(void **state) {
   tu_dir_free(dir);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(torn_versions_are_detected),
-      cmocka_unit_test(eight_writers_one_target),
-      cmocka_unit_test(noreplace_race_has_one_winner),
-  };
-  return cmocka_run_group_tests_name("concurrency", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(torn_versions_are_detected),
+    cmocka_unit_test(eight_writers_one_target),
+    cmocka_unit_test(noreplace_race_has_one_winner),
+};
+TU_SUITE("concurrency", tests, NULL);
