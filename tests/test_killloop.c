@@ -129,7 +129,7 @@ static unsigned rnd_next(unsigned *s) {
 }
 
 static void writers_killed_at_random(void **state) {
-  char *dir = tu_dir_new();
+  const char *dir = (const char *)*state;
   char *target = tu_join(dir, "data");
   char *lockpath = tu_join(dir, "data.lock");
   char *keep = tu_join(dir, "not-ours.tmp");
@@ -139,7 +139,6 @@ static void writers_killed_at_random(void **state) {
   int rounds = tu_running_on_wine() ? 25 : 60, r, i, own_left, missing = 0;
   char problem[200] = "";
   long last = 0, v;
-  (void)state;
 
   print_message("  seed %u, %d rounds\n", seed, rounds);
   assert_int_equal(safefs_write_file(target, buf, tu_version_make(buf, sizeof buf, 0, 0), 0), 0);
@@ -206,7 +205,6 @@ static void writers_killed_at_random(void **state) {
   free(keep);
   free(lockpath);
   free(target);
-  tu_dir_free(dir);
 }
 
 /* Negative control: the version check does catch a torn file. */
@@ -228,6 +226,6 @@ static int run_helper(const char *mode, int argc, char **argv) {
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(torn_version_is_caught),
-    cmocka_unit_test(writers_killed_at_random),
+    TU_TEST(writers_killed_at_random),
 };
 TU_SUITE("killloop", tests, run_helper);

@@ -33,11 +33,14 @@ static void set_attributes(const char *path, DWORD attrs) {
 
 /* ---- a second thread holding the target ----------------------------------- */
 
-/* Write "new" over "old" at p while another thread holds p open with
- * `share` for hold_ms. Returns the status; *elapsed is how long the write
- * took and *os the OS error it left. The holder is gone on return. */
-static int write_while_held(const char *p, DWORD share, DWORD hold_ms, long long *elapsed,
-                            long *os) {
+/* Write "new" over "old" at dir/name while another thread holds it open
+ * with `share` for hold_ms. Returns the status; *elapsed is how long the
+ * write took and *os the OS error it left. The holder is gone on return,
+ * and the file holds "new" if the write succeeded, else still "old"
+ * (checked here). */
+static int write_while_held(const char *dir, const char *name, DWORD share, DWORD hold_ms,
+                            long long *elapsed, long *os) {
+  char *p = tu_join(dir, name);
   tu_holder *h;
   long long t0;
   int rc;
@@ -48,55 +51,52 @@ static int write_while_held(const char *p, DWORD share, DWORD hold_ms, long long
   *elapsed = tu_now_ms() - t0;
   *os = safefs_last_os_error();
   tu_holder_join(h);
+  assert_true(tu_file_is(p, rc == 0 ? "new" : "old"));
+  free(p);
   return rc;
 }
 
 /* Held without FILE_SHARE_DELETE for 300 ms: the replace waits it out. */
 static void held_target_is_waited_out(void **state) {
-  char *p = tu_join((char *)*state, "held.txt");
   long long elapsed;
   long os;
-  assert_int_equal(write_while_held(p, FILE_SHARE_READ, 300, &elapsed, &os), 0);
+  assert_int_equal(write_while_held((char *)*state, "held.txt", FILE_SHARE_READ, 300, &elapsed,
+                                    &os),
+                   0);
   print_message("held 300 ms: replaced after %lld ms\n", elapsed);
   assert_true(elapsed >= 250);
   assert_true(elapsed < 2000);
-  assert_true(tu_file_is(p, "new"));
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(p);
 }
 
 /* Held for longer than the budget: SAFEFS_EBUSY after about the budget,
  * with the Windows error kept, the old content and no temp. */
 static void held_past_budget_is_ebusy(void **state) {
-  char *p = tu_join((char *)*state, "busy.txt");
   long long elapsed;
   long os;
   safefs_set_retry_budget_ms(300);
-  assert_int_equal(write_while_held(p, 0, 1500, &elapsed, &os), SAFEFS_EBUSY);
+  assert_int_equal(write_while_held((char *)*state, "busy.txt", 0, 1500, &elapsed, &os),
+                   SAFEFS_EBUSY);
   print_message("held 1500 ms, budget 300 ms: SAFEFS_EBUSY after %lld ms, os error %ld\n",
                 elapsed, os);
   assert_true(elapsed >= 290);
   assert_true(elapsed < 1200); /* gave up well before the holder let go */
   assert_true(os == ERROR_SHARING_VIOLATION || os == ERROR_ACCESS_DENIED ||
               os == ERROR_UNABLE_TO_REMOVE_REPLACED || os == ERROR_LOCK_VIOLATION);
-  assert_true(tu_file_is(p, "old"));
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(p);
 }
 
 /* A reader that shares everything, as safefs_read_file does, does not
  * hold a replace up. */
 static void sharing_reader_does_not_block(void **state) {
-  char *p = tu_join((char *)*state, "shared.txt");
   long long elapsed;
   long os;
-  assert_int_equal(write_while_held(p, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                                    500, &elapsed, &os),
+  assert_int_equal(write_while_held((char *)*state, "shared.txt",
+                                    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, 500,
+                                    &elapsed, &os),
                    0);
   print_message("reader with full sharing: replaced after %lld ms\n", elapsed);
   assert_true(elapsed < 400);
-  assert_true(tu_file_is(p, "new"));
-  free(p);
 }
 
 /* ---- attributes ------------------------------------------------------------ */
@@ -519,6 +519,13 @@ static void temp_is_hidden_private_and_not_inherited(void **state) {
 
 /* ---- fault injection -------------------------------------------------------- */
 
+/* Before each case: p holds "old" again, no fault rule is set and the
+ * call counters start over. */
+static void start_over(const char *p) {
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+}
+
 /* Run one write of "new" over "old" with the faults already set up and
  * check the outcome: the status, and on failure the old bytes and no
  * temp left. */
@@ -553,8 +560,7 @@ static void faults_before_the_rename(void **state) {
   };
   size_t i;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    tu_write_raw(p, "old", 3);
-    tu_faults_reset();
+    start_over(p);
     tu_fault_add(cases[i].op, 1, cases[i].err, 1);
     expect_write(dir, p, cases[i].status, 0);
     if (safefs_last_os_error() != cases[i].err)
@@ -606,15 +612,13 @@ static void faults_write_sync_and_names(void **state) {
   expect_write(dir, p, 0, 0);
   assert_int_equal(tu_calls(SAFEFS__OP_CREATE_TEMP), 3);
   /* ... but not forever */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
+  start_over(p);
   tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, ERROR_ALREADY_EXISTS, 1000);
   expect_write(dir, p, SAFEFS_EEXIST, 0);
 
   /* the temp cannot be removed at first: it still is, and the status and
      OS error are the write's */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
+  start_over(p);
   tu_fault_add(SAFEFS__OP_WRITE, 1, ERROR_DISK_FULL, 1);
   tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 2);
   assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_ENOSPC);
@@ -627,45 +631,49 @@ static void faults_write_sync_and_names(void **state) {
 }
 
 static void faults_at_the_rename(void **state) {
+  /* Each case: the rules for the renames (ReplaceFileW / MoveFileExW), the
+   * status, and how many renames were made; a failure keeps its error. */
+  static const struct {
+    struct {
+      int nth;
+      long err;
+      int times; /* 0: no rule */
+    } rules[3];
+    int status;
+    int renames;
+  } cases[] = {
+      /* a sharing violation that clears after three attempts */
+      {{{1, ERROR_SHARING_VIOLATION, 3}}, 0, 4},
+      /* the same through ERROR_UNABLE_TO_REMOVE_REPLACED and access denied */
+      {{{1, ERROR_UNABLE_TO_REMOVE_REPLACED, 2},
+        {3, ERROR_ACCESS_DENIED, 2},
+        {5, ERROR_USER_MAPPED_FILE, 1}},
+       0,
+       6},
+      /* ERROR_UNABLE_TO_MOVE_REPLACEMENT with the target still there:
+         nothing changed, so ReplaceFileW is tried again */
+      {{{1, ERROR_UNABLE_TO_MOVE_REPLACEMENT, 1}}, 0, 2},
+      /* not transient: reported at once */
+      {{{1, ERROR_DISK_FULL, 1}}, SAFEFS_ENOSPC, 1},
+      {{{1, ERROR_WRITE_PROTECT, 1}}, SAFEFS_EROFS, 1},
+  };
   char *dir = (char *)*state;
   char *p = tu_join(dir, "f.txt");
   long long t0, elapsed;
+  size_t i, r;
 
-  /* a sharing violation that clears after three attempts */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_SHARING_VIOLATION, 3);
-  expect_write(dir, p, 0, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 4);
-
-  /* the same through ERROR_UNABLE_TO_REMOVE_REPLACED and access denied */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_UNABLE_TO_REMOVE_REPLACED, 2);
-  tu_fault_add(SAFEFS__OP_RENAME, 3, ERROR_ACCESS_DENIED, 2);
-  tu_fault_add(SAFEFS__OP_RENAME, 5, ERROR_USER_MAPPED_FILE, 1);
-  expect_write(dir, p, 0, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 6);
-
-  /* ERROR_UNABLE_TO_MOVE_REPLACEMENT with the target still there: nothing
-     changed, so ReplaceFileW is tried again */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_UNABLE_TO_MOVE_REPLACEMENT, 1);
-  expect_write(dir, p, 0, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 2);
-
-  /* not transient: reported at once */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_DISK_FULL, 1);
-  expect_write(dir, p, SAFEFS_ENOSPC, 0);
-  assert_int_equal(safefs_last_os_error(), ERROR_DISK_FULL);
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_WRITE_PROTECT, 1);
-  expect_write(dir, p, SAFEFS_EROFS, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 1);
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    start_over(p);
+    for (r = 0; r < 3 && cases[i].rules[r].times > 0; r++)
+      tu_fault_add(SAFEFS__OP_RENAME, cases[i].rules[r].nth, cases[i].rules[r].err,
+                   cases[i].rules[r].times);
+    expect_write(dir, p, cases[i].status, 0);
+    if (tu_calls(SAFEFS__OP_RENAME) != cases[i].renames)
+      fail_msg("case %lu: %d renames, expected %d", (unsigned long)i,
+               tu_calls(SAFEFS__OP_RENAME), cases[i].renames);
+    if (cases[i].status != 0)
+      assert_int_equal(safefs_last_os_error(), cases[i].rules[0].err);
+  }
 
   /* access denied for longer than the budget: SAFEFS_EBUSY, error kept */
   tu_write_raw(p, "old", 3);
@@ -867,8 +875,7 @@ static void allocation_failures(void **state) {
   int nth, done = 0;
   for (nth = 1; nth < 64 && !done; nth++) {
     int rc;
-    tu_write_raw(p, "old", 3);
-    tu_faults_reset();
+    start_over(p);
     tu_fault_add(SAFEFS__OP_ALLOC, nth, 1, 1);
     rc = safefs_write_file(p, "new", 3, 0);
     done = tu_calls(SAFEFS__OP_ALLOC) < nth;
