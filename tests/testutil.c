@@ -561,29 +561,25 @@ long tu_make_tree(const char *root, int levels, int fanout, int files) {
 }
 
 char *tu_make_read_only_tree(const char *dir) {
+  static const char *const files[] = {"ro-file", "rosub/a", "rosub/b"};
   char *root = tu_join(dir, "tree");
-  char *f = tu_join(root, "ro-file");
   char *sub = tu_join(root, "rosub");
-  char *a = tu_join(sub, "a");
-  char *b = tu_join(sub, "b");
+  size_t i;
   tu_mkdir(root);
   tu_mkdir(sub);
-  tu_write_raw(f, "f", 1);
-  tu_write_raw(a, "a", 1);
-  tu_write_raw(b, "b", 1);
-  tu_set_read_only(f);
-  tu_set_read_only(a);
-  tu_set_read_only(b);
+  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char *p = tu_join(root, files[i]);
+    tu_write_raw(p, files[i] + strlen(files[i]) - 1, 1); /* "f", "a", "b" */
+    tu_set_read_only(p);
+    free(p);
+  }
 #ifdef _WIN32
   tu_set_read_only(sub);
 #else
   assert_int_equal(chmod(sub, 0555), 0);
   assert_int_equal(chmod(root, 0555), 0);
 #endif
-  free(f);
   free(sub);
-  free(a);
-  free(b);
   return root;
 }
 
