@@ -1,8 +1,10 @@
 /*
- * Helpers shared by the test programs: scratch directories, raw file
- * access that does not go through safefs, and the seam-driven fault
- * injector. Works on POSIX and Windows (tests may use #ifdef; the library's
- * shared code may not).
+ * Helpers shared by the test programs, one copy each: the fixtures and the
+ * main() every program shares, scratch directories, raw file access that
+ * does not go through safefs, trees, self-checking versions, the
+ * seam-driven fault injector, and (Windows) UTF-16 paths and a thread that
+ * holds a file open. Works on POSIX and Windows (tests may use #ifdef; the
+ * library's shared code may not).
  */
 #ifndef SAFEFS_TESTUTIL_H
 #define SAFEFS_TESTUTIL_H
