@@ -9,9 +9,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#ifdef _WIN32
-#include <windows.h>
-#endif
 
 #define CHUNK (64 * 1024)
 #define MAX_GROWTH_KIB (16L * 1024)
@@ -28,13 +25,12 @@ static size_t big_mib(void) {
 
 static void one_gib_streamed_with_bounded_memory(void **state) {
   static unsigned char buf[CHUNK];
-  char *dir = tu_dir_new();
+  const char *dir = (const char *)*state;
   char *path = tu_join(dir, "big.bin");
   size_t chunks = big_mib() * (1024 * 1024 / CHUNK), c, i;
   long before, after;
   safefs_writer *w;
   FILE *f;
-  (void)state;
 
   before = tu_peak_rss_kib();
   assert_int_equal(safefs_writer_open(&w, path, 0), 0);
@@ -53,15 +49,7 @@ static void one_gib_streamed_with_bounded_memory(void **state) {
   assert_true(after - before < MAX_GROWTH_KIB);
 
   /* every byte where it belongs */
-#ifdef _WIN32
-  {
-    wchar_t wpath[1024];
-    MultiByteToWideChar(CP_UTF8, 0, path, -1, wpath, 1024);
-    f = _wfopen(wpath, L"rb");
-  }
-#else
-  f = fopen(path, "rb");
-#endif
+  f = tu_fopen(path, "rb");
   assert_non_null(f);
   for (c = 0; c < chunks; c++) {
     assert_int_equal(fread(buf, 1, CHUNK, f), CHUNK);
@@ -73,7 +61,6 @@ static void one_gib_streamed_with_bounded_memory(void **state) {
   fclose(f);
   assert_int_equal(tu_count_own_names(dir), 0);
   free(path);
-  tu_dir_free(dir);
 }
 
 /* Negative control: the meter does see memory growth. */
@@ -90,10 +77,8 @@ static void peak_rss_meter_sees_growth(void **state) {
   free(p);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(one_gib_streamed_with_bounded_memory),
-      cmocka_unit_test(peak_rss_meter_sees_growth),
-  };
-  return cmocka_run_group_tests_name("bigwrite", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    TU_TEST(one_gib_streamed_with_bounded_memory),
+    cmocka_unit_test(peak_rss_meter_sees_growth),
+};
+TU_SUITE("bigwrite", tests, NULL);

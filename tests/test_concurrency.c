@@ -91,14 +91,13 @@ static void *reader_main(void *p) {
 }
 
 static void eight_writers_one_target(void **state) {
-  char *dir = tu_dir_new();
+  const char *dir = (const char *)*state;
   char *path = tu_join(dir, "shared.dat");
   struct shared sh;
   struct writer_arg args[WRITERS];
   pthread_t writers[WRITERS], readers[2];
   static char first[TU_VERSION_MAX];
   int i;
-  (void)state;
 
   memset(&sh, 0, sizeof sh);
   sh.path = path;
@@ -139,7 +138,6 @@ static void eight_writers_one_target(void **state) {
   assert_int_equal(tu_count_entries(dir), 1);
   pthread_mutex_destroy(&sh.mu);
   free(path);
-  tu_dir_free(dir);
 }
 
 /* Negative control for the checker: a torn version is caught. */
@@ -170,9 +168,8 @@ static void *racer_main(void *p) {
 }
 
 static void noreplace_race_has_one_winner(void **state) {
-  char *dir = tu_dir_new();
+  const char *dir = (const char *)*state;
   int round;
-  (void)state;
   for (round = 0; round < 50; round++) {
     char name[32];
     char *path;
@@ -209,14 +206,11 @@ static void noreplace_race_has_one_winner(void **state) {
   }
   assert_int_equal(tu_count_own_names(dir), 0);
   assert_int_equal(tu_count_entries(dir), 50);
-  tu_dir_free(dir);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(torn_versions_are_detected),
-      cmocka_unit_test(eight_writers_one_target),
-      cmocka_unit_test(noreplace_race_has_one_winner),
-  };
-  return cmocka_run_group_tests_name("concurrency", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(torn_versions_are_detected),
+    TU_TEST(eight_writers_one_target),
+    TU_TEST(noreplace_race_has_one_winner),
+};
+TU_SUITE("concurrency", tests, NULL);

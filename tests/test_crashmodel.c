@@ -53,16 +53,12 @@ static void tally_report(int api, const struct cm_report *r) {
   tally.per_api_states[api] += r->states;
 }
 
-static int setup(void **state) {
-  *state = tu_dir_new();
-  return 0;
-}
-
 static int teardown(void **state) {
   cm_stop();
-  tu_dir_free((char *)*state);
-  return 0;
+  return tu_teardown_dir(state);
 }
+
+#define CRASH_TEST(f) cmocka_unit_test_setup_teardown(f, tu_setup_dir, teardown)
 
 /* Distinct, recognisable content: old and new differ in every byte. */
 static unsigned char *pattern(size_t n, unsigned seed) {
@@ -890,7 +886,7 @@ static long record_removal(const char *dir, enum removal what, enum cm_order ord
   /* a fresh root for each run: a failed removal leaves trash behind */
   snprintf(name, sizeof name, "run%d", runs++);
   root = tu_join(dir, name);
-  cm_mkdir(root);
+  tu_mkdir(root);
   cm_trace_init(&t, root);
   put_removal_target(&t, what, &e);
   path = tu_join(root, e.target);
@@ -957,28 +953,8 @@ static void remove_tree_crash_states(void **state) {
 }
 #endif
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(enumeration_of_torn_blocks, setup, teardown),
-      cmocka_unit_test_setup_teardown(enumeration_of_directory_operations, setup, teardown),
-      cmocka_unit_test_setup_teardown(removal_of_a_tree, setup, teardown),
-      cmocka_unit_test_setup_teardown(write_file_crash_states, setup, teardown),
-      cmocka_unit_test_setup_teardown(writer_crash_states, setup, teardown),
-      cmocka_unit_test_setup_teardown(noreplace_crash_states, setup, teardown),
-      cmocka_unit_test_setup_teardown(injected_failures_write_file, setup, teardown),
-      cmocka_unit_test_setup_teardown(injected_failures_writer, setup, teardown),
-      cmocka_unit_test_setup_teardown(injected_failures_noreplace, setup, teardown),
-#ifndef _WIN32
-      /* The Win32 deleter's wrappers do not report their outcomes to the
-       * seam yet (handle-relative NtCreateFile opens, dispositions), so its
-       * traces cannot be replayed; its deleter is covered by test_remove's
-       * fault injection under Wine. */
-      cmocka_unit_test_setup_teardown(remove_crash_states, setup, teardown),
-      cmocka_unit_test_setup_teardown(remove_tree_crash_states, setup, teardown),
-#endif
-      cmocka_unit_test_setup_teardown(negative_controls, setup, teardown),
-  };
-  int failed = cmocka_run_group_tests(tests, NULL, NULL);
+/* After the run: what the checker went through, and the findings. */
+static int summary(int failed) {
   int i;
   printf("\ncrash model summary (%s model):\n",
          cm_native_model() == CM_WIN32 ? "Windows" : "POSIX");
@@ -998,3 +974,26 @@ int main(void) {
            tally.gap_traces, tally.gap_violations);
   return failed;
 }
+
+static const struct CMUnitTest tests[] = {
+    CRASH_TEST(enumeration_of_torn_blocks),
+    CRASH_TEST(enumeration_of_directory_operations),
+    CRASH_TEST(removal_of_a_tree),
+    CRASH_TEST(write_file_crash_states),
+    CRASH_TEST(writer_crash_states),
+    CRASH_TEST(noreplace_crash_states),
+    CRASH_TEST(injected_failures_write_file),
+    CRASH_TEST(injected_failures_writer),
+    CRASH_TEST(injected_failures_noreplace),
+#ifndef _WIN32
+    /* The Win32 deleter's wrappers do not report their outcomes to the
+     * seam yet (handle-relative NtCreateFile opens, dispositions), so its
+     * traces cannot be replayed; its deleter is covered by test_remove's
+     * fault injection under Wine. */
+    CRASH_TEST(remove_crash_states),
+    CRASH_TEST(remove_tree_crash_states),
+#endif
+    CRASH_TEST(negative_controls),
+};
+const struct tu_suite tu_suite = {"crashmodel", tests, sizeof tests / sizeof tests[0], NULL,
+                                  summary};

@@ -21,29 +21,14 @@
 #define OLD "the old content, which must survive every failure"
 #define NEW "the new content"
 
-struct scratch {
-  char *dir;
-  char *target;
-};
-
+/* *state: a struct tu_scratch whose file is the target, dir/target.json. */
 static int setup(void **state) {
-  struct scratch *s = (struct scratch *)malloc(sizeof *s);
-  s->dir = tu_dir_new();
-  s->target = tu_join(s->dir, "target.json");
-  *state = s;
+  int rc = tu_setup_scratch(state, "target.json");
   safefs_set_retry_budget_ms(50); /* injected transient errors end fast */
-  return 0;
+  return rc;
 }
 
-static int teardown(void **state) {
-  struct scratch *s = (struct scratch *)*state;
-  tu_faults_off();
-  safefs_set_retry_budget_ms(-1);
-  free(s->target);
-  tu_dir_free(s->dir);
-  free(s);
-  return 0;
-}
+#define FAULT_TEST(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown_scratch)
 
 enum api { API_WRITE_FILE, API_WRITER, API_NOREPLACE };
 
@@ -90,21 +75,21 @@ struct outcome {
 
 /* Reset the target to OLD (or remove it for NOREPLACE), run one write with
  * the nth call of op failing with err, and check the invariants. */
-static void run_one(struct scratch *s, enum api api, enum safefs__op op, int nth, long err,
+static void run_one(struct tu_scratch *s, enum api api, enum safefs__op op, int nth, long err,
                     int close_calls, struct outcome *out) {
   long handles_before;
   int rc, expect_status;
 
   if (api == API_NOREPLACE) {
-    if (tu_exists(s->target))
-      assert_int_equal(tu_remove(s->target), 0);
+    if (tu_exists(s->file))
+      assert_int_equal(tu_remove(s->file), 0);
   } else {
-    tu_write_raw(s->target, OLD, strlen(OLD));
+    tu_write_raw(s->file, OLD, strlen(OLD));
   }
   handles_before = tu_open_handles();
   tu_faults_reset();
   tu_fault_add(op, nth, err, 1000);
-  rc = do_write(api, s->target);
+  rc = do_write(api, s->file);
   tu_faults_off();
   out->runs++;
 
@@ -116,7 +101,7 @@ static void run_one(struct scratch *s, enum api api, enum safefs__op op, int nth
   if (rc == 0) {
     if (!optional_call(op, nth, close_calls))
       fail_msg("%s #%d failing with %ld did not fail the write", safefs__op_name(op), nth, err);
-    assert_true(tu_file_is(s->target, NEW));
+    assert_true(tu_file_is(s->file, NEW));
     if (op == SAFEFS__OP_UNLINK) {
       /* the backup could not be dropped: it stays, recognisably named, for
          safefs_sweep; nothing else */
@@ -139,10 +124,10 @@ static void run_one(struct scratch *s, enum api api, enum safefs__op op, int nth
   if (op != SAFEFS__OP_ALLOC)
     assert_int_equal(safefs_last_os_error(), err);
   if (api == API_NOREPLACE) {
-    assert_false(tu_exists(s->target));
+    assert_false(tu_exists(s->file));
     assert_int_equal(tu_count_entries(s->dir), 0);
   } else {
-    if (!tu_file_is(s->target, OLD))
+    if (!tu_file_is(s->file, OLD))
       fail_msg("%s #%d err %ld: old target damaged", safefs__op_name(op), nth, err);
     assert_int_equal(tu_count_entries(s->dir), 1);
   }
@@ -151,7 +136,7 @@ static void run_one(struct scratch *s, enum api api, enum safefs__op op, int nth
 }
 
 static void fail_every_call(void **state, enum api api) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   long errs[3];
   int counts[SAFEFS__OP_COUNT];
   struct outcome out = {0, 0, 0};
@@ -163,13 +148,13 @@ static void fail_every_call(void **state, enum api api) {
 
   /* the clean run: which calls, how many */
   if (api != API_NOREPLACE)
-    tu_write_raw(s->target, OLD, strlen(OLD));
+    tu_write_raw(s->file, OLD, strlen(OLD));
   tu_faults_reset();
-  assert_int_equal(do_write(api, s->target), 0);
+  assert_int_equal(do_write(api, s->file), 0);
   for (op = 0; op < SAFEFS__OP_COUNT; op++)
     counts[op] = tu_calls((enum safefs__op)op);
   tu_faults_off();
-  assert_true(tu_file_is(s->target, NEW));
+  assert_true(tu_file_is(s->file, NEW));
   assert_true(counts[SAFEFS__OP_CREATE_TEMP] == 1);
   assert_true(counts[SAFEFS__OP_SYNC] >= 1);
   assert_true(counts[SAFEFS__OP_RENAME] == 1);
@@ -202,12 +187,12 @@ static void noreplace_fails_cleanly_at_every_call(void **state) {
 /* Interrupted and short transfers are not failures: the content arrives
  * whole. */
 static void interrupted_and_short_writes_complete(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char big[200000];
   size_t i;
   for (i = 0; i < sizeof big; i++)
     big[i] = (char)('a' + i % 23);
-  tu_write_raw(s->target, OLD, strlen(OLD));
+  tu_write_raw(s->file, OLD, strlen(OLD));
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_WRITE, 1, SAFEFS__SEAM_SHORT, 6);
   if (tu_err_interrupted() != 0) {
@@ -215,12 +200,12 @@ static void interrupted_and_short_writes_complete(void **state) {
     tu_fault_add(SAFEFS__OP_SYNC, 1, tu_err_interrupted(), 1);
     tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, tu_err_interrupted(), 1);
   }
-  assert_int_equal(safefs_write_file(s->target, big, sizeof big, 0), 0);
+  assert_int_equal(safefs_write_file(s->file, big, sizeof big, 0), 0);
   assert_true(tu_calls(SAFEFS__OP_WRITE) > 6);
   tu_faults_off();
   {
     size_t n;
-    char *got = tu_read_raw(s->target, &n);
+    char *got = tu_read_raw(s->file, &n);
     assert_int_equal(n, sizeof big);
     assert_memory_equal(got, big, n);
     free(got);
@@ -233,7 +218,7 @@ static void interrupted_and_short_writes_complete(void **state) {
   {
     void *data;
     size_t n;
-    assert_int_equal(safefs_read_file(s->target, &data, &n), 0);
+    assert_int_equal(safefs_read_file(s->file, &data, &n), 0);
     assert_int_equal(n, sizeof big);
     assert_memory_equal(data, big, n);
     safefs_free(data);
@@ -246,12 +231,12 @@ static void interrupted_and_short_writes_complete(void **state) {
  * writes and the commit report the first failure, and the commit still
  * releases everything and removes the temp. */
 static void writer_failure_is_sticky(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   safefs_writer *w;
   char chunk[70000];
   memset(chunk, 'z', sizeof chunk);
-  tu_write_raw(s->target, OLD, strlen(OLD));
-  assert_int_equal(safefs_writer_open(&w, s->target, 0), 0);
+  tu_write_raw(s->file, OLD, strlen(OLD));
+  assert_int_equal(safefs_writer_open(&w, s->file, 0), 0);
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_WRITE, 1, tu_err_nospace(), 1);
   assert_int_equal(safefs_writer_write(w, chunk, sizeof chunk), SAFEFS_ENOSPC);
@@ -259,16 +244,16 @@ static void writer_failure_is_sticky(void **state) {
   assert_int_equal(safefs_writer_write(w, "more", 4), SAFEFS_ENOSPC);
   assert_int_equal(safefs_last_os_error(), tu_err_nospace());
   assert_int_equal(safefs_writer_commit(w), SAFEFS_ENOSPC);
-  assert_true(tu_file_is(s->target, OLD));
+  assert_true(tu_file_is(s->file, OLD));
   assert_int_equal(tu_count_own_names(s->dir), 0);
 }
 
 /* Reads fail cleanly too: no buffer handed out, nothing leaked. */
 static void read_fails_cleanly(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   enum safefs__op ops[3] = {SAFEFS__OP_OPEN_READ, SAFEFS__OP_READ, SAFEFS__OP_ALLOC};
   int i;
-  tu_write_raw(s->target, OLD, strlen(OLD));
+  tu_write_raw(s->file, OLD, strlen(OLD));
   for (i = 0; i < 3; i++) {
     void *data = s;
     size_t n = 5;
@@ -276,7 +261,7 @@ static void read_fails_cleanly(void **state) {
     int rc;
     tu_faults_reset();
     tu_fault_add(ops[i], 1, tu_err_io(), 1);
-    rc = safefs_read_file(s->target, &data, &n);
+    rc = safefs_read_file(s->file, &data, &n);
     assert_int_equal(rc, ops[i] == SAFEFS__OP_ALLOC ? SAFEFS_ENOMEM : SAFEFS_EIO);
     assert_null(data);
     assert_int_equal(n, 0);
@@ -289,12 +274,12 @@ static void read_fails_cleanly(void **state) {
 /* Negative control: the checks above do notice damage. A hook that
  * truncates the target behind safefs's back must make tu_file_is fail. */
 static void checks_detect_damage(void **state) {
-  struct scratch *s = (struct scratch *)*state;
-  tu_write_raw(s->target, OLD, strlen(OLD));
-  assert_true(tu_file_is(s->target, OLD));
-  tu_write_raw(s->target, OLD, strlen(OLD) - 1);
-  assert_false(tu_file_is(s->target, OLD));
-  tu_write_raw(s->dir[0] ? s->target : s->target, OLD, strlen(OLD));
+  struct tu_scratch *s = (struct tu_scratch *)*state;
+  tu_write_raw(s->file, OLD, strlen(OLD));
+  assert_true(tu_file_is(s->file, OLD));
+  tu_write_raw(s->file, OLD, strlen(OLD) - 1);
+  assert_false(tu_file_is(s->file, OLD));
+  tu_write_raw(s->dir[0] ? s->file : s->file, OLD, strlen(OLD));
   {
     char name[SAFEFS__NAME_MAX + 1];
     char *p;
@@ -306,15 +291,13 @@ static void checks_detect_damage(void **state) {
   }
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(write_file_fails_cleanly_at_every_call, setup, teardown),
-      cmocka_unit_test_setup_teardown(writer_fails_cleanly_at_every_call, setup, teardown),
-      cmocka_unit_test_setup_teardown(noreplace_fails_cleanly_at_every_call, setup, teardown),
-      cmocka_unit_test_setup_teardown(interrupted_and_short_writes_complete, setup, teardown),
-      cmocka_unit_test_setup_teardown(writer_failure_is_sticky, setup, teardown),
-      cmocka_unit_test_setup_teardown(read_fails_cleanly, setup, teardown),
-      cmocka_unit_test_setup_teardown(checks_detect_damage, setup, teardown),
-  };
-  return cmocka_run_group_tests_name("faults", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    FAULT_TEST(write_file_fails_cleanly_at_every_call),
+    FAULT_TEST(writer_fails_cleanly_at_every_call),
+    FAULT_TEST(noreplace_fails_cleanly_at_every_call),
+    FAULT_TEST(interrupted_and_short_writes_complete),
+    FAULT_TEST(writer_failure_is_sticky),
+    FAULT_TEST(read_fails_cleanly),
+    FAULT_TEST(checks_detect_damage),
+};
+TU_SUITE("faults", tests, NULL);

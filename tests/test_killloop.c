@@ -129,17 +129,16 @@ static unsigned rnd_next(unsigned *s) {
 }
 
 static void writers_killed_at_random(void **state) {
-  char *dir = tu_dir_new();
+  const char *dir = (const char *)*state;
   char *target = tu_join(dir, "data");
   char *lockpath = tu_join(dir, "data.lock");
   char *keep = tu_join(dir, "not-ours.tmp");
   static char buf[TU_VERSION_MAX];
   tu_proc *w[WRITERS];
   unsigned seed = (unsigned)tu_now_ms(), kills = 0;
-  int rounds = tu_under_wine() ? 25 : 60, r, i, own_left, missing = 0;
+  int rounds = tu_running_on_wine() ? 25 : 60, r, i, own_left, missing = 0;
   char problem[200] = "";
   long last = 0, v;
-  (void)state;
 
   print_message("  seed %u, %d rounds\n", seed, rounds);
   assert_int_equal(safefs_write_file(target, buf, tu_version_make(buf, sizeof buf, 0, 0), 0), 0);
@@ -150,7 +149,7 @@ static void writers_killed_at_random(void **state) {
     int victim = (int)(rnd_next(&seed) % WRITERS);
     tu_sleep_ms((long)(5 + rnd_next(&seed) % 40));
     v = read_version(target);
-    if (v == -2 && tu_under_wine()) {
+    if (v == -2 && tu_running_on_wine()) {
       missing++; /* Wine's ReplaceFileW: two renames (see README) */
     } else if (v < 0) {
       snprintf(problem, sizeof problem, "round %d: not one whole version (%ld)", r, v);
@@ -169,7 +168,7 @@ static void writers_killed_at_random(void **state) {
     w[victim] = tu_proc_start("writer", dir, (const char *)NULL);
   }
   /* progress was made: the writers were not stuck behind a dead holder */
-  tu_sleep_ms(tu_under_wine() ? 500 : 100);
+  tu_sleep_ms(tu_running_on_wine() ? 500 : 100);
   for (i = 0; i < WRITERS; i++)
     if (!tu_proc_running(w[i]) && problem[0] == '\0')
       snprintf(problem, sizeof problem, "writer %d exited by itself", i);
@@ -206,7 +205,6 @@ static void writers_killed_at_random(void **state) {
   free(keep);
   free(lockpath);
   free(target);
-  tu_dir_free(dir);
 }
 
 /* Negative control: the version check does catch a torn file. */
@@ -220,13 +218,14 @@ static void torn_version_is_caught(void **state) {
   assert_int_equal(parse_version(a, n), -1);
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test(torn_version_is_caught),
-      cmocka_unit_test(writers_killed_at_random),
-  };
-  tu_proc_init(argv[0]);
-  if (argc >= 4 && strcmp(argv[1], TU_PROC_HELPER) == 0 && strcmp(argv[2], "writer") == 0)
-    return writer_helper(argv[3]);
-  return cmocka_run_group_tests_name("killloop", tests, NULL, NULL);
+static int run_helper(const char *mode, int argc, char **argv) {
+  if (strcmp(mode, "writer") == 0 && argc >= 1)
+    return writer_helper(argv[0]);
+  return 2;
 }
+
+static const struct CMUnitTest tests[] = {
+    cmocka_unit_test(torn_version_is_caught),
+    TU_TEST(writers_killed_at_random),
+};
+TU_SUITE("killloop", tests, run_helper);

@@ -32,31 +32,15 @@
 
 /* ---- small helpers -------------------------------------------------------- */
 
-struct scratch {
-  char *dir;
-  char *lock; /* dir/data.json.lock */
-};
-
+/* *state: a struct tu_scratch whose file is dir/data.json.lock. */
 static int setup(void **state) {
-  struct scratch *s = (struct scratch *)malloc(sizeof *s);
-  s->dir = tu_dir_new();
-  s->lock = tu_join(s->dir, "data.json.lock");
-  *state = s;
-  return 0;
+  return tu_setup_scratch(state, "data.json.lock");
 }
 
-static int teardown(void **state) {
-  struct scratch *s = (struct scratch *)*state;
-  tu_faults_off();
-  safefs_set_retry_budget_ms(-1);
-  free(s->lock);
-  tu_dir_free(s->dir);
-  free(s);
-  return 0;
-}
+#define LOCK_TEST(f) cmocka_unit_test_setup_teardown(f, setup, tu_teardown_scratch)
 
 static char *in_dir(void **state, const char *name) {
-  return tu_join(((struct scratch *)*state)->dir, name);
+  return tu_join(((struct tu_scratch *)*state)->dir, name);
 }
 
 /* Clock granularity of the tests' own clock (GetTickCount64 ticks ~16 ms). */
@@ -71,7 +55,7 @@ static long tick_ms(void) {
 /* How late a timed-out acquire may return: generous, and more under Wine,
  * whose wineserver round trips are slow. */
 static long late_ms(void) {
-  return tu_under_wine() ? 500 : 150;
+  return tu_running_on_wine() ? 500 : 150;
 }
 
 /* Acquire and report how long it took. */
@@ -257,16 +241,16 @@ static int try_in_child(const char *lock, const char *flags, const char *timeout
 /* ---- the tests -------------------------------------------------------------- */
 
 static void bad_arguments(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   safefs_lock *l = (safefs_lock *)s;
-  assert_int_equal(safefs_lock_acquire(NULL, s->lock, 0, 0), SAFEFS_EINVAL);
+  assert_int_equal(safefs_lock_acquire(NULL, s->file, 0, 0), SAFEFS_EINVAL);
   assert_int_equal(safefs_lock_acquire(&l, NULL, 0, 0), SAFEFS_EINVAL);
   assert_null(l);
   assert_int_equal(safefs_lock_acquire(&l, "", 0, 0), SAFEFS_EINVAL);
-  assert_int_equal(safefs_lock_acquire(&l, s->lock, 1u << 5, 0), SAFEFS_EINVAL);
+  assert_int_equal(safefs_lock_acquire(&l, s->file, 1u << 5, 0), SAFEFS_EINVAL);
   assert_null(l);
   assert_int_equal(safefs_last_os_error(), 0);
-  assert_false(tu_exists(s->lock)); /* nothing created for a bad call */
+  assert_false(tu_exists(s->file)); /* nothing created for a bad call */
   assert_int_equal(safefs_lock_release(NULL), SAFEFS_EINVAL);
   assert_int_equal(safefs_lock_abandoned(NULL), 0);
 }
@@ -275,7 +259,7 @@ static void bad_arguments(void **state) {
  * exclusively, cleared and kept after release; a shared holder never
  * writes it. */
 static void lock_file_created_marked_and_kept(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *other = in_dir(state, "shared-only.lock");
   safefs_lock *l;
   size_t n;
@@ -284,16 +268,16 @@ static void lock_file_created_marked_and_kept(void **state) {
   struct stat st;
   mode_t old = umask(027);
 #endif
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
 #ifndef _WIN32
   umask(old);
-  assert_int_equal(stat(s->lock, &st), 0);
+  assert_int_equal(stat(s->file, &st), 0);
   assert_int_equal(st.st_mode & 0777, 0640);
 #endif
   assert_int_equal(safefs_lock_abandoned(l), 0);
-  assert_true(tu_file_is(s->lock, "1"));
+  assert_true(tu_file_is(s->file, "1"));
   assert_int_equal(safefs_lock_release(l), 0);
-  assert_true(tu_file_is(s->lock, "0"));
+  assert_true(tu_file_is(s->file, "0"));
 
   acquire_ok(&l, other, SAFEFS_LOCK_SHARED, 0);
   assert_int_equal(safefs_lock_abandoned(l), 0);
@@ -309,7 +293,7 @@ static void lock_file_created_marked_and_kept(void **state) {
 /* PROCS processes each add BUMPS_PER_PROC to a counter file under the
  * exclusive lock; any overlap would lose increments. */
 static void processes_count_under_lock(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *counter = in_dir(state, "counter.txt");
   char bumps[16];
   tu_proc *p[PROCS];
@@ -318,13 +302,13 @@ static void processes_count_under_lock(void **state) {
   snprintf(bumps, sizeof bumps, "%d", BUMPS_PER_PROC);
   tu_write_raw(counter, "0", 1);
   for (i = 0; i < PROCS; i++)
-    p[i] = tu_proc_start("count", s->lock, counter, bumps, NULL);
+    p[i] = tu_proc_start("count", s->file, counter, bumps, NULL);
   for (i = 0; i < PROCS; i++)
     assert_int_equal(tu_proc_wait(p[i], 120000), 0);
   print_message("  %d processes x %d locked increments: %d in %lld ms\n", PROCS, BUMPS_PER_PROC,
                 read_counter(counter), tu_now_ms() - t0);
   assert_int_equal(read_counter(counter), PROCS * BUMPS_PER_PROC);
-  assert_true(tu_file_is(s->lock, "0"));
+  assert_true(tu_file_is(s->file, "0"));
   free(counter);
 }
 
@@ -332,23 +316,23 @@ static void processes_count_under_lock(void **state) {
  * its timeout (not before, not much after), and once the holder lets go a
  * wait succeeds. */
 static void contended_try_and_timed_wait(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *ready = in_dir(state, "ready"), *go = in_dir(state, "go");
-  tu_proc *h = start_holder(s->lock, "ex", ready, go);
+  tu_proc *h = start_holder(s->file, "ex", ready, go);
   safefs_lock *l;
   long el;
 
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_SHARED, 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 200);
-  expect_timeout(s->lock, SAFEFS_LOCK_SHARED, 120);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_SHARED, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 200);
+  expect_timeout(s->file, SAFEFS_LOCK_SHARED, 120);
   {
     long long t0 = tu_now_ms();
-    assert_int_equal(safefs_lock_acquire(&l, s->lock, 0, 0), SAFEFS_ETIMEDOUT);
+    assert_int_equal(safefs_lock_acquire(&l, s->file, 0, 0), SAFEFS_ETIMEDOUT);
     print_message("  try-lock against a holder: %lld ms\n", tu_now_ms() - t0);
   }
   tu_signal(go);
-  assert_int_equal(acquire_ms(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 10000, &el), 0);
+  assert_int_equal(acquire_ms(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 10000, &el), 0);
   print_message("  timed wait got the lock %ld ms after the holder was told to go\n", el);
   assert_int_equal(safefs_lock_abandoned(l), 0); /* the holder released cleanly */
   assert_int_equal(safefs_lock_release(l), 0);
@@ -360,28 +344,28 @@ static void contended_try_and_timed_wait(void **state) {
 /* Shared holders coexist; an exclusive one waits for all of them, and one
  * shared release leaves the others holding. */
 static void shared_holders_coexist(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *ra = in_dir(state, "ready-a"), *ga = in_dir(state, "go-a");
   char *rb = in_dir(state, "ready-b"), *gb = in_dir(state, "go-b");
-  tu_proc *a = start_holder(s->lock, "sh", ra, ga);
-  tu_proc *b = start_holder(s->lock, "sh", rb, gb); /* got it while a holds */
+  tu_proc *a = start_holder(s->file, "sh", ra, ga);
+  tu_proc *b = start_holder(s->file, "sh", rb, gb); /* got it while a holds */
   safefs_lock *l;
   long el;
 
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_SHARED, 0); /* and a third, here */
+  acquire_ok(&l, s->file, SAFEFS_LOCK_SHARED, 0); /* and a third, here */
   assert_int_equal(safefs_lock_abandoned(l), 0);
   assert_int_equal(safefs_lock_release(l), 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 100);
-  assert_int_equal(try_in_child(s->lock, "ex", "0"), -SAFEFS_ETIMEDOUT);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 100);
+  assert_int_equal(try_in_child(s->file, "ex", "0"), -SAFEFS_ETIMEDOUT);
 
   tu_signal(ga);
   assert_int_equal(tu_proc_wait(a, 10000), 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 100); /* b still holds */
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_SHARED, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 100); /* b still holds */
+  acquire_ok(&l, s->file, SAFEFS_LOCK_SHARED, 0);
   assert_int_equal(safefs_lock_release(l), 0);
 
   tu_signal(gb);
-  assert_int_equal(acquire_ms(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 10000, &el), 0);
+  assert_int_equal(acquire_ms(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 10000, &el), 0);
   assert_int_equal(safefs_lock_release(l), 0);
   assert_int_equal(tu_proc_wait(b, 10000), 0);
   free(ra);
@@ -394,37 +378,37 @@ static void shared_holders_coexist(void **state) {
  * the OS's short release delay) and, for an exclusive holder, is told the
  * lock was abandoned. */
 static void killed_holder_is_abandoned(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *ready = in_dir(state, "ready"), *go = in_dir(state, "go");
   safefs_lock *l;
   long el;
 
-  tu_proc_kill(start_holder(s->lock, "ex", ready, go));
-  assert_int_equal(acquire_ms(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 5000, &el), 0);
+  tu_proc_kill(start_holder(s->file, "ex", ready, go));
+  assert_int_equal(acquire_ms(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 5000, &el), 0);
   print_message("  acquired %ld ms after the holder was killed\n", el);
-  if (!tu_under_wine())
+  if (!tu_running_on_wine())
     assert_true(el < 1000);
   assert_int_equal(safefs_lock_abandoned(l), 1);
   assert_int_equal(safefs_lock_release(l), 0);
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0); /* released cleanly since */
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 0); /* released cleanly since */
   assert_int_equal(safefs_lock_abandoned(l), 0);
   assert_int_equal(safefs_lock_release(l), 0);
 
   /* a killed shared holder leaves no mark */
   tu_remove(ready);
-  tu_proc_kill(start_holder(s->lock, "sh", ready, go));
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 5000);
+  tu_proc_kill(start_holder(s->file, "sh", ready, go));
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 5000);
   assert_int_equal(safefs_lock_abandoned(l), 0);
   assert_int_equal(safefs_lock_release(l), 0);
 
   /* a shared acquirer after an abandoned exclusive one is told 0, and the
    * mark stays for the next exclusive holder */
   tu_remove(ready);
-  tu_proc_kill(start_holder(s->lock, "ex", ready, go));
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_SHARED, 5000);
+  tu_proc_kill(start_holder(s->file, "ex", ready, go));
+  acquire_ok(&l, s->file, SAFEFS_LOCK_SHARED, 5000);
   assert_int_equal(safefs_lock_abandoned(l), 0);
   assert_int_equal(safefs_lock_release(l), 0);
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
   assert_int_equal(safefs_lock_abandoned(l), 1);
   assert_int_equal(safefs_lock_release(l), 0);
   free(ready);
@@ -433,33 +417,33 @@ static void killed_holder_is_abandoned(void **state) {
 
 /* Two objects in one thread are two holders: not reentrant. */
 static void one_thread_two_objects(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   safefs_lock *a, *b, *c;
 
-  acquire_ok(&a, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 100);
-  expect_timeout(s->lock, SAFEFS_LOCK_SHARED, 0);
+  acquire_ok(&a, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 100);
+  expect_timeout(s->file, SAFEFS_LOCK_SHARED, 0);
   assert_int_equal(safefs_lock_release(a), 0);
-  acquire_ok(&b, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  acquire_ok(&b, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
   assert_int_equal(safefs_lock_release(b), 0);
 
-  acquire_ok(&a, s->lock, SAFEFS_LOCK_SHARED, 0);
-  acquire_ok(&b, s->lock, SAFEFS_LOCK_SHARED, 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  acquire_ok(&a, s->file, SAFEFS_LOCK_SHARED, 0);
+  acquire_ok(&b, s->file, SAFEFS_LOCK_SHARED, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
   assert_int_equal(safefs_lock_release(a), 0);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
   assert_int_equal(safefs_lock_release(b), 0);
-  acquire_ok(&c, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  acquire_ok(&c, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
   assert_int_equal(safefs_lock_release(c), 0);
 
 #ifndef _WIN32
   {
     /* another name for the same file is the same lock */
     char *link = in_dir(state, "link.lock");
-    assert_int_equal(symlink(s->lock, link), 0);
+    assert_int_equal(symlink(s->file, link), 0);
     acquire_ok(&a, link, SAFEFS_LOCK_EXCLUSIVE, 0);
-    expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+    expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
     assert_int_equal(safefs_lock_release(a), 0);
     free(link);
   }
@@ -523,7 +507,7 @@ static void *count_in_thread(void *p) {
 
 /* Threads of one process contend like processes do. */
 static void threads_contend(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *counter = in_dir(state, "counter.txt");
   struct thread_arg t[THREADS];
   pthread_t th[THREADS];
@@ -531,20 +515,20 @@ static void threads_contend(void **state) {
   int i;
 
   memset(t, 0, sizeof t);
-  t[0].lock = s->lock;
+  t[0].lock = s->file;
   assert_int_equal(pthread_create(&th[0], NULL, hold_in_thread, &t[0]), 0);
   while (flag(&t[0].holding) == 0)
     tu_sleep_ms(1);
   assert_int_equal(flag(&t[0].holding), 1);
-  expect_timeout(s->lock, SAFEFS_LOCK_EXCLUSIVE, 100);
-  expect_timeout(s->lock, SAFEFS_LOCK_SHARED, 0);
+  expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 100);
+  expect_timeout(s->file, SAFEFS_LOCK_SHARED, 0);
   set_flag(&t[0].release, 1);
   pthread_join(th[0], NULL);
   assert_int_equal(t[0].rc, 0);
 
   /* a waiter with no timeout gets it when the holder lets go */
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
-  t[1].lock = s->lock;
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
+  t[1].lock = s->file;
   assert_int_equal(pthread_create(&th[1], NULL, wait_forever_in_thread, &t[1]), 0);
   tu_sleep_ms(300);
   assert_false(flag(&t[1].holding));
@@ -558,7 +542,7 @@ static void threads_contend(void **state) {
 
   tu_write_raw(counter, "0", 1);
   for (i = 0; i < THREADS; i++) {
-    t[i].lock = s->lock;
+    t[i].lock = s->file;
     t[i].counter = counter;
     assert_int_equal(pthread_create(&th[i], NULL, count_in_thread, &t[i]), 0);
   }
@@ -573,47 +557,46 @@ static void threads_contend(void **state) {
 /* Opening and closing the lock file some other way (as a careless
  * library would) must not drop the lock, as it would with fcntl locks. */
 static void unrelated_close_keeps_lock(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   safefs_lock *l;
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
 #ifdef _WIN32
   {
-    wchar_t w[1024];
-    HANDLE h;
-    MultiByteToWideChar(CP_UTF8, 0, s->lock, -1, w, 1024);
-    h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
-                    OPEN_EXISTING, 0, NULL);
+    wchar_t *w = tu_wide(s->file);
+    HANDLE h = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                           NULL, OPEN_EXISTING, 0, NULL);
     assert_true(h != INVALID_HANDLE_VALUE);
     CloseHandle(h);
+    free(w);
   }
 #else
   {
-    int fd = open(s->lock, O_RDONLY);
+    int fd = open(s->file, O_RDONLY);
     assert_true(fd >= 0);
     close(fd);
   }
 #endif
-  assert_int_equal(try_in_child(s->lock, "ex", "0"), -SAFEFS_ETIMEDOUT);
-  assert_int_equal(try_in_child(s->lock, "sh", "0"), -SAFEFS_ETIMEDOUT);
+  assert_int_equal(try_in_child(s->file, "ex", "0"), -SAFEFS_ETIMEDOUT);
+  assert_int_equal(try_in_child(s->file, "sh", "0"), -SAFEFS_ETIMEDOUT);
   assert_int_equal(safefs_lock_release(l), 0);
-  assert_int_equal(try_in_child(s->lock, "ex", "0"), 0);
+  assert_int_equal(try_in_child(s->file, "ex", "0"), 0);
 }
 
 /* Children never keep the lock: a child started while the lock is held
  * does not stop a third process from taking it once the parent lets go,
  * whether the parent releases or dies. */
 static void children_do_not_inherit(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *ready = in_dir(state, "ready"), *gready = in_dir(state, "g-ready");
   char *gdone = in_dir(state, "g-done"), *stop = in_dir(state, "stop");
   safefs_lock *l;
   tu_proc *child, *holder;
 
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 0);
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
   child = tu_proc_start("sleep", gready, gdone, stop, NULL);
   assert_true(tu_wait_signal(gready, 20000));
   assert_int_equal(safefs_lock_release(l), 0);
-  assert_int_equal(try_in_child(s->lock, "ex", "0"), 0);
+  assert_int_equal(try_in_child(s->file, "ex", "0"), 0);
   assert_true(tu_proc_running(child));
   tu_signal(stop);
   assert_int_equal(tu_proc_wait(child, 20000), 0);
@@ -622,10 +605,10 @@ static void children_do_not_inherit(void **state) {
   tu_remove(gready);
   tu_remove(gdone);
   tu_remove(stop);
-  holder = tu_proc_start("hold_spawn", s->lock, ready, gready, gdone, stop, NULL);
+  holder = tu_proc_start("hold_spawn", s->file, ready, gready, gdone, stop, NULL);
   assert_true(tu_wait_signal(ready, 20000));
   tu_proc_kill(holder);
-  acquire_ok(&l, s->lock, SAFEFS_LOCK_EXCLUSIVE, 5000);
+  acquire_ok(&l, s->file, SAFEFS_LOCK_EXCLUSIVE, 5000);
   assert_false(tu_exists(gdone)); /* the grandchild was still running */
   assert_int_equal(safefs_lock_abandoned(l), 1);
   assert_int_equal(safefs_lock_release(l), 0);
@@ -652,7 +635,7 @@ static void expect_error_at_once(const char *path, int status) {
 }
 
 static void errors_are_reported_at_once(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *missing = in_dir(state, "no-such-dir/x.lock");
   char *file = in_dir(state, "plain");
   char *under_file = in_dir(state, "plain/x.lock");
@@ -665,11 +648,11 @@ static void errors_are_reported_at_once(void **state) {
   tu_write_raw(ro, "", 0);
 #ifdef _WIN32
   {
-    wchar_t w[1024];
-    MultiByteToWideChar(CP_UTF8, 0, ro, -1, w, 1024);
+    wchar_t *w = tu_wide(ro);
     assert_true(SetFileAttributesW(w, FILE_ATTRIBUTE_READONLY));
     expect_error_at_once(ro, SAFEFS_EACCES);
     SetFileAttributesW(w, FILE_ATTRIBUTE_NORMAL);
+    free(w);
   }
 #else
   if (geteuid() != 0) {
@@ -709,7 +692,7 @@ static void errors_are_reported_at_once(void **state) {
  * in (Linux's fs.protected_regular refuses O_CREAT there, so the file is
  * opened without it). Needs root to play two users. */
 static void sticky_directory_other_owner(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   char *sticky = in_dir(state, "tmp"), *theirs = in_dir(state, "tmp/theirs.lock");
   char *open_to_all = in_dir(state, "tmp/open.lock"), *fresh = in_dir(state, "tmp/fresh.lock");
   struct stat st;
@@ -759,10 +742,9 @@ static void *close_later(void *p) {
 }
 
 static HANDLE open_without_sharing(const char *path) {
-  wchar_t w[1024];
-  HANDLE h;
-  MultiByteToWideChar(CP_UTF8, 0, path, -1, w, 1024);
-  h = CreateFileW(w, GENERIC_READ, 0, NULL, OPEN_ALWAYS, 0, NULL);
+  wchar_t *w = tu_wide(path);
+  HANDLE h = CreateFileW(w, GENERIC_READ, 0, NULL, OPEN_ALWAYS, 0, NULL);
+  free(w);
   assert_true(h != INVALID_HANDLE_VALUE);
   return h;
 }
@@ -771,20 +753,20 @@ static HANDLE open_without_sharing(const char *path) {
  * retried for the retry budget, then SAFEFS_EBUSY; if the other program
  * lets go within the budget, the acquire succeeds. */
 static void lock_file_held_without_sharing(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   struct closer c;
   pthread_t th;
   safefs_lock *l;
   long el;
 
   safefs_set_retry_budget_ms(200);
-  c.h = open_without_sharing(s->lock);
-  assert_int_equal(acquire_ms(&l, s->lock, 0, 0, &el), SAFEFS_EBUSY);
+  c.h = open_without_sharing(s->file);
+  assert_int_equal(acquire_ms(&l, s->file, 0, 0, &el), SAFEFS_EBUSY);
   assert_int_equal(safefs_last_os_error(), ERROR_SHARING_VIOLATION);
   assert_true(el >= 200 - tick_ms() && el < 200 + late_ms());
   c.after_ms = 100;
   assert_int_equal(pthread_create(&th, NULL, close_later, &c), 0);
-  assert_int_equal(acquire_ms(&l, s->lock, 0, 0, &el), 0);
+  assert_int_equal(acquire_ms(&l, s->file, 0, 0, &el), 0);
   pthread_join(th, NULL);
   print_message("  lock file shared again after 100 ms: acquired after %ld ms\n", el);
   assert_true(el >= 100 - tick_ms());
@@ -805,7 +787,7 @@ static long err_no_locks(void) {
  * right status, *out NULL when the acquire fails, nothing leaked, and the
  * lock free afterwards. */
 static void every_call_fails_in_turn(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   static const enum safefs__op ops[] = {SAFEFS__OP_OPEN_LOCK, SAFEFS__OP_STAT,
                                         SAFEFS__OP_LOCK,      SAFEFS__OP_READ,
                                         SAFEFS__OP_WRITE,     SAFEFS__OP_UNLOCK,
@@ -817,11 +799,11 @@ static void every_call_fails_in_turn(void **state) {
   long handles;
 
   safefs_set_retry_budget_ms(50);
-  acquire_ok(&l, s->lock, 0, 0); /* the file exists from here on */
+  acquire_ok(&l, s->file, 0, 0); /* the file exists from here on */
   assert_int_equal(safefs_lock_release(l), 0);
   handles = tu_open_handles();
   tu_faults_reset();
-  acquire_ok(&l, s->lock, 0, 0);
+  acquire_ok(&l, s->file, 0, 0);
   assert_int_equal(safefs_lock_release(l), 0);
   for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
     counts[i] = tu_calls(ops[i]);
@@ -836,7 +818,7 @@ static void every_call_fails_in_turn(void **state) {
       tu_faults_reset();
       tu_fault_add(ops[i], nth, tu_err_io(), 1);
       l = (safefs_lock *)&l;
-      rc = safefs_lock_acquire(&l, s->lock, 0, 0);
+      rc = safefs_lock_acquire(&l, s->file, 0, 0);
       if (rc == 0)
         rc2 = safefs_lock_release(l);
       else
@@ -847,7 +829,7 @@ static void every_call_fails_in_turn(void **state) {
       tu_faults_off();
       assert_int_equal(tu_open_handles(), handles);
       /* free again (a failed clear leaves the mark: the next holder is told) */
-      acquire_ok(&l, s->lock, 0, 0);
+      acquire_ok(&l, s->file, 0, 0);
       assert_int_equal(safefs_lock_abandoned(l), ops[i] == SAFEFS__OP_WRITE && nth == 2);
       assert_int_equal(safefs_lock_release(l), 0);
       cases++;
@@ -870,24 +852,24 @@ static long create_meanwhile(void *ctx, const struct safefs__call *call) {
 
 /* Specific OS errors map to the documented statuses, at once. */
 static void injected_errors_map(void **state) {
-  struct scratch *s = (struct scratch *)*state;
+  struct tu_scratch *s = (struct tu_scratch *)*state;
   safefs_lock *l;
   long el;
 
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_LOCK, 1, err_no_locks(), 1);
-  assert_int_equal(acquire_ms(&l, s->lock, 0, 5000, &el), SAFEFS_ENOTSUP);
+  assert_int_equal(acquire_ms(&l, s->file, 0, 5000, &el), SAFEFS_ENOTSUP);
   assert_true(el < QUICK_MS);
   assert_int_equal(safefs_last_os_error(), err_no_locks());
 
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_OPEN_LOCK, 1, tu_err_access(), 100);
-  assert_int_equal(acquire_ms(&l, s->lock, SAFEFS_LOCK_SHARED, 5000, &el), SAFEFS_EACCES);
+  assert_int_equal(acquire_ms(&l, s->file, SAFEFS_LOCK_SHARED, 5000, &el), SAFEFS_EACCES);
   assert_true(el < QUICK_MS);
 
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_WRITE, 1, tu_err_nospace(), 1);
-  assert_int_equal(safefs_lock_acquire(&l, s->lock, 0, 5000), SAFEFS_ENOSPC);
+  assert_int_equal(safefs_lock_acquire(&l, s->file, 0, 5000), SAFEFS_ENOSPC);
   /* the gate, then the lock, dropped before returning */
   assert_int_equal(tu_calls(SAFEFS__OP_UNLOCK), 2);
 
@@ -896,11 +878,11 @@ static void injected_errors_map(void **state) {
    * directory where protected_regular refuses O_CREAT on their file: the
    * plain open is tried again and succeeds */
   tu_faults_off();
-  race_path = s->lock;
-  tu_remove(s->lock);
+  race_path = s->file;
+  tu_remove(s->file);
   race_calls = 0;
   safefs__seam_set(create_meanwhile, NULL);
-  acquire_ok(&l, s->lock, 0, 0);
+  acquire_ok(&l, s->file, 0, 0);
   safefs__seam_set(NULL, NULL);
   assert_int_equal(race_calls, 3);
   assert_int_equal(safefs_lock_release(l), 0);
@@ -909,47 +891,42 @@ static void injected_errors_map(void **state) {
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_LOCK, 1, EINTR, 2);
   tu_fault_add(SAFEFS__OP_OPEN_LOCK, 1, EINTR, 1);
-  acquire_ok(&l, s->lock, 0, 0);
+  acquire_ok(&l, s->file, 0, 0);
   assert_int_equal(tu_calls(SAFEFS__OP_LOCK), 4); /* 2 interrupted, the gate, the lock */
   assert_int_equal(safefs_lock_release(l), 0);
 #else
   /* a sharing violation while opening is waited out within the budget */
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_OPEN_LOCK, 1, ERROR_SHARING_VIOLATION, 3);
-  acquire_ok(&l, s->lock, 0, 0);
+  acquire_ok(&l, s->file, 0, 0);
   assert_int_equal(safefs_lock_release(l), 0);
   safefs_set_retry_budget_ms(100);
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_OPEN_LOCK, 1, ERROR_SHARING_VIOLATION, 100000);
-  assert_int_equal(acquire_ms(&l, s->lock, 0, 5000, &el), SAFEFS_EBUSY);
+  assert_int_equal(acquire_ms(&l, s->file, 0, 5000, &el), SAFEFS_EBUSY);
   assert_true(el >= 100 - tick_ms() && el < 100 + late_ms());
 #endif
   tu_faults_off();
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
-      cmocka_unit_test_setup_teardown(lock_file_created_marked_and_kept, setup, teardown),
-      cmocka_unit_test_setup_teardown(processes_count_under_lock, setup, teardown),
-      cmocka_unit_test_setup_teardown(contended_try_and_timed_wait, setup, teardown),
-      cmocka_unit_test_setup_teardown(shared_holders_coexist, setup, teardown),
-      cmocka_unit_test_setup_teardown(killed_holder_is_abandoned, setup, teardown),
-      cmocka_unit_test_setup_teardown(one_thread_two_objects, setup, teardown),
-      cmocka_unit_test_setup_teardown(threads_contend, setup, teardown),
-      cmocka_unit_test_setup_teardown(unrelated_close_keeps_lock, setup, teardown),
-      cmocka_unit_test_setup_teardown(children_do_not_inherit, setup, teardown),
-      cmocka_unit_test_setup_teardown(errors_are_reported_at_once, setup, teardown),
+static const struct CMUnitTest tests[] = {
+    LOCK_TEST(bad_arguments),
+    LOCK_TEST(lock_file_created_marked_and_kept),
+    LOCK_TEST(processes_count_under_lock),
+    LOCK_TEST(contended_try_and_timed_wait),
+    LOCK_TEST(shared_holders_coexist),
+    LOCK_TEST(killed_holder_is_abandoned),
+    LOCK_TEST(one_thread_two_objects),
+    LOCK_TEST(threads_contend),
+    LOCK_TEST(unrelated_close_keeps_lock),
+    LOCK_TEST(children_do_not_inherit),
+    LOCK_TEST(errors_are_reported_at_once),
 #ifndef _WIN32
-      cmocka_unit_test_setup_teardown(sticky_directory_other_owner, setup, teardown),
+    LOCK_TEST(sticky_directory_other_owner),
 #else
-      cmocka_unit_test_setup_teardown(lock_file_held_without_sharing, setup, teardown),
+    LOCK_TEST(lock_file_held_without_sharing),
 #endif
-      cmocka_unit_test_setup_teardown(every_call_fails_in_turn, setup, teardown),
-      cmocka_unit_test_setup_teardown(injected_errors_map, setup, teardown),
-  };
-  tu_proc_init(argv[0]);
-  if (argc >= 3 && strcmp(argv[1], TU_PROC_HELPER) == 0)
-    return run_helper(argv[2], argc - 3, argv + 3);
-  return cmocka_run_group_tests_name("lock", tests, NULL, NULL);
-}
+    LOCK_TEST(every_call_fails_in_turn),
+    LOCK_TEST(injected_errors_map),
+};
+TU_SUITE("lock", tests, run_helper);

@@ -32,16 +32,6 @@
 #define RUN_MS 4000
 #define WRITER_TIMEOUT_MS 10000
 
-static int setup(void **state) {
-  *state = tu_dir_new();
-  return 0;
-}
-
-static int teardown(void **state) {
-  tu_dir_free((char *)*state);
-  return 0;
-}
-
 /* ---- the shared holders ----------------------------------------------------- */
 
 /* The pre-gate behaviour, for the negative control: a shared OS lock on
@@ -50,11 +40,8 @@ static int teardown(void **state) {
 #ifdef _WIN32
 #define RAW_LOCK_OFFSET 0x40000000u
 static int raw_readers(const char *lockpath, const char *stop) {
-  int n = MultiByteToWideChar(CP_UTF8, 0, lockpath, -1, NULL, 0);
-  wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)n);
-  HANDLE h;
-  MultiByteToWideChar(CP_UTF8, 0, lockpath, -1, w, n);
-  h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
+  wchar_t *w = tu_wide_path(lockpath);
+  HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE,
                   FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL, OPEN_ALWAYS, 0,
                   NULL);
   free(w);
@@ -216,14 +203,15 @@ static void exclusive_is_not_starved(void **state) {
   assert_true((raw.got[0] + raw.got[1]) * 5 < fair.got[0] + fair.got[1]);
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(exclusive_is_not_starved, setup, teardown),
-  };
-  tu_proc_init(argv[0]);
-  if (argc >= 5 && strcmp(argv[1], TU_PROC_HELPER) == 0 && strcmp(argv[2], "reader") == 0)
-    return reader_helper(argv[3], argv[4]);
-  if (argc >= 6 && strcmp(argv[1], TU_PROC_HELPER) == 0 && strcmp(argv[2], "writer") == 0)
-    return writer_helper(argv[3], argv[4], atol(argv[5]));
-  return cmocka_run_group_tests_name("lock_fairness", tests, NULL, NULL);
+static int run_helper(const char *mode, int argc, char **argv) {
+  if (strcmp(mode, "reader") == 0 && argc >= 2)
+    return reader_helper(argv[0], argv[1]);
+  if (strcmp(mode, "writer") == 0 && argc >= 3)
+    return writer_helper(argv[0], argv[1], atol(argv[2]));
+  return 2;
 }
+
+static const struct CMUnitTest tests[] = {
+    TU_TEST(exclusive_is_not_starved),
+};
+TU_SUITE("lock_fairness", tests, run_helper);

@@ -10,17 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-static int setup(void **state) {
-  *state = tu_dir_new();
-  return 0;
-}
-
-static int teardown(void **state) {
-  tu_faults_off();
-  tu_dir_free((char *)*state);
-  return 0;
-}
-
 /* dir/rel, malloc'd. */
 static char *at(const char *dir, const char *rel) {
   return tu_join(dir, rel);
@@ -247,14 +236,12 @@ static void faults_leave_no_file(void **state) {
   assert_int_equal(tu_count_own_names(dir), 0);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(creates_missing_parents, setup, teardown),
-      cmocka_unit_test_setup_teardown(writer_creates_parents, setup, teardown),
-      cmocka_unit_test_setup_teardown(component_that_is_a_file, setup, teardown),
-      cmocka_unit_test_setup_teardown(new_directories_are_synced_in_order, setup, teardown),
-      cmocka_unit_test_setup_teardown(racing_creators_all_succeed, setup, teardown),
-      cmocka_unit_test_setup_teardown(faults_leave_no_file, setup, teardown),
-  };
-  return cmocka_run_group_tests_name("mkdirs", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    TU_TEST(creates_missing_parents),
+    TU_TEST(writer_creates_parents),
+    TU_TEST(component_that_is_a_file),
+    TU_TEST(new_directories_are_synced_in_order),
+    TU_TEST(racing_creators_all_succeed),
+    TU_TEST(faults_leave_no_file),
+};
+TU_SUITE("mkdirs", tests, NULL);

@@ -1,12 +1,15 @@
 /*
- * The retrying deleter: safefs_remove, safefs_remove_tree, safefs_sweep.
+ * The retrying deleter: safefs_remove, safefs_remove_tree, safefs_sweep,
+ * the cases that are the same on every platform.
  *
  * Every documented status; links never followed; read-only files and
- * directories; deep and wide trees; files held open by another thread
- * (Windows); two processes removing one tree while a third reads it; the
- * sweep's name and age rules; and fault injection at every OS call, after
- * which nothing outside the tree is lost and the tree is either whole
- * under its name or gone from it (with a trash copy that a sweep removes).
+ * directories; deep and wide trees; two processes removing one tree while a
+ * third reads it; the sweep's name and age rules; and fault injection at
+ * every OS call, after which nothing outside the tree is lost and the tree
+ * is either whole under its name or gone from it (with a trash copy that a
+ * sweep removes). One platform's own cases are in test_remove_posix.c
+ * (a directory swapped for a link mid-walk, another user, open files) and
+ * test_remove_win32.c (files held open by another thread).
  *
  * The multi-process tests run helper processes of this binary
  * (testutil_proc.h).
@@ -18,237 +21,16 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <dirent.h>
-#include <errno.h>
+#ifndef _WIN32
 #include <fcntl.h>
-#include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 #endif
-
-static int setup(void **state) {
-  *state = tu_dir_new();
-  return 0;
-}
-
-static int teardown(void **state) {
-  tu_faults_off();
-  safefs_set_retry_budget_ms(-1);
-  tu_dir_free((char *)*state);
-  return 0;
-}
-
-/* ---- platform helpers ---------------------------------------------------- */
-
-#ifdef _WIN32
-/* \\?\ + absolute path with backslashes, for paths longer than MAX_PATH. */
-static wchar_t *wide_long(const char *path) {
-  int n = MultiByteToWideChar(CP_UTF8, 0, path, -1, NULL, 0);
-  wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * ((size_t)n + 4)), *p;
-  assert_non_null(w);
-  wcscpy(w, L"\\\\?\\");
-  MultiByteToWideChar(CP_UTF8, 0, path, -1, w + 4, n);
-  for (p = w + 4; *p; p++)
-    if (*p == L'/')
-      *p = L'\\';
-  return w;
-}
-#endif
-
-static void make_dir(const char *path) {
-#ifdef _WIN32
-  wchar_t *w = wide_long(path);
-  assert_true(CreateDirectoryW(w, NULL));
-  free(w);
-#else
-  assert_int_equal(mkdir(path, 0755), 0);
-#endif
-}
-
-/* 0 if the link was made; -1 if this system will not let us (Windows
- * without the privilege or developer mode; Wine 8, whose
- * CreateSymbolicLinkW returns TRUE and creates nothing). */
-static int make_symlink(const char *target, const char *link, int is_dir) {
-#ifdef _WIN32
-  wchar_t *t = wide_long(target), *l = wide_long(link);
-  DWORD flags = (is_dir ? SYMBOLIC_LINK_FLAG_DIRECTORY : 0) | 0x2 /* ALLOW_UNPRIVILEGED_CREATE */;
-  BOOLEAN ok = CreateSymbolicLinkW(l, t, flags);
-  DWORD attrs = GetFileAttributesW(l);
-  free(t);
-  free(l);
-  return ok && attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_REPARSE_POINT) ? 0 : -1;
-#else
-  (void)is_dir;
-  return symlink(target, link) == 0 ? 0 : -1;
-#endif
-}
-
-static void set_read_only(const char *path) {
-#ifdef _WIN32
-  wchar_t *w = wide_long(path);
-  assert_true(SetFileAttributesW(w, FILE_ATTRIBUTE_READONLY));
-  free(w);
-#else
-  assert_int_equal(chmod(path, 0444), 0);
-#endif
-}
 
 /* The file holds exactly `content`. */
 static void assert_file(const char *path, const char *content) {
   assert_true(tu_file_is(path, content));
 }
-
-/* Count files below `dir` by path, as an unrelated program would: -1 if
- * the directory, or any part of it, vanished during the walk; -2 (Windows)
- * if a directory could not be opened for a moment (a sharing violation
- * while a remover has it open for the rename): no view at all. */
-static long count_files(const char *dir) {
-  long n = 0;
-#ifdef _WIN32
-  WIN32_FIND_DATAW fd;
-  char *pat = tu_join(dir, "*");
-  wchar_t *w = wide_long(pat);
-  HANDLE h = FindFirstFileW(w, &fd);
-  free(pat);
-  free(w);
-  if (h == INVALID_HANDLE_VALUE) /* gone, or opened by someone for a moment */
-    return GetLastError() == ERROR_FILE_NOT_FOUND || GetLastError() == ERROR_PATH_NOT_FOUND ? -1
-                                                                                          : -2;
-  do {
-    char name[MAX_PATH * 3];
-    if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
-      continue;
-    if ((fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) &&
-        !(fd.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
-      char *sub;
-      long m;
-      WideCharToMultiByte(CP_UTF8, 0, fd.cFileName, -1, name, (int)sizeof name, NULL, NULL);
-      sub = tu_join(dir, name);
-      m = count_files(sub);
-      free(sub);
-      if (m < 0) {
-        n = m;
-        break;
-      }
-      n += m;
-    } else {
-      n++;
-    }
-  } while (FindNextFileW(h, &fd));
-  FindClose(h);
-#else
-  DIR *d = opendir(dir);
-  struct dirent *e;
-  if (d == NULL)
-    return -1;
-  while ((e = readdir(d)) != NULL) {
-    struct stat st;
-    char *sub;
-    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-      continue;
-    sub = tu_join(dir, e->d_name);
-    if (lstat(sub, &st) != 0) {
-      free(sub);
-      n = -1;
-      break;
-    }
-    if (S_ISDIR(st.st_mode)) {
-      long m = count_files(sub);
-      if (m < 0) {
-        free(sub);
-        n = -1;
-        break;
-      }
-      n += m;
-    } else {
-      n++;
-    }
-    free(sub);
-  }
-  closedir(d);
-#endif
-  return n;
-}
-
-/* A tree `levels` deep below root, `fanout` subdirectories and `files`
- * files in each directory. Returns the number of files. */
-static long make_tree(const char *root, int levels, int fanout, int files) {
-  long n = 0;
-  int i;
-  make_dir(root);
-  for (i = 0; i < files; i++) {
-    char name[32];
-    char *p;
-    snprintf(name, sizeof name, "f%d.txt", i);
-    p = tu_join(root, name);
-    tu_write_raw(p, name, strlen(name));
-    free(p);
-    n++;
-  }
-  if (levels > 0)
-    for (i = 0; i < fanout; i++) {
-      char name[32];
-      char *p;
-      snprintf(name, sizeof name, "d%d", i);
-      p = tu_join(root, name);
-      n += make_tree(p, levels - 1, fanout, files);
-      free(p);
-    }
-  return n;
-}
-
-/* ---- files held open by another thread (Windows sharing) ------------------- */
-
-#ifdef _WIN32
-struct holder {
-  wchar_t *path;
-  DWORD share;
-  DWORD hold_ms;
-  HANDLE opened; /* event: the file is open */
-  HANDLE thread;
-};
-
-static DWORD WINAPI hold_thread(LPVOID arg) {
-  struct holder *h = (struct holder *)arg;
-  HANDLE f = CreateFileW(h->path, GENERIC_READ, h->share, NULL, OPEN_EXISTING,
-                         FILE_ATTRIBUTE_NORMAL, NULL);
-  SetEvent(h->opened);
-  if (f == INVALID_HANDLE_VALUE)
-    return 1;
-  Sleep(h->hold_ms);
-  CloseHandle(f);
-  return 0;
-}
-
-/* Open `path` in another thread with the given share mode for hold_ms. */
-static struct holder *hold_file(const char *path, DWORD share, DWORD hold_ms) {
-  struct holder *h = (struct holder *)calloc(1, sizeof *h);
-  assert_non_null(h);
-  h->path = wide_long(path);
-  h->share = share;
-  h->hold_ms = hold_ms;
-  h->opened = CreateEventW(NULL, TRUE, FALSE, NULL);
-  h->thread = CreateThread(NULL, 0, hold_thread, h, 0, NULL);
-  assert_non_null(h->thread);
-  WaitForSingleObject(h->opened, INFINITE);
-  return h;
-}
-
-static void release_holder(struct holder *h) {
-  DWORD code = 1;
-  WaitForSingleObject(h->thread, INFINITE);
-  GetExitCodeThread(h->thread, &code);
-  assert_int_equal(code, 0); /* the file really was held */
-  CloseHandle(h->thread);
-  CloseHandle(h->opened);
-  free(h->path);
-  free(h);
-}
-#endif
 
 /* ---- statuses ---------------------------------------------------------------- */
 
@@ -262,7 +44,7 @@ static void remove_file_and_statuses(void **state) {
   char *slash = tu_join(dir, "");
 
   tu_write_raw(f, "data", 4);
-  make_dir(sub);
+  tu_mkdir(sub);
 
   assert_int_equal(safefs_remove(NULL, -1), SAFEFS_EINVAL);
   assert_int_equal(safefs_remove("", -1), SAFEFS_EINVAL);
@@ -309,21 +91,21 @@ static void remove_tree_whole(void **state) {
   char *sibling_dir = tu_join(dir, "tree2");
   long n;
 
-  n = make_tree(root, 3, 3, 4);
-  assert_int_equal(count_files(root), n);
+  n = tu_make_tree(root, 3, 3, 4);
+  assert_int_equal(tu_count_files(root), n);
   tu_write_raw(sibling, "keep", 4);
-  make_tree(sibling_dir, 1, 1, 1);
+  tu_make_tree(sibling_dir, 1, 1, 1);
   assert_int_equal(safefs_remove_tree(root, -1), 0);
   assert_false(tu_exists(root));
   assert_file(sibling, "keep");
-  assert_int_equal(count_files(sibling_dir), 2);
+  assert_int_equal(tu_count_files(sibling_dir), 2);
   assert_int_equal(tu_count_entries(dir), 2);
   assert_int_equal(tu_count_own_names(dir), 0);
 
   /* an empty directory, and the name is reusable at once */
-  make_dir(root);
+  tu_mkdir(root);
   assert_int_equal(safefs_remove_tree(root, 0), 0);
-  make_dir(root);
+  tu_mkdir(root);
   assert_true(tu_exists(root));
   free(root);
   free(sibling);
@@ -340,13 +122,13 @@ static void unicode_names(void **state) {
   char *f2 = tu_join(sub, "\xf0\x9f\x98\x80.txt"); /* outside the BMP */
   char *lone = tu_join(dir, "\xc3\xa9t\xc3\xa9.txt");
   char *trash = tu_join(dir, ".\xc3\xa9t\xc3\xa9.safefs-0123456789abcdef.trash");
-  make_dir(root);
-  make_dir(sub);
+  tu_mkdir(root);
+  tu_mkdir(sub);
   tu_write_raw(f1, "1", 1);
   tu_write_raw(f2, "2", 1);
   tu_write_raw(lone, "x", 1);
-  make_tree(trash, 1, 2, 1);
-  assert_int_equal(count_files(root), 2);
+  tu_make_tree(trash, 1, 2, 1);
+  assert_int_equal(tu_count_files(root), 2);
   assert_int_equal(safefs_remove_tree(root, -1), 0);
   assert_false(tu_exists(root));
   assert_int_equal(safefs_remove(lone, -1), 0);
@@ -376,16 +158,16 @@ static void links_are_never_followed(void **state) {
   char *link_root = tu_join(dir, "root-link");
   char *link_lone = tu_join(dir, "lone-link");
 
-  make_dir(outside);
+  tu_mkdir(outside);
   tu_write_raw(outside_file, "precious", 8);
   tu_write_raw(lone, "lone", 4);
-  make_tree(root, 1, 1, 2);
-  make_dir(inner);
-  if (make_symlink(outside, link_dir, 1) != 0) {
+  tu_make_tree(root, 1, 1, 2);
+  tu_mkdir(inner);
+  if (tu_symlink(outside, link_dir, 1) != 0) {
     print_message("symbolic links cannot be created here: skipped\n");
     skip();
   }
-  assert_int_equal(make_symlink(outside_file, link_file, 0), 0);
+  assert_int_equal(tu_symlink(outside_file, link_file, 0), 0);
 
   /* links inside a tree are removed themselves */
   assert_int_equal(safefs_remove_tree(root, -1), 0);
@@ -394,21 +176,21 @@ static void links_are_never_followed(void **state) {
   assert_int_equal(tu_count_entries(outside), 1);
 
   /* a link as the root of remove_tree: the link goes, its target stays */
-  assert_int_equal(make_symlink(outside, link_root, 1), 0);
+  assert_int_equal(tu_symlink(outside, link_root, 1), 0);
   assert_int_equal(safefs_remove_tree(link_root, -1), 0);
   assert_false(tu_exists(link_root));
   assert_file(outside_file, "precious");
 
   /* safefs_remove on links: to a file, to a directory, dangling */
-  assert_int_equal(make_symlink(lone, link_lone, 0), 0);
+  assert_int_equal(tu_symlink(lone, link_lone, 0), 0);
   assert_int_equal(safefs_remove(link_lone, -1), 0);
   assert_false(tu_exists(link_lone));
   assert_file(lone, "lone");
-  assert_int_equal(make_symlink(outside, link_root, 1), 0);
+  assert_int_equal(tu_symlink(outside, link_root, 1), 0);
   assert_int_equal(safefs_remove(link_root, -1), 0);
   assert_false(tu_exists(link_root));
   assert_file(outside_file, "precious");
-  assert_int_equal(make_symlink(link_file /* gone */, link_lone, 0), 0);
+  assert_int_equal(tu_symlink(link_file /* gone */, link_lone, 0), 0);
   assert_int_equal(safefs_remove(link_lone, -1), 0);
   assert_false(tu_exists(link_lone));
 
@@ -424,59 +206,6 @@ static void links_are_never_followed(void **state) {
   free(link_root);
   free(link_lone);
 }
-
-#ifndef _WIN32
-/* The CVE-2022-21658 race: a directory inside the tree is swapped for a
- * link to somewhere else between the walk listing it and entering it. The
- * seam runs the swap just before the walk opens that directory. */
-static struct {
-  const char *target; /* where the planted link points */
-  int done;
-} swap;
-
-static long swap_hook(void *ctx, const struct safefs__call *call) {
-  (void)ctx;
-  if (!swap.done && call->op == SAFEFS__OP_OPEN_DIR && call->path != NULL &&
-      strcmp(call->path, "victim") == 0) {
-    /* call->handle is the trash copy's descriptor: swap inside it */
-    int fd = (int)call->handle;
-    assert_int_equal(renameat(fd, "victim", fd, "victim-moved"), 0);
-    assert_int_equal(symlinkat(swap.target, fd, "victim"), 0);
-    swap.done = 1;
-  }
-  return 0;
-}
-
-static void swapped_directory_is_not_followed(void **state) {
-  const char *dir = (const char *)*state;
-  char *outside = tu_join(dir, "outside");
-  char *outside_file = tu_join(outside, "precious.txt");
-  char *root = tu_join(dir, "tree");
-  char *victim = tu_join(root, "victim");
-  char *victim_file = tu_join(victim, "f");
-
-  make_dir(outside);
-  tu_write_raw(outside_file, "precious", 8);
-  make_dir(root);
-  make_dir(victim);
-  tu_write_raw(victim_file, "v", 1);
-  swap.target = outside;
-  swap.done = 0;
-  safefs__seam_set(swap_hook, NULL);
-  assert_int_equal(safefs_remove_tree(root, -1), 0);
-  safefs__seam_set(NULL, NULL);
-  assert_true(swap.done);
-  assert_file(outside_file, "precious");
-  assert_int_equal(tu_count_entries(outside), 1);
-  assert_false(tu_exists(root));
-  assert_int_equal(tu_count_entries(dir), 1);
-  free(outside);
-  free(outside_file);
-  free(root);
-  free(victim);
-  free(victim_file);
-}
-#endif
 
 /* Swaps acted out through the seam just before the rename aside ("tree")
  * or the removal of an emptied directory ("sub", POSIX: through the
@@ -518,7 +247,7 @@ static void kind_changes_under_the_remover(void **state) {
   char *sub = tu_join(root, "sub");
 
   /* between the look and the rename: the file is put back, ENOTDIR */
-  make_tree(root, 1, 2, 2);
+  tu_make_tree(root, 1, 2, 2);
   kind_swap.dir = dir;
   kind_swap.op = SAFEFS__OP_RENAME;
   kind_swap.name = "tree";
@@ -528,15 +257,15 @@ static void kind_changes_under_the_remover(void **state) {
   safefs__seam_set(NULL, NULL);
   assert_true(kind_swap.done);
   assert_file(root, "file");
-  assert_int_equal(count_files(real), 6);
+  assert_int_equal(tu_count_files(real), 6);
   assert_int_equal(tu_count_own_names(dir), 0);
   assert_int_equal(safefs_remove(root, -1), 0);
   assert_int_equal(safefs_remove_tree(real, -1), 0);
 
 #ifndef _WIN32
   /* deep inside: a failure, but the half-deleted copy is never put back */
-  make_tree(root, 0, 0, 1);
-  make_dir(sub);
+  tu_make_tree(root, 0, 0, 1);
+  tu_mkdir(sub);
   kind_swap.op = SAFEFS__OP_RMDIR;
   kind_swap.name = "sub";
   kind_swap.done = 0;
@@ -556,41 +285,15 @@ static void kind_changes_under_the_remover(void **state) {
 
 /* ---- read-only ---------------------------------------------------------------- */
 
-/* Build tree/ro-file, tree/rosub/{a,b} with read-only files and (POSIX) a
- * read-only subdirectory, and remove it. Returns remove_tree's status. */
+/* Remove the tree tu_make_read_only_tree builds in dir. Returns
+ * remove_tree's status, or -100 if it returned 0 but the tree is still
+ * there. */
 static int remove_read_only_tree(const char *dir) {
-  char *root = tu_join(dir, "tree");
-  char *f = tu_join(root, "ro-file");
-  char *sub = tu_join(root, "rosub");
-  char *a = tu_join(sub, "a");
-  char *b = tu_join(sub, "b");
-  int rc;
-  make_dir(root);
-  make_dir(sub);
-  tu_write_raw(f, "f", 1);
-  tu_write_raw(a, "a", 1);
-  tu_write_raw(b, "b", 1);
-  set_read_only(f);
-  set_read_only(a);
-  set_read_only(b);
-#ifdef _WIN32
-  {
-    wchar_t *w = wide_long(sub);
-    assert_true(SetFileAttributesW(w, FILE_ATTRIBUTE_READONLY));
-    free(w);
-  }
-#else
-  assert_int_equal(chmod(sub, 0555), 0);
-  assert_int_equal(chmod(root, 0555), 0);
-#endif
-  rc = safefs_remove_tree(root, -1);
+  char *root = tu_make_read_only_tree(dir);
+  int rc = safefs_remove_tree(root, -1);
   if (rc == 0 && tu_exists(root))
     rc = -100;
   free(root);
-  free(f);
-  free(sub);
-  free(a);
-  free(b);
   return rc;
 }
 
@@ -609,40 +312,11 @@ static void read_only_entries(void **state) {
   /* a single read-only file: removed too (POSIX needs only the directory
    * writable; on Windows safefs clears the attribute, for the same result) */
   tu_write_raw(lone, "x", 1);
-  set_read_only(lone);
+  tu_set_read_only(lone);
   assert_int_equal(safefs_remove(lone, -1), 0);
   assert_int_equal(tu_count_entries(dir), 0);
   free(lone);
 }
-
-#ifndef _WIN32
-/* As an unprivileged user the u+wx really is needed (root ignores modes). */
-static void read_only_dirs_as_unprivileged_user(void **state) {
-  const char *dir = (const char *)*state;
-  char *home = tu_join(dir, "home");
-  if (geteuid() != 0) {
-    assert_int_equal(remove_read_only_tree(dir), 0);
-    free(home);
-    return;
-  }
-  make_dir(home);
-  assert_int_equal(chown(home, 65534, 65534), 0);
-  assert_int_equal(chmod(dir, 0711), 0);
-  assert_int_equal(tu_proc_wait(tu_proc_start("ro-tree-as-nobody", home, (char *)NULL), 60000), 0);
-  assert_int_equal(tu_count_entries(home), 0);
-  chmod(dir, 0700);
-  free(home);
-}
-
-/* Child: become nobody and remove a read-only tree built as nobody. */
-static int child_ro_tree(const char *home) {
-  int rc;
-  if (setgid(65534) != 0 || setuid(65534) != 0)
-    return 90;
-  rc = remove_read_only_tree(home);
-  return rc == 0 ? 0 : rc == -100 ? 91 : 100 - rc;
-}
-#endif
 
 /* ---- big trees ---------------------------------------------------------------- */
 
@@ -650,61 +324,43 @@ static int child_ro_tree(const char *home) {
  * step costs time in proportion to the depth (a 1000-level tree takes over
  * a minute to create and remove there, against well under a second on
  * Linux); Windows itself does not. Under Wine the big trees are smaller. */
+struct deep {
+  const char *root;
+  int levels;
+};
+
+/* Remove the deep tree; the exit status of a child: 0 or 100 - status. */
+static int remove_deep(void *ctx) {
+  const struct deep *d = (const struct deep *)ctx;
+  long long t0 = tu_now_ms();
+  int rc = safefs_remove_tree(d->root, -1);
+  fprintf(stderr, "[ deep ] %d levels removed in %lld ms (POSIX: 64 descriptors allowed)\n",
+          d->levels, tu_now_ms() - t0);
+  return rc == 0 ? 0 : 100 - rc;
+}
+
 static void deep_tree(void **state) {
   const char *dir = (const char *)*state;
-  const int levels = tu_under_wine() ? 300 : 1000;
+  const int levels = tu_running_on_wine() ? 300 : 1000;
   char *root = tu_join(dir, "deep");
   char *path = (char *)malloc(strlen(root) + 3 * (size_t)levels + 16);
-  long long t0;
+  struct deep d;
   int i;
   assert_non_null(path);
   strcpy(path, root);
-  make_dir(path);
+  tu_mkdir(path);
   for (i = 0; i < levels; i++) {
     strcat(path, "/d");
-    make_dir(path);
+    tu_mkdir(path);
   }
   strcat(path, "/leaf");
-#ifdef _WIN32
-  {
-    wchar_t *w = wide_long(path);
-    HANDLE h = CreateFileW(w, GENERIC_WRITE, 0, NULL, CREATE_NEW, FILE_ATTRIBUTE_NORMAL, NULL);
-    assert_true(h != INVALID_HANDLE_VALUE);
-    CloseHandle(h);
-    free(w);
-  }
-#else
   tu_write_raw(path, "leaf", 4);
-#endif
 
-#ifndef _WIN32
-  {
-    /* in a child with only 64 descriptors allowed: the walk must not hold
-       one per level */
-    pid_t pid = fork();
-    int st;
-    assert_true(pid >= 0);
-    if (pid == 0) {
-      struct rlimit rl;
-      rl.rlim_cur = 64;
-      rl.rlim_max = 64;
-      if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
-        _exit(90);
-      t0 = tu_now_ms();
-      i = safefs_remove_tree(root, -1);
-      fprintf(stderr, "[ deep ] %d levels removed in %lld ms with 64 fds allowed\n",
-              levels, tu_now_ms() - t0);
-      _exit(i == 0 ? 0 : 100 - i);
-    }
-    assert_int_equal(waitpid(pid, &st, 0), pid);
-    assert_true(WIFEXITED(st));
-    assert_int_equal(WEXITSTATUS(st), 0);
-  }
-#else
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_remove_tree(root, -1), 0);
-  print_message("[ deep ] %d levels removed in %lld ms\n", levels, tu_now_ms() - t0);
-#endif
+  /* (POSIX) in a child with only 64 descriptors allowed: the walk must not
+     hold one per level */
+  d.root = root;
+  d.levels = levels;
+  assert_int_equal(tu_run_with_fd_limit(64, remove_deep, &d), 0);
   assert_false(tu_exists(root));
   assert_int_equal(tu_count_entries(dir), 0);
   free(path);
@@ -713,11 +369,11 @@ static void deep_tree(void **state) {
 
 static void wide_tree(void **state) {
   const char *dir = (const char *)*state;
-  const int files = tu_under_wine() ? 2000 : 10000; /* Wine creates files slowly */
+  const int files = tu_running_on_wine() ? 2000 : 10000; /* Wine creates files slowly */
   char *root = tu_join(dir, "wide");
   long long t0;
   int i;
-  make_dir(root);
+  tu_mkdir(root);
   for (i = 0; i < files; i++) {
     char name[32];
     char *p;
@@ -733,188 +389,6 @@ static void wide_tree(void **state) {
   assert_int_equal(tu_count_entries(dir), 0);
   free(root);
 }
-
-/* ---- files held open ------------------------------------------------------------ */
-
-#ifndef _WIN32
-/* POSIX removes names of open files at once: no waiting at all. */
-static void open_files_are_removed_at_once(void **state) {
-  const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "open.txt");
-  char *root = tu_join(dir, "tree");
-  char *inner = tu_join(root, "f0.txt");
-  int fd1, fd2;
-  long long t0;
-  tu_write_raw(f, "x", 1);
-  make_tree(root, 1, 2, 2);
-  fd1 = open(f, O_RDONLY);
-  fd2 = open(inner, O_RDONLY);
-  assert_true(fd1 >= 0 && fd2 >= 0);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_remove(f, 2000), 0);
-  assert_int_equal(safefs_remove_tree(root, 2000), 0);
-  assert_true(tu_now_ms() - t0 < 500);
-  assert_int_equal(tu_count_entries(dir), 0);
-  close(fd1);
-  close(fd2);
-  free(f);
-  free(root);
-  free(inner);
-}
-#else
-#define SHARE_RW (FILE_SHARE_READ | FILE_SHARE_WRITE)
-#define SHARE_RWD (FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE)
-
-/* Held without FILE_SHARE_DELETE for 300 ms: safefs_remove waits. */
-static void held_file_is_waited_for(void **state) {
-  const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "held.txt");
-  struct holder *h;
-  long long t0, took;
-  tu_write_raw(f, "x", 1);
-  h = hold_file(f, SHARE_RW, 300);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_remove(f, 5000), 0);
-  took = tu_now_ms() - t0;
-  release_holder(h);
-  print_message("[ held ] removed after %lld ms (holder kept it 300 ms)\n", took);
-  assert_true(took >= 200);
-  assert_true(took < 4000);
-  assert_int_equal(tu_count_entries(dir), 0);
-  free(f);
-}
-
-/* Held past the budget: EBUSY in about the budget. The file cannot even be
- * renamed aside (that needs the same DELETE access), so it is still there,
- * under its own name, with its content. */
-static void held_past_budget_is_ebusy(void **state) {
-  const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "held.txt");
-  struct holder *h;
-  long long t0, took;
-  tu_write_raw(f, "content", 7);
-  h = hold_file(f, SHARE_RW, 2500);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_remove(f, 400), SAFEFS_EBUSY);
-  took = tu_now_ms() - t0;
-  print_message("[ held ] EBUSY after %lld ms (budget 400)\n", took);
-  assert_true(took >= 350);
-  assert_true(took < 2000);
-  assert_true(safefs_last_os_error() != 0);
-  assert_file(f, "content");
-  assert_int_equal(tu_count_entries(dir), 1);
-  assert_int_equal(tu_count_own_names(dir), 0);
-  release_holder(h);
-  assert_int_equal(safefs_remove(f, -1), 0);
-  assert_int_equal(tu_count_entries(dir), 0);
-  free(f);
-}
-
-/* Held WITH FILE_SHARE_DELETE: removed at once, and the name is free at
- * once even though the holder still has the file open. */
-static void held_with_share_delete(void **state) {
-  const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "shared.txt");
-  struct holder *h;
-  int trash;
-  tu_write_raw(f, "x", 1);
-  h = hold_file(f, SHARE_RWD, 700);
-  assert_int_equal(safefs_remove(f, 0), 0);
-  assert_false(tu_exists(f));
-  trash = tu_count_own_names(dir);
-  print_message("[ held ] share-delete holder: %d trash name(s) visible while held\n", trash);
-  assert_true(trash <= 1);
-  tu_write_raw(f, "new", 3); /* the name can be reused at once */
-  assert_file(f, "new");
-  release_holder(h);
-  assert_int_equal(tu_count_own_names(dir), 0);
-  assert_int_equal(tu_count_entries(dir), 1);
-  free(f);
-}
-
-/* A tree with a file held inside. Short hold: remove_tree waits and
- * succeeds. Hold past the budget: EBUSY; the sweep finishes after release. */
-static void tree_with_held_file(void **state) {
-  const char *dir = (const char *)*state;
-  char *root = tu_join(dir, "tree");
-  char *inner = tu_join(root, "d0/f1.txt");
-  char *sibling = tu_join(dir, "sibling");
-  struct holder *h;
-  long long t0, took;
-  int rc;
-
-  tu_write_raw(sibling, "s", 1);
-  make_tree(root, 2, 2, 2);
-  h = hold_file(inner, SHARE_RW, 400);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_remove_tree(root, 5000), 0);
-  took = tu_now_ms() - t0;
-  release_holder(h);
-  print_message("[ held ] tree removed after %lld ms (file inside held 400 ms)\n", took);
-  assert_true(took >= 300);
-  assert_false(tu_exists(root));
-  assert_int_equal(tu_count_entries(dir), 1);
-
-  make_tree(root, 2, 2, 2);
-  h = hold_file(inner, SHARE_RW, 2000);
-  t0 = tu_now_ms();
-  rc = safefs_remove_tree(root, 300);
-  took = tu_now_ms() - t0;
-  assert_int_equal(rc, SAFEFS_EBUSY);
-  assert_true(took < 1800);
-  if (tu_exists(root)) {
-    /* Windows proper refuses to rename a directory with open files below:
-       then nothing was touched */
-    print_message("[ held ] EBUSY in %lld ms: tree left whole under its name\n", took);
-    assert_int_equal(count_files(root), 14);
-    assert_int_equal(tu_count_own_names(dir), 0);
-  } else {
-    print_message("[ held ] EBUSY in %lld ms: name free, trash copy kept\n", took);
-    assert_int_equal(tu_count_own_names(dir), 1);
-  }
-  safefs_set_retry_budget_ms(100); /* the sweep's budget: shorter than the hold */
-  assert_int_equal(safefs_sweep(dir, 0), SAFEFS_EBUSY);
-  assert_int_equal(tu_count_own_names(dir), 1);
-  safefs_set_retry_budget_ms(-1);
-  release_holder(h);
-  if (tu_exists(root))
-    assert_int_equal(safefs_remove_tree(root, -1), 0);
-  assert_int_equal(safefs_sweep(dir, 0), 0);
-  assert_int_equal(tu_count_entries(dir), 1);
-  assert_file(sibling, "s");
-  free(root);
-  free(inner);
-  free(sibling);
-}
-
-/* The retry loop itself, with transient errors injected. */
-static void transient_errors_are_retried(void **state) {
-  const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "f");
-  long long t0;
-  tu_write_raw(f, "x", 1);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 5);
-  assert_int_equal(safefs_remove(f, 5000), 0);
-  assert_true(tu_calls(SAFEFS__OP_UNLINK) > 5); /* the 6th open went through */
-  assert_false(tu_exists(f));
-
-  tu_write_raw(f, "x", 1);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 1000000);
-  t0 = tu_now_ms();
-  assert_int_equal(safefs_remove(f, 300), SAFEFS_EBUSY);
-  assert_true(tu_now_ms() - t0 >= 250);
-  assert_int_equal(safefs_last_os_error(), ERROR_SHARING_VIOLATION);
-  tu_faults_off();
-  /* renamed aside, then the delete stayed "busy": name free, trash left */
-  assert_false(tu_exists(f));
-  assert_int_equal(tu_count_own_names(dir), 1);
-  assert_int_equal(safefs_sweep(dir, 0), 0);
-  assert_int_equal(tu_count_entries(dir), 0);
-  free(f);
-}
-#endif
 
 /* ---- sweep ----------------------------------------------------------------------- */
 
@@ -960,12 +434,12 @@ static void sweep_rules(void **state) {
     tu_write_raw(p, "other", 5);
     free(p);
   }
-  make_dir(outside);
+  tu_mkdir(outside);
   tu_write_raw(outside_file, "precious", 8);
-  make_tree(trash_dir, 2, 2, 2);
-  make_dir(trash_inner);
+  tu_make_tree(trash_dir, 2, 2, 2);
+  tu_mkdir(trash_inner);
   p = tu_join(trash_inner, "link");
-  if (make_symlink(outside, p, 1) != 0)
+  if (tu_symlink(outside, p, 1) != 0)
     print_message("(no symbolic links here: trash without a link)\n");
   free(p);
 
@@ -1061,9 +535,9 @@ static void check_after_failure(const char *dir, const char *root, long files, i
   if (tu_exists(root)) {
     if (rc == 0)
       fail_msg("%s #%d: success but the tree is still there", safefs__op_name(op), nth);
-    if (count_files(root) != files)
+    if (tu_count_files(root) != files)
       fail_msg("%s #%d (%s): tree left partial: %ld of %ld files", safefs__op_name(op), nth,
-               safefs_status_name(rc), count_files(root), files);
+               safefs_status_name(rc), tu_count_files(root), files);
     if (tu_count_own_names(dir) != 0)
       fail_msg("%s #%d: tree kept but a trash name appeared", safefs__op_name(op), nth);
   } else {
@@ -1096,7 +570,7 @@ static void faults_in_remove_tree(void **state) {
   for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     int nth;
     for (nth = 1;; nth++) {
-      long files = make_tree(root, 2, 2, 2), handles = tu_open_handles();
+      long files = tu_make_tree(root, 2, 2, 2), handles = tu_open_handles();
       int rc;
 #ifndef _WIN32
       if (ops[k] == SAFEFS__OP_SET_MODE) {
@@ -1173,7 +647,7 @@ static void permission_error_fails_fast(void **state) {
   char *root = tu_join(dir, "tree");
   long long t0;
   tu_write_raw(f, "content", 7);
-  make_tree(root, 1, 1, 1);
+  tu_make_tree(root, 1, 1, 1);
 
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_UNLINK, 1, tu_err_access(), 1000000);
@@ -1190,7 +664,7 @@ static void permission_error_fails_fast(void **state) {
   tu_faults_off();
 
   assert_file(f, "content"); /* both as they were */
-  assert_int_equal(count_files(root), 2);
+  assert_int_equal(tu_count_files(root), 2);
   assert_int_equal(tu_count_own_names(dir), 0);
   free(f);
   free(root);
@@ -1209,6 +683,13 @@ static char *round_path(const char *dir, const char *what, int r) {
   return tu_join(dir, name);
 }
 
+/* The file in which `who` reports its result of round r. */
+static char *result_path(const char *dir, const char *who, int r) {
+  char what[32];
+  snprintf(what, sizeof what, "res-%s", who);
+  return round_path(dir, what, r);
+}
+
 /* Wait for the parent's go file of round r (at most 60 s). */
 static int wait_go(const char *dir, int r) {
   char *go = round_path(dir, "go", r);
@@ -1218,10 +699,8 @@ static int wait_go(const char *dir, int r) {
 }
 
 static void put_result(const char *dir, const char *who, int r, long value) {
-  char name[64], text[32];
-  char *p;
-  snprintf(name, sizeof name, "res-%s", who);
-  p = round_path(dir, name, r);
+  char text[32];
+  char *p = result_path(dir, who, r);
   snprintf(text, sizeof text, "%ld", value);
   if (safefs_write_file(p, text, strlen(text), SAFEFS_NOSYNC) != 0)
     exit(3);
@@ -1229,12 +708,9 @@ static void put_result(const char *dir, const char *who, int r, long value) {
 }
 
 static long get_result(const char *dir, const char *who, int r) {
-  char name[64];
-  char *p, *text;
+  char *p = result_path(dir, who, r), *text;
   long long t0 = tu_now_ms();
   long v;
-  snprintf(name, sizeof name, "res-%s", who);
-  p = round_path(dir, name, r);
   while ((text = tu_read_raw(p, NULL)) == NULL) {
     if (tu_now_ms() - t0 > 60000)
       fail_msg("no result from %s in round %d", who, r);
@@ -1278,7 +754,7 @@ static int child_reader(const char *dir, int rounds, long expected) {
          be renamed (FindFirstFileW does not share it for deletion under
          Wine), so a reader that never stops would keep the removers out */
       tu_sleep_ms(5);
-      n = count_files(tree);
+      n = tu_count_files(tree);
       if (!tu_exists(tree))
         break;
       if (n == -2)
@@ -1309,7 +785,7 @@ static void concurrent_removers_and_reader(void **state) {
   /* a throwaway tree to learn its file count */
   {
     char *probe = tu_join(dir, "probe");
-    files = make_tree(probe, RACE_LEVELS, RACE_FANOUT, RACE_FILES);
+    files = tu_make_tree(probe, RACE_LEVELS, RACE_FANOUT, RACE_FILES);
     assert_int_equal(safefs_remove_tree(probe, -1), 0);
     free(probe);
   }
@@ -1322,7 +798,7 @@ static void concurrent_removers_and_reader(void **state) {
     char *tree = round_path(dir, "tree", r);
     char *go = round_path(dir, "go", r);
     long a, b, reader;
-    assert_int_equal(make_tree(tree, RACE_LEVELS, RACE_FANOUT, RACE_FILES), files);
+    assert_int_equal(tu_make_tree(tree, RACE_LEVELS, RACE_FANOUT, RACE_FILES), files);
     tu_signal(go);
     a = get_result(dir, "a", r);
     b = get_result(dir, "b", r);
@@ -1353,10 +829,6 @@ static int run_helper(const char *mode, int argc, char **argv) {
     return child_remover(argv[0], atoi(argv[1]), argv[2]);
   if (strcmp(mode, "reader") == 0 && argc == 3)
     return child_reader(argv[0], atoi(argv[1]), strtol(argv[2], NULL, 10));
-#ifndef _WIN32
-  if (strcmp(mode, "ro-tree-as-nobody") == 0 && argc == 1)
-    return child_ro_tree(argv[0]);
-#endif
   return 2;
 }
 
@@ -1390,44 +862,22 @@ static void sweep_restores_orphaned_backup(void **state) {
   free(target);
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(remove_file_and_statuses, setup, teardown),
-      cmocka_unit_test_setup_teardown(sweep_restores_orphaned_backup, setup, teardown),
-      cmocka_unit_test_setup_teardown(remove_tree_whole, setup, teardown),
-      cmocka_unit_test_setup_teardown(unicode_names, setup, teardown),
-      cmocka_unit_test_setup_teardown(links_are_never_followed, setup, teardown),
-#ifndef _WIN32
-      cmocka_unit_test_setup_teardown(swapped_directory_is_not_followed, setup, teardown),
-#endif
-      cmocka_unit_test_setup_teardown(kind_changes_under_the_remover, setup, teardown),
-      cmocka_unit_test_setup_teardown(read_only_entries, setup, teardown),
-#ifndef _WIN32
-      cmocka_unit_test_setup_teardown(read_only_dirs_as_unprivileged_user, setup, teardown),
-#endif
-      cmocka_unit_test_setup_teardown(deep_tree, setup, teardown),
-      cmocka_unit_test_setup_teardown(wide_tree, setup, teardown),
-#ifndef _WIN32
-      cmocka_unit_test_setup_teardown(open_files_are_removed_at_once, setup, teardown),
-#else
-      cmocka_unit_test_setup_teardown(held_file_is_waited_for, setup, teardown),
-      cmocka_unit_test_setup_teardown(held_past_budget_is_ebusy, setup, teardown),
-      cmocka_unit_test_setup_teardown(held_with_share_delete, setup, teardown),
-      cmocka_unit_test_setup_teardown(tree_with_held_file, setup, teardown),
-      cmocka_unit_test_setup_teardown(transient_errors_are_retried, setup, teardown),
-#endif
-      cmocka_unit_test_setup_teardown(sweep_rules, setup, teardown),
-      cmocka_unit_test_setup_teardown(sweep_statuses, setup, teardown),
-      cmocka_unit_test_setup_teardown(sweep_tries_every_entry, setup, teardown),
-      cmocka_unit_test_setup_teardown(faults_in_remove_tree, setup, teardown),
-      cmocka_unit_test_setup_teardown(faults_in_remove, setup, teardown),
-      cmocka_unit_test_setup_teardown(permission_error_fails_fast, setup, teardown),
-      cmocka_unit_test_setup_teardown(concurrent_removers_and_reader, setup, teardown),
-  };
-  tu_proc_init(argv[0]);
-  if (argc >= 3 && strcmp(argv[1], TU_PROC_HELPER) == 0)
-    return run_helper(argv[2], argc - 3, argv + 3);
-  if (getenv("SAFEFS_TEST_FILTER") != NULL) /* e.g. "held*": run only those */
-    cmocka_set_test_filter(getenv("SAFEFS_TEST_FILTER"));
-  return cmocka_run_group_tests_name("remove", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    TU_TEST(remove_file_and_statuses),
+    TU_TEST(sweep_restores_orphaned_backup),
+    TU_TEST(remove_tree_whole),
+    TU_TEST(unicode_names),
+    TU_TEST(links_are_never_followed),
+    TU_TEST(kind_changes_under_the_remover),
+    TU_TEST(read_only_entries),
+    TU_TEST(deep_tree),
+    TU_TEST(wide_tree),
+    TU_TEST(sweep_rules),
+    TU_TEST(sweep_statuses),
+    TU_TEST(sweep_tries_every_entry),
+    TU_TEST(faults_in_remove_tree),
+    TU_TEST(faults_in_remove),
+    TU_TEST(permission_error_fails_fast),
+    TU_TEST(concurrent_removers_and_reader),
+};
+TU_SUITE("remove", tests, run_helper);

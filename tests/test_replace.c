@@ -2,29 +2,18 @@
  * Atomic replace: safefs_write_file, safefs_read_file and the streaming
  * writer, on real files in a fresh directory per test. Every documented
  * status, the modes and links that must be kept, and what is left on disk.
+ * Status names and versions are in test_status.c, safefs's own temp and
+ * backup names in test_names.c.
  */
 #include "testutil.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <windows.h>
-#else
+#ifndef _WIN32
 #include <sys/stat.h>
 #include <unistd.h>
 #endif
-
-static int setup(void **state) {
-  *state = tu_dir_new();
-  return 0;
-}
-
-static int teardown(void **state) {
-  tu_faults_off();
-  tu_dir_free((char *)*state);
-  return 0;
-}
 
 static void write_creates_new_file(void **state) {
   char *p = tu_join((char *)*state, "new.txt");
@@ -122,15 +111,7 @@ static void directory_target_is_eisdir(void **state) {
   char *inner = tu_join(sub, "x");
   /* make a directory by writing a file into a new dir is not possible with
      safefs; use the scratch dir's child created by the OS */
-#ifdef _WIN32
-  {
-    wchar_t w[1024];
-    MultiByteToWideChar(CP_UTF8, 0, sub, -1, w, 1024);
-    assert_true(CreateDirectoryW(w, NULL));
-  }
-#else
-  assert_int_equal(mkdir(sub, 0755), 0);
-#endif
+  tu_mkdir(sub);
   assert_int_equal(safefs_write_file(sub, "x", 1, 0), SAFEFS_EISDIR);
   assert_int_equal(safefs_write_file(inner, "x", 1, 0), 0);
   assert_int_equal(tu_count_entries(sub), 1);
@@ -239,30 +220,6 @@ static void read_file_statuses(void **state) {
   free(p);
 }
 
-static void status_strings(void **state) {
-  int s;
-  (void)state;
-  for (s = 0; s >= -14; s--) {
-    assert_non_null(safefs_status_name(s));
-    assert_string_not_equal(safefs_strerror(s), "unknown error");
-  }
-  assert_string_equal(safefs_status_name(SAFEFS_EUNKNOWN), "SAFEFS_EUNKNOWN");
-  assert_string_equal(safefs_status_name(SAFEFS_EBUSY), "SAFEFS_EBUSY");
-  assert_null(safefs_status_name(-15));
-  assert_string_equal(safefs_strerror(-15), "unknown error");
-  assert_int_equal(safefs_version(), SAFEFS_VERSION_NUMBER);
-  assert_string_equal(safefs_version_string(), SAFEFS_VERSION_STRING);
-}
-
-static void retry_budget_setting(void **state) {
-  (void)state;
-  assert_int_equal(safefs_retry_budget_ms(), 2000);
-  safefs_set_retry_budget_ms(150);
-  assert_int_equal(safefs_retry_budget_ms(), 150);
-  safefs_set_retry_budget_ms(-5);
-  assert_int_equal(safefs_retry_budget_ms(), 2000);
-}
-
 /* Names that need more than ASCII, and a name so long that the temp name
  * must shorten it. */
 static void unicode_and_long_names(void **state) {
@@ -291,38 +248,6 @@ static void unicode_and_long_names(void **state) {
     free(p);
   }
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-}
-
-static void own_names(void **state) {
-  char name[SAFEFS__NAME_MAX + 1];
-  char big[400];
-  (void)state;
-  assert_int_equal(safefs__make_name(name, "data.json", "tmp"), 0);
-  assert_int_equal(strncmp(name, ".data.json.safefs-", 18), 0);
-  assert_true(safefs__is_own_name(name));
-  assert_false(safefs__is_own_name("data.json"));
-  assert_false(safefs__is_own_name(".data.json.safefs-0123456789abcdeg.tmp"));
-  assert_false(safefs__is_own_name(".data.json.safefs-0123456789abcdef.tm"));
-  assert_false(safefs__is_own_name("x.safefs-0123456789abcdef.tmp"));
-  assert_true(safefs__is_own_name(".x.safefs-0123456789abcdef.trash"));
-  assert_true(safefs__is_own_name(".x.safefs-0123456789abcdef.old"));
-  /* multi-byte characters are never cut in half */
-  memset(big, 0, sizeof big);
-  {
-    size_t i;
-    for (i = 0; i + 3 < 390; i += 3)
-      memcpy(big + i, "\xe6\x97\xa5", 3);
-  }
-  assert_int_equal(safefs__make_name(name, big, "trash"), 0);
-  assert_true(strlen(name) <= SAFEFS__NAME_MAX);
-  assert_true(safefs__is_own_name(name));
-  assert_int_equal((unsigned char)name[1], 0xe6);
-  {
-    /* the kept prefix is a whole number of 3-byte characters */
-    const char *mark = strstr(name, ".safefs-");
-    assert_non_null(mark);
-    assert_int_equal((size_t)(mark - name - 1) % 3, 0);
-  }
 }
 
 #ifndef _WIN32
@@ -487,14 +412,14 @@ static void read_only_directory(void **state) {
   char *p = tu_join(sub, "f");
   if (geteuid() == 0) {
     /* root ignores directory permissions; inject the error instead */
-    assert_int_equal(mkdir(sub, 0755), 0);
+    tu_mkdir(sub);
     tu_write_raw(p, "old", 3);
     tu_faults_reset();
     tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, tu_err_access(), 1);
     assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EACCES);
     tu_faults_off();
   } else {
-    assert_int_equal(mkdir(sub, 0755), 0);
+    tu_mkdir(sub);
     tu_write_raw(p, "old", 3);
     assert_int_equal(chmod(sub, 0555), 0);
     assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EACCES);
@@ -524,33 +449,28 @@ static void owner_is_kept_when_root(void **state) {
 }
 #endif
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(write_creates_new_file, setup, teardown),
-      cmocka_unit_test_setup_teardown(write_replaces_existing, setup, teardown),
-      cmocka_unit_test_setup_teardown(write_empty_and_zero_length, setup, teardown),
-      cmocka_unit_test_setup_teardown(bad_arguments, setup, teardown),
-      cmocka_unit_test_setup_teardown(missing_parent_and_directory_target, setup, teardown),
-      cmocka_unit_test_setup_teardown(directory_target_is_eisdir, setup, teardown),
-      cmocka_unit_test_setup_teardown(noreplace, setup, teardown),
-      cmocka_unit_test_setup_teardown(noreplace_checked_at_commit, setup, teardown),
-      cmocka_unit_test_setup_teardown(writer_streams_and_aborts, setup, teardown),
-      cmocka_unit_test_setup_teardown(writer_large_single_write, setup, teardown),
-      cmocka_unit_test_setup_teardown(read_file_statuses, setup, teardown),
-      cmocka_unit_test_setup_teardown(status_strings, setup, teardown),
-      cmocka_unit_test_setup_teardown(retry_budget_setting, setup, teardown),
-      cmocka_unit_test_setup_teardown(unicode_and_long_names, setup, teardown),
-      cmocka_unit_test_setup_teardown(own_names, setup, teardown),
+static const struct CMUnitTest tests[] = {
+    TU_TEST(write_creates_new_file),
+    TU_TEST(write_replaces_existing),
+    TU_TEST(write_empty_and_zero_length),
+    TU_TEST(bad_arguments),
+    TU_TEST(missing_parent_and_directory_target),
+    TU_TEST(directory_target_is_eisdir),
+    TU_TEST(noreplace),
+    TU_TEST(noreplace_checked_at_commit),
+    TU_TEST(writer_streams_and_aborts),
+    TU_TEST(writer_large_single_write),
+    TU_TEST(read_file_statuses),
+    TU_TEST(unicode_and_long_names),
 #ifndef _WIN32
-      cmocka_unit_test_setup_teardown(modes_are_kept, setup, teardown),
-      cmocka_unit_test_setup_teardown(temp_is_private_while_written, setup, teardown),
-      cmocka_unit_test_setup_teardown(symlink_is_kept, setup, teardown),
-      cmocka_unit_test_setup_teardown(dangling_symlink_creates_target, setup, teardown),
-      cmocka_unit_test_setup_teardown(hard_links, setup, teardown),
-      cmocka_unit_test_setup_teardown(planted_temp_names_are_refused, setup, teardown),
-      cmocka_unit_test_setup_teardown(read_only_directory, setup, teardown),
-      cmocka_unit_test_setup_teardown(owner_is_kept_when_root, setup, teardown),
+    TU_TEST(modes_are_kept),
+    TU_TEST(temp_is_private_while_written),
+    TU_TEST(symlink_is_kept),
+    TU_TEST(dangling_symlink_creates_target),
+    TU_TEST(hard_links),
+    TU_TEST(planted_temp_names_are_refused),
+    TU_TEST(read_only_directory),
+    TU_TEST(owner_is_kept_when_root),
 #endif
-  };
-  return cmocka_run_group_tests_name("replace", tests, NULL, NULL);
-}
+};
+TU_SUITE("replace", tests, NULL);

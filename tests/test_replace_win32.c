@@ -5,7 +5,8 @@
  * UTF-8, readers during replaces, ReplaceFileW's documented partial
  * failures, and Win32 calls failed through the seam. Built only on Windows
  * (see tests/CMakeLists.txt); the cross-platform cases are in
- * test_replace.c, test_faults.c and test_concurrency.c.
+ * test_replace.c, test_faults.c and test_concurrency.c, the Win32 error
+ * map in test_status_win32.c.
  */
 #include "testutil.h"
 
@@ -17,156 +18,85 @@
 
 #include "win32/sys.h"
 
-static int setup(void **state) {
-  *state = tu_dir_new();
-  safefs_set_retry_budget_ms(-1);
-  return 0;
-}
-
-static int teardown(void **state) {
-  tu_faults_off();
-  safefs_set_retry_budget_ms(-1);
-  tu_dir_free((char *)*state);
-  return 0;
-}
-
-/* UTF-8 -> UTF-16 without safefs, malloc'd. */
-static wchar_t *wide(const char *s) {
-  int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
-  wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)n);
-  assert_non_null(w);
-  assert_int_equal(MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n), n);
-  return w;
-}
-
 static DWORD attributes_of(const char *path) {
-  wchar_t *w = wide(path);
+  wchar_t *w = tu_wide(path);
   DWORD a = GetFileAttributesW(w);
   free(w);
   return a;
 }
 
 static void set_attributes(const char *path, DWORD attrs) {
-  wchar_t *w = wide(path);
+  wchar_t *w = tu_wide(path);
   assert_true(SetFileAttributesW(w, attrs));
-  free(w);
-}
-
-static void make_dir(const char *path) {
-  wchar_t *w = wide(path);
-  assert_true(CreateDirectoryW(w, NULL));
   free(w);
 }
 
 /* ---- a second thread holding the target ----------------------------------- */
 
-struct holder {
-  const char *path;
-  DWORD share;
-  DWORD hold_ms;
-  HANDLE opened; /* event: set once the file is open */
-};
-
-static DWORD WINAPI hold_file(LPVOID arg) {
-  struct holder *h = (struct holder *)arg;
-  wchar_t *w = wide(h->path);
-  HANDLE f = CreateFileW(w, GENERIC_READ, h->share, NULL, OPEN_EXISTING, 0, NULL);
-  free(w);
-  SetEvent(h->opened);
-  if (f == INVALID_HANDLE_VALUE)
-    return 1;
-  Sleep(h->hold_ms);
-  CloseHandle(f);
-  return 0;
-}
-
-static HANDLE start_holder(struct holder *h, const char *path, DWORD share, DWORD hold_ms) {
-  HANDLE t;
-  h->path = path;
-  h->share = share;
-  h->hold_ms = hold_ms;
-  h->opened = CreateEventW(NULL, TRUE, FALSE, NULL);
-  assert_non_null(h->opened);
-  t = CreateThread(NULL, 0, hold_file, h, 0, NULL);
-  assert_non_null(t);
-  assert_int_equal(WaitForSingleObject(h->opened, 5000), WAIT_OBJECT_0);
-  return t;
-}
-
-static void join_holder(struct holder *h, HANDLE t) {
-  DWORD code = 99;
-  assert_int_equal(WaitForSingleObject(t, 10000), WAIT_OBJECT_0);
-  assert_true(GetExitCodeThread(t, &code));
-  assert_int_equal(code, 0); /* the holder did open the file */
-  CloseHandle(t);
-  CloseHandle(h->opened);
-}
-
-/* Write "new" over "old" at p while another thread holds p open with
- * `share` for hold_ms. Returns the status; *elapsed is how long the write
- * took and *os the OS error it left. The holder is gone on return. */
-static int write_while_held(const char *p, DWORD share, DWORD hold_ms, long long *elapsed,
-                            long *os) {
-  struct holder h;
-  HANDLE t;
+/* Write "new" over "old" at dir/name while another thread holds it open
+ * with `share` for hold_ms. Returns the status; *elapsed is how long the
+ * write took and *os the OS error it left. The holder is gone on return,
+ * and the file holds "new" if the write succeeded, else still "old"
+ * (checked here). */
+static int write_while_held(const char *dir, const char *name, DWORD share, DWORD hold_ms,
+                            long long *elapsed, long *os) {
+  char *p = tu_join(dir, name);
+  tu_holder *h;
   long long t0;
   int rc;
   tu_write_raw(p, "old", 3);
-  t = start_holder(&h, p, share, hold_ms);
+  h = tu_hold_file(p, share, hold_ms);
   t0 = tu_now_ms();
   rc = safefs_write_file(p, "new", 3, 0);
   *elapsed = tu_now_ms() - t0;
   *os = safefs_last_os_error();
-  join_holder(&h, t);
+  tu_holder_join(h);
+  assert_true(tu_file_is(p, rc == 0 ? "new" : "old"));
+  free(p);
   return rc;
 }
 
 /* Held without FILE_SHARE_DELETE for 300 ms: the replace waits it out. */
 static void held_target_is_waited_out(void **state) {
-  char *p = tu_join((char *)*state, "held.txt");
   long long elapsed;
   long os;
-  assert_int_equal(write_while_held(p, FILE_SHARE_READ, 300, &elapsed, &os), 0);
+  assert_int_equal(write_while_held((char *)*state, "held.txt", FILE_SHARE_READ, 300, &elapsed,
+                                    &os),
+                   0);
   print_message("held 300 ms: replaced after %lld ms\n", elapsed);
   assert_true(elapsed >= 250);
   assert_true(elapsed < 2000);
-  assert_true(tu_file_is(p, "new"));
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(p);
 }
 
 /* Held for longer than the budget: SAFEFS_EBUSY after about the budget,
  * with the Windows error kept, the old content and no temp. */
 static void held_past_budget_is_ebusy(void **state) {
-  char *p = tu_join((char *)*state, "busy.txt");
   long long elapsed;
   long os;
   safefs_set_retry_budget_ms(300);
-  assert_int_equal(write_while_held(p, 0, 1500, &elapsed, &os), SAFEFS_EBUSY);
+  assert_int_equal(write_while_held((char *)*state, "busy.txt", 0, 1500, &elapsed, &os),
+                   SAFEFS_EBUSY);
   print_message("held 1500 ms, budget 300 ms: SAFEFS_EBUSY after %lld ms, os error %ld\n",
                 elapsed, os);
   assert_true(elapsed >= 290);
   assert_true(elapsed < 1200); /* gave up well before the holder let go */
   assert_true(os == ERROR_SHARING_VIOLATION || os == ERROR_ACCESS_DENIED ||
               os == ERROR_UNABLE_TO_REMOVE_REPLACED || os == ERROR_LOCK_VIOLATION);
-  assert_true(tu_file_is(p, "old"));
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(p);
 }
 
 /* A reader that shares everything, as safefs_read_file does, does not
  * hold a replace up. */
 static void sharing_reader_does_not_block(void **state) {
-  char *p = tu_join((char *)*state, "shared.txt");
   long long elapsed;
   long os;
-  assert_int_equal(write_while_held(p, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
-                                    500, &elapsed, &os),
+  assert_int_equal(write_while_held((char *)*state, "shared.txt",
+                                    FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, 500,
+                                    &elapsed, &os),
                    0);
   print_message("reader with full sharing: replaced after %lld ms\n", elapsed);
   assert_true(elapsed < 400);
-  assert_true(tu_file_is(p, "new"));
-  free(p);
 }
 
 /* ---- attributes ------------------------------------------------------------ */
@@ -233,20 +163,6 @@ static void read_only_target_is_eacces_fast(void **state) {
 
 /* ---- paths ------------------------------------------------------------------ */
 
-/* \\?\ + the path with backslashes (\\?\ takes no forward slashes). */
-static wchar_t *long_wide(const char *path) {
-  wchar_t *w = wide(path), *res = (wchar_t *)malloc(sizeof(wchar_t) * (wcslen(w) + 5));
-  size_t i;
-  assert_non_null(res);
-  wcscpy(res, L"\\\\?\\");
-  wcscat(res, w);
-  for (i = 4; res[i] != 0; i++)
-    if (res[i] == L'/')
-      res[i] = L'\\';
-  free(w);
-  return res;
-}
-
 /* Nested directories made with \\?\ paths, past MAX_PATH. */
 static void paths_longer_than_max_path(void **state) {
   char path[2048];
@@ -260,7 +176,7 @@ static void paths_longer_than_max_path(void **state) {
   for (depth = 0; depth < 7; depth++) {
     strcat(path, "/");
     strcat(path, seg);
-    wpath = long_wide(path);
+    wpath = tu_wide_path(path);
     assert_true(CreateDirectoryW(wpath, NULL));
     free(wpath);
   }
@@ -273,7 +189,7 @@ static void paths_longer_than_max_path(void **state) {
   assert_memory_equal(data, "deeper", 6);
   safefs_free(data);
   /* one file in the deepest directory, under the name asked for, no temp */
-  wpath = long_wide(path);
+  wpath = tu_wide_path(path);
   assert_true(GetFileAttributesW(wpath) != INVALID_FILE_ATTRIBUTES);
   print_message("path of %u characters written and read\n", (unsigned)wcslen(wpath) - 4);
   free(wpath);
@@ -290,7 +206,7 @@ static void non_ascii_names_on_disk(void **state) {
                             0x00E9, L'.', L't', L'x', L't', 0};
   char *p = tu_join((char *)*state, utf8);
   char *pattern = tu_join((char *)*state, "*");
-  wchar_t *wpat = wide(pattern);
+  wchar_t *wpat = tu_wide(pattern);
   WIN32_FIND_DATAW fd;
   HANDLE f;
   void *data;
@@ -346,7 +262,7 @@ static void directory_target_is_eisdir(void **state) {
   void *data;
   size_t size;
   safefs_writer *w;
-  make_dir(d);
+  tu_mkdir(d);
   assert_int_equal(safefs_write_file(d, "x", 1, 0), SAFEFS_EISDIR);
   assert_int_equal(safefs_writer_open(&w, d, 0), SAFEFS_EISDIR);
   assert_int_equal(safefs_read_file(d, &data, &size), SAFEFS_EISDIR);
@@ -364,7 +280,7 @@ static void separators_relative_and_odd_names(void **state) {
   char *plain = tu_join(dir, "plain");
   char *deep = tu_join(dir, "plain/a/b");
   char *stream = tu_join(dir, "file.txt:stream");
-  wchar_t old_cwd[MAX_PATH], *wdir = wide(dir);
+  wchar_t old_cwd[MAX_PATH], *wdir = tu_wide(dir);
   size_t i;
 
   sprintf(back, "%s\\sub\\back.txt", dir);
@@ -373,7 +289,7 @@ static void separators_relative_and_odd_names(void **state) {
       back[i] = '\\';
   {
     char *sub = tu_join(dir, "sub");
-    make_dir(sub);
+    tu_mkdir(sub);
     free(sub);
   }
   assert_int_equal(safefs_write_file(back, "bs", 2, 0), 0);
@@ -441,60 +357,12 @@ static void wide_path_conversion(void **state) {
   assert_null(w);
 }
 
-/* The one error map. */
-static void error_map(void **state) {
-  struct {
-    long os;
-    int status;
-    int transient;
-  } cases[] = {
-      {ERROR_FILE_NOT_FOUND, SAFEFS_ENOENT, 0},
-      {ERROR_PATH_NOT_FOUND, SAFEFS_ENOENT, 0},
-      {ERROR_ACCESS_DENIED, SAFEFS_EACCES, 1},
-      {ERROR_SHARING_VIOLATION, SAFEFS_EBUSY, 1},
-      {ERROR_LOCK_VIOLATION, SAFEFS_EBUSY, 1},
-      {ERROR_UNABLE_TO_REMOVE_REPLACED, SAFEFS_EBUSY, 1},
-      {ERROR_USER_MAPPED_FILE, SAFEFS_EBUSY, 1},
-      {ERROR_DELETE_PENDING, SAFEFS_EBUSY, 1},
-      {ERROR_FILE_EXISTS, SAFEFS_EEXIST, 0},
-      {ERROR_ALREADY_EXISTS, SAFEFS_EEXIST, 0},
-      {ERROR_DISK_FULL, SAFEFS_ENOSPC, 0},
-      {ERROR_HANDLE_DISK_FULL, SAFEFS_ENOSPC, 0},
-      {ERROR_FILENAME_EXCED_RANGE, SAFEFS_ENAMETOOLONG, 0},
-      {ERROR_BUFFER_OVERFLOW, SAFEFS_ENAMETOOLONG, 0},
-      {ERROR_DIRECTORY, SAFEFS_ENOTDIR, 0},
-      {ERROR_WRITE_PROTECT, SAFEFS_EROFS, 0},
-      {ERROR_NOT_ENOUGH_MEMORY, SAFEFS_ENOMEM, 0},
-      {ERROR_OUTOFMEMORY, SAFEFS_ENOMEM, 0},
-      {ERROR_NO_UNICODE_TRANSLATION, SAFEFS_EINVAL, 0},
-      {ERROR_INVALID_NAME, SAFEFS_EINVAL, 0},
-      {ERROR_NOT_SUPPORTED, SAFEFS_ENOTSUP, 0},
-      {ERROR_INVALID_FUNCTION, SAFEFS_ENOTSUP, 0},
-      {ERROR_WRITE_FAULT, SAFEFS_EIO, 0},
-      {ERROR_READ_FAULT, SAFEFS_EIO, 0},
-      {ERROR_CRC, SAFEFS_EIO, 0},
-      {ERROR_UNABLE_TO_MOVE_REPLACEMENT, SAFEFS_EIO, 0},
-      {0, SAFEFS_OK, 0},
-      {987654, SAFEFS_EUNKNOWN, 0},
-  };
-  size_t i;
-  (void)state;
-  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    if (safefs__status_from_os(cases[i].os) != cases[i].status ||
-        safefs__os_transient(cases[i].os) != cases[i].transient)
-      fail_msg("os error %ld -> %d (transient %d)", cases[i].os,
-               safefs__status_from_os(cases[i].os), safefs__os_transient(cases[i].os));
-  }
-  assert_int_equal(safefs__fail_os(ERROR_DISK_FULL), SAFEFS_ENOSPC);
-  assert_int_equal(safefs_last_os_error(), ERROR_DISK_FULL);
-}
-
 /* Windows symbolic links are followed to the file they name. Wine 8
  * accepts CreateSymbolicLinkW but creates nothing: then this skips. */
 static void symlink_target_is_replaced(void **state) {
   char *real = tu_join((char *)*state, "real.txt");
   char *link = tu_join((char *)*state, "link.txt");
-  wchar_t *wlink = wide(link);
+  wchar_t *wlink = tu_wide(link);
   DWORD a;
   tu_write_raw(real, "old", 3);
   CreateSymbolicLinkW(wlink, L"real.txt", 0x2 /* ALLOW_UNPRIVILEGED_CREATE */);
@@ -615,7 +483,7 @@ static long watch_temp(void *ctx, const struct safefs__call *call) {
     BY_HANDLE_FILE_INFORMATION info;
     DWORD hflags = 0;
     char *tp = tu_join(watch_dir, temp_name);
-    wchar_t *w = wide(tp);
+    wchar_t *w = tu_wide(tp);
     assert_true(safefs__is_own_name(temp_name));
     assert_true(GetFileInformationByHandle(h, &info));
     assert_true(info.dwFileAttributes & FILE_ATTRIBUTE_HIDDEN);
@@ -651,6 +519,13 @@ static void temp_is_hidden_private_and_not_inherited(void **state) {
 
 /* ---- fault injection -------------------------------------------------------- */
 
+/* Before each case: p holds "old" again, no fault rule is set and the
+ * call counters start over. */
+static void start_over(const char *p) {
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+}
+
 /* Run one write of "new" over "old" with the faults already set up and
  * check the outcome: the status, and on failure the old bytes and no
  * temp left. */
@@ -685,8 +560,7 @@ static void faults_before_the_rename(void **state) {
   };
   size_t i;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    tu_write_raw(p, "old", 3);
-    tu_faults_reset();
+    start_over(p);
     tu_fault_add(cases[i].op, 1, cases[i].err, 1);
     expect_write(dir, p, cases[i].status, 0);
     if (safefs_last_os_error() != cases[i].err)
@@ -738,15 +612,13 @@ static void faults_write_sync_and_names(void **state) {
   expect_write(dir, p, 0, 0);
   assert_int_equal(tu_calls(SAFEFS__OP_CREATE_TEMP), 3);
   /* ... but not forever */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
+  start_over(p);
   tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, ERROR_ALREADY_EXISTS, 1000);
   expect_write(dir, p, SAFEFS_EEXIST, 0);
 
   /* the temp cannot be removed at first: it still is, and the status and
      OS error are the write's */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
+  start_over(p);
   tu_fault_add(SAFEFS__OP_WRITE, 1, ERROR_DISK_FULL, 1);
   tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 2);
   assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_ENOSPC);
@@ -759,45 +631,49 @@ static void faults_write_sync_and_names(void **state) {
 }
 
 static void faults_at_the_rename(void **state) {
+  /* Each case: the rules for the renames (ReplaceFileW / MoveFileExW), the
+   * status, and how many renames were made; a failure keeps its error. */
+  static const struct {
+    struct {
+      int nth;
+      long err;
+      int times; /* 0: no rule */
+    } rules[3];
+    int status;
+    int renames;
+  } cases[] = {
+      /* a sharing violation that clears after three attempts */
+      {{{1, ERROR_SHARING_VIOLATION, 3}}, 0, 4},
+      /* the same through ERROR_UNABLE_TO_REMOVE_REPLACED and access denied */
+      {{{1, ERROR_UNABLE_TO_REMOVE_REPLACED, 2},
+        {3, ERROR_ACCESS_DENIED, 2},
+        {5, ERROR_USER_MAPPED_FILE, 1}},
+       0,
+       6},
+      /* ERROR_UNABLE_TO_MOVE_REPLACEMENT with the target still there:
+         nothing changed, so ReplaceFileW is tried again */
+      {{{1, ERROR_UNABLE_TO_MOVE_REPLACEMENT, 1}}, 0, 2},
+      /* not transient: reported at once */
+      {{{1, ERROR_DISK_FULL, 1}}, SAFEFS_ENOSPC, 1},
+      {{{1, ERROR_WRITE_PROTECT, 1}}, SAFEFS_EROFS, 1},
+  };
   char *dir = (char *)*state;
   char *p = tu_join(dir, "f.txt");
   long long t0, elapsed;
+  size_t i, r;
 
-  /* a sharing violation that clears after three attempts */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_SHARING_VIOLATION, 3);
-  expect_write(dir, p, 0, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 4);
-
-  /* the same through ERROR_UNABLE_TO_REMOVE_REPLACED and access denied */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_UNABLE_TO_REMOVE_REPLACED, 2);
-  tu_fault_add(SAFEFS__OP_RENAME, 3, ERROR_ACCESS_DENIED, 2);
-  tu_fault_add(SAFEFS__OP_RENAME, 5, ERROR_USER_MAPPED_FILE, 1);
-  expect_write(dir, p, 0, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 6);
-
-  /* ERROR_UNABLE_TO_MOVE_REPLACEMENT with the target still there: nothing
-     changed, so ReplaceFileW is tried again */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_UNABLE_TO_MOVE_REPLACEMENT, 1);
-  expect_write(dir, p, 0, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 2);
-
-  /* not transient: reported at once */
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_DISK_FULL, 1);
-  expect_write(dir, p, SAFEFS_ENOSPC, 0);
-  assert_int_equal(safefs_last_os_error(), ERROR_DISK_FULL);
-  tu_write_raw(p, "old", 3);
-  tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_WRITE_PROTECT, 1);
-  expect_write(dir, p, SAFEFS_EROFS, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 1);
+  for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+    start_over(p);
+    for (r = 0; r < 3 && cases[i].rules[r].times > 0; r++)
+      tu_fault_add(SAFEFS__OP_RENAME, cases[i].rules[r].nth, cases[i].rules[r].err,
+                   cases[i].rules[r].times);
+    expect_write(dir, p, cases[i].status, 0);
+    if (tu_calls(SAFEFS__OP_RENAME) != cases[i].renames)
+      fail_msg("case %lu: %d renames, expected %d", (unsigned long)i,
+               tu_calls(SAFEFS__OP_RENAME), cases[i].renames);
+    if (cases[i].status != 0)
+      assert_int_equal(safefs_last_os_error(), cases[i].rules[0].err);
+  }
 
   /* access denied for longer than the budget: SAFEFS_EBUSY, error kept */
   tu_write_raw(p, "old", 3);
@@ -857,12 +733,12 @@ static long act_out(void *ctx, const struct safefs__call *call) {
     /* the old file is at the backup name ReplaceFileW was given */
     const char *backup = (const char *)call->data;
     char *to;
-    wchar_t *wfrom = wide(act_target), *wto;
+    wchar_t *wfrom = tu_wide(act_target), *wto;
     assert_non_null(backup);
     assert_true(safefs__is_own_name(backup));
     assert_string_equal(backup + strlen(backup) - 4, ".old");
     to = tu_join(act_dir, backup);
-    wto = wide(to);
+    wto = tu_wide(to);
     assert_true(MoveFileW(wfrom, wto));
     free(wfrom);
     free(wto);
@@ -870,7 +746,7 @@ static long act_out(void *ctx, const struct safefs__call *call) {
   } else if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT) {
     /* documented as "nothing changed" with a backup name; the target gone
        anyway must not lose the new content */
-    wchar_t *w = wide(act_target);
+    wchar_t *w = tu_wide(act_target);
     assert_true(DeleteFileW(w));
     free(w);
   }
@@ -938,7 +814,7 @@ static void replace_partial_failures(void **state) {
 /* The target removed by someone else after the temp was made. */
 static void target_removed_before_commit(void **state) {
   char *p = tu_join((char *)*state, "gone.txt");
-  wchar_t *w = wide(p);
+  wchar_t *w = tu_wide(p);
   safefs_writer *wr;
   tu_write_raw(p, "old", 3);
   assert_int_equal(safefs_writer_open(&wr, p, 0), 0);
@@ -999,8 +875,7 @@ static void allocation_failures(void **state) {
   int nth, done = 0;
   for (nth = 1; nth < 64 && !done; nth++) {
     int rc;
-    tu_write_raw(p, "old", 3);
-    tu_faults_reset();
+    start_over(p);
     tu_fault_add(SAFEFS__OP_ALLOC, nth, 1, 1);
     rc = safefs_write_file(p, "new", 3, 0);
     done = tu_calls(SAFEFS__OP_ALLOC) < nth;
@@ -1018,30 +893,27 @@ static void allocation_failures(void **state) {
   free(p);
 }
 
-int main(void) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(held_target_is_waited_out, setup, teardown),
-      cmocka_unit_test_setup_teardown(held_past_budget_is_ebusy, setup, teardown),
-      cmocka_unit_test_setup_teardown(sharing_reader_does_not_block, setup, teardown),
-      cmocka_unit_test_setup_teardown(hidden_and_system_are_kept, setup, teardown),
-      cmocka_unit_test_setup_teardown(read_only_target_is_eacces_fast, setup, teardown),
-      cmocka_unit_test_setup_teardown(paths_longer_than_max_path, setup, teardown),
-      cmocka_unit_test_setup_teardown(non_ascii_names_on_disk, setup, teardown),
-      cmocka_unit_test_setup_teardown(invalid_utf8_is_einval, setup, teardown),
-      cmocka_unit_test_setup_teardown(directory_target_is_eisdir, setup, teardown),
-      cmocka_unit_test_setup_teardown(separators_relative_and_odd_names, setup, teardown),
-      cmocka_unit_test_setup_teardown(wide_path_conversion, setup, teardown),
-      cmocka_unit_test_setup_teardown(error_map, setup, teardown),
-      cmocka_unit_test_setup_teardown(symlink_target_is_replaced, setup, teardown),
-      cmocka_unit_test_setup_teardown(readers_during_replace, setup, teardown),
-      cmocka_unit_test_setup_teardown(temp_is_hidden_private_and_not_inherited, setup, teardown),
-      cmocka_unit_test_setup_teardown(faults_before_the_rename, setup, teardown),
-      cmocka_unit_test_setup_teardown(faults_write_sync_and_names, setup, teardown),
-      cmocka_unit_test_setup_teardown(faults_at_the_rename, setup, teardown),
-      cmocka_unit_test_setup_teardown(replace_partial_failures, setup, teardown),
-      cmocka_unit_test_setup_teardown(target_removed_before_commit, setup, teardown),
-      cmocka_unit_test_setup_teardown(faults_in_read, setup, teardown),
-      cmocka_unit_test_setup_teardown(allocation_failures, setup, teardown),
-  };
-  return cmocka_run_group_tests_name("replace_win32", tests, NULL, NULL);
-}
+static const struct CMUnitTest tests[] = {
+    TU_TEST(held_target_is_waited_out),
+    TU_TEST(held_past_budget_is_ebusy),
+    TU_TEST(sharing_reader_does_not_block),
+    TU_TEST(hidden_and_system_are_kept),
+    TU_TEST(read_only_target_is_eacces_fast),
+    TU_TEST(paths_longer_than_max_path),
+    TU_TEST(non_ascii_names_on_disk),
+    TU_TEST(invalid_utf8_is_einval),
+    TU_TEST(directory_target_is_eisdir),
+    TU_TEST(separators_relative_and_odd_names),
+    TU_TEST(wide_path_conversion),
+    TU_TEST(symlink_target_is_replaced),
+    TU_TEST(readers_during_replace),
+    TU_TEST(temp_is_hidden_private_and_not_inherited),
+    TU_TEST(faults_before_the_rename),
+    TU_TEST(faults_write_sync_and_names),
+    TU_TEST(faults_at_the_rename),
+    TU_TEST(replace_partial_failures),
+    TU_TEST(target_removed_before_commit),
+    TU_TEST(faults_in_read),
+    TU_TEST(allocation_failures),
+};
+TU_SUITE("replace_win32", tests, NULL);

@@ -35,17 +35,6 @@
  * versions apart. */
 #define VERSION_SIZE 64
 
-static int setup(void **state) {
-  *state = tu_dir_new();
-  return 0;
-}
-
-static int teardown(void **state) {
-  tu_faults_off();
-  tu_dir_free((char *)*state);
-  return 0;
-}
-
 static void make_version(char *buf, unsigned n) {
   memset(buf, '.', VERSION_SIZE);
   snprintf(buf, VERSION_SIZE, "version %08u", n);
@@ -83,17 +72,10 @@ static safefs_stamp settled_stamp(const char *path) {
 /* ---- rewriting a file in place, keeping its size and its mtime ---------- */
 
 #ifdef _WIN32
-static wchar_t *wide(const char *s) {
-  int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
-  wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)n);
-  MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
-  return w;
-}
-
 /* Overwrite the first bytes of path in place and put its LastWriteTime
  * back, as an editor that preserves times does. */
 static void edit_in_place(const char *path, const char *data, size_t size, int keep_mtime) {
-  wchar_t *w = wide(path);
+  wchar_t *w = tu_wide_path(path);
   HANDLE h = CreateFileW(w, GENERIC_READ | GENERIC_WRITE | FILE_WRITE_ATTRIBUTES,
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
                          OPEN_EXISTING, 0, NULL);
@@ -128,7 +110,7 @@ static void edit_in_place(const char *path, const char *data, size_t size, int k
 /* Set the modification time, in the stamp's units (ns, platform epoch). */
 static void set_mtime(const char *path, long long ns) {
 #ifdef _WIN32
-  wchar_t *w = wide(path);
+  wchar_t *w = tu_wide_path(path);
   HANDLE h = CreateFileW(w, GENERIC_WRITE | FILE_WRITE_ATTRIBUTES,
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
                          OPEN_EXISTING, 0, NULL);
@@ -459,7 +441,7 @@ static void audit_caches(const char *dir, const char *how) {
   sprintf(done, "%s.done", p);
   make_version(v, 0);
   tu_write_raw(p, v, VERSION_SIZE);
-  w = tu_proc_start("writer", p, how, tu_under_wine() ? "2500" : "2000", (char *)NULL);
+  w = tu_proc_start("writer", p, how, tu_running_on_wine() ? "2500" : "2000", (char *)NULL);
   for (i = 0; i < 2; i++) {
     memset(&a[i], 0, sizeof a[i]);
     a[i].path = p;
@@ -495,21 +477,22 @@ static void audit_in_place_edits(void **state) {
   audit_caches((const char *)*state, "inplace");
 }
 
-int main(int argc, char **argv) {
-  const struct CMUnitTest tests[] = {
-      cmocka_unit_test_setup_teardown(stamp_statuses, setup, teardown),
-      cmocka_unit_test_setup_teardown(fresh_stamp_is_not_trusted, setup, teardown),
-      cmocka_unit_test_setup_teardown(replace_changes_the_stamp, setup, teardown),
-      cmocka_unit_test_setup_teardown(in_place_edit_with_restored_mtime, setup, teardown),
-      cmocka_unit_test_setup_teardown(two_changes_in_one_tick, setup, teardown),
-      cmocka_unit_test_setup_teardown(reused_inode_number, setup, teardown),
-      cmocka_unit_test_setup_teardown(read_stamped_matches_stamp_get, setup, teardown),
-      cmocka_unit_test_setup_teardown(stamp_faults, setup, teardown),
-      cmocka_unit_test_setup_teardown(audit_replace_at_full_speed, setup, teardown),
-      cmocka_unit_test_setup_teardown(audit_in_place_edits, setup, teardown),
-  };
-  tu_proc_init(argv[0]);
-  if (argc >= 6 && strcmp(argv[1], TU_PROC_HELPER) == 0 && strcmp(argv[2], "writer") == 0)
-    return writer_helper(argv[3], argv[4], atol(argv[5]));
-  return cmocka_run_group_tests_name("stamp", tests, NULL, NULL);
+static int run_helper(const char *mode, int argc, char **argv) {
+  if (strcmp(mode, "writer") == 0 && argc >= 3)
+    return writer_helper(argv[0], argv[1], atol(argv[2]));
+  return 2;
 }
+
+static const struct CMUnitTest tests[] = {
+    TU_TEST(stamp_statuses),
+    TU_TEST(fresh_stamp_is_not_trusted),
+    TU_TEST(replace_changes_the_stamp),
+    TU_TEST(in_place_edit_with_restored_mtime),
+    TU_TEST(two_changes_in_one_tick),
+    TU_TEST(reused_inode_number),
+    TU_TEST(read_stamped_matches_stamp_get),
+    TU_TEST(stamp_faults),
+    TU_TEST(audit_replace_at_full_speed),
+    TU_TEST(audit_in_place_edits),
+};
+TU_SUITE("stamp", tests, run_helper);

@@ -14,6 +14,7 @@
 #include <ftw.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 #endif
@@ -31,18 +32,41 @@ char *tu_join(const char *dir, const char *name) {
 }
 
 #ifdef _WIN32
-static wchar_t *to_wide(const char *s) {
+wchar_t *tu_wide(const char *s) {
   int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
-  wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)n);
-  MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n);
+  wchar_t *w;
+  assert_true(n > 0);
+  w = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)n);
+  assert_non_null(w);
+  assert_int_equal(MultiByteToWideChar(CP_UTF8, 0, s, -1, w, n), n);
   return w;
 }
 
-static char *to_utf8(const wchar_t *w) {
+char *tu_utf8(const wchar_t *w) {
   int n = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
-  char *s = (char *)malloc((size_t)n);
-  WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL);
+  char *s;
+  assert_true(n > 0);
+  s = (char *)malloc((size_t)n);
+  assert_non_null(s);
+  assert_int_equal(WideCharToMultiByte(CP_UTF8, 0, w, -1, s, n, NULL, NULL), n);
   return s;
+}
+
+wchar_t *tu_wide_path(const char *path) {
+  wchar_t *w = tu_wide(path), *res, *p;
+  int absolute = ((path[0] >= 'A' && path[0] <= 'Z') || (path[0] >= 'a' && path[0] <= 'z')) &&
+                 path[1] == ':' && (path[2] == '/' || path[2] == '\\');
+  if (!absolute)
+    return w;
+  res = (wchar_t *)malloc(sizeof(wchar_t) * (wcslen(w) + 5));
+  assert_non_null(res);
+  wcscpy(res, L"\\\\?\\");
+  wcscat(res, w);
+  free(w);
+  for (p = res + 4; *p; p++)
+    if (*p == L'/')
+      *p = L'\\';
+  return res;
 }
 
 char *tu_dir_new(void) {
@@ -54,7 +78,7 @@ char *tu_dir_new(void) {
              (unsigned long)GetCurrentProcessId(), (long)InterlockedIncrement(&counter),
              (unsigned long)GetTickCount());
     if (CreateDirectoryW(path, NULL)) {
-      char *s = to_utf8(path);
+      char *s = tu_utf8(path);
       size_t i, n = strlen(s);
       for (i = 0; i < n; i++)
         if (s[i] == '\\')
@@ -105,34 +129,40 @@ void tu_dir_free(char *dir) {
   wchar_t *w;
   if (dir == NULL)
     return;
-  w = to_wide(dir);
+  w = tu_wide_path(dir);
   rm_rf_w(w);
   free(w);
   free(dir);
 }
 
 int tu_remove(const char *path) {
-  wchar_t *w = to_wide(path);
+  wchar_t *w = tu_wide_path(path);
   int ok = DeleteFileW(w);
   free(w);
   return ok ? 0 : -1;
 }
 
-static int list_dir(const char *dir, int own_only, int remove, tu_entry_fn fn, void *ctx) {
-  WIN32_FIND_DATAW fd;
+/* FindFirstFileW on dir's entries. */
+static HANDLE find_first(const char *dir, WIN32_FIND_DATAW *fd) {
   char *pat = tu_join(dir, "*");
-  wchar_t *w = to_wide(pat);
-  HANDLE h = FindFirstFileW(w, &fd);
-  int count = 0;
+  wchar_t *w = tu_wide_path(pat);
+  HANDLE h = FindFirstFileW(w, fd);
   free(pat);
   free(w);
+  return h;
+}
+
+static int list_dir(const char *dir, int own_only, int remove, tu_entry_fn fn, void *ctx) {
+  WIN32_FIND_DATAW fd;
+  HANDLE h = find_first(dir, &fd);
+  int count = 0;
   if (h == INVALID_HANDLE_VALUE)
     return 0;
   do {
     char *name;
     if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
       continue;
-    name = to_utf8(fd.cFileName);
+    name = tu_utf8(fd.cFileName);
     if (!own_only || safefs__is_own_name(name)) {
       count++;
       if (fn)
@@ -150,10 +180,114 @@ static int list_dir(const char *dir, int own_only, int remove, tu_entry_fn fn, v
 }
 
 int tu_exists(const char *path) {
-  wchar_t *w = to_wide(path);
+  wchar_t *w = tu_wide_path(path);
   DWORD a = GetFileAttributesW(w);
   free(w);
   return a != INVALID_FILE_ATTRIBUTES;
+}
+
+void tu_mkdir(const char *path) {
+  wchar_t *w = tu_wide_path(path);
+  assert_true(CreateDirectoryW(w, NULL));
+  free(w);
+}
+
+FILE *tu_fopen(const char *path, const char *mode) {
+  wchar_t *w = tu_wide_path(path), *m = tu_wide(mode);
+  FILE *f = _wfopen(w, m);
+  free(w);
+  free(m);
+  return f;
+}
+
+long tu_count_files(const char *dir) {
+  WIN32_FIND_DATAW fd;
+  HANDLE h = find_first(dir, &fd);
+  long n = 0;
+  if (h == INVALID_HANDLE_VALUE) /* gone, or opened by someone for a moment */
+    return GetLastError() == ERROR_FILE_NOT_FOUND || GetLastError() == ERROR_PATH_NOT_FOUND ? -1
+                                                                                          : -2;
+  do {
+    if (wcscmp(fd.cFileName, L".") == 0 || wcscmp(fd.cFileName, L"..") == 0)
+      continue;
+    if ((fd.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY) &&
+        !(fd.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)) {
+      char *name = tu_utf8(fd.cFileName), *sub = tu_join(dir, name);
+      long m = tu_count_files(sub);
+      free(sub);
+      free(name);
+      if (m < 0) {
+        n = m;
+        break;
+      }
+      n += m;
+    } else {
+      n++;
+    }
+  } while (FindNextFileW(h, &fd));
+  FindClose(h);
+  return n;
+}
+
+int tu_symlink(const char *target, const char *link, int is_dir) {
+  wchar_t *t = tu_wide_path(target), *l = tu_wide_path(link);
+  DWORD flags = (is_dir ? SYMBOLIC_LINK_FLAG_DIRECTORY : 0) | 0x2 /* ALLOW_UNPRIVILEGED_CREATE */;
+  BOOLEAN ok = CreateSymbolicLinkW(l, t, flags);
+  DWORD attrs = GetFileAttributesW(l);
+  free(t);
+  free(l);
+  return ok && attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_REPARSE_POINT) ? 0 : -1;
+}
+
+void tu_set_read_only(const char *path) {
+  wchar_t *w = tu_wide_path(path);
+  assert_true(SetFileAttributesW(w, FILE_ATTRIBUTE_READONLY));
+  free(w);
+}
+
+struct tu_holder {
+  wchar_t *path;
+  DWORD share;
+  DWORD hold_ms;
+  HANDLE opened; /* event: set once the file is open */
+  HANDLE thread;
+};
+
+static DWORD WINAPI hold_thread(LPVOID arg) {
+  tu_holder *h = (tu_holder *)arg;
+  HANDLE f = CreateFileW(h->path, GENERIC_READ, h->share, NULL, OPEN_EXISTING,
+                         FILE_ATTRIBUTE_NORMAL, NULL);
+  SetEvent(h->opened);
+  if (f == INVALID_HANDLE_VALUE)
+    return 1;
+  Sleep(h->hold_ms);
+  CloseHandle(f);
+  return 0;
+}
+
+tu_holder *tu_hold_file(const char *path, unsigned long share, unsigned long hold_ms) {
+  tu_holder *h = (tu_holder *)calloc(1, sizeof *h);
+  assert_non_null(h);
+  h->path = tu_wide_path(path);
+  h->share = (DWORD)share;
+  h->hold_ms = (DWORD)hold_ms;
+  h->opened = CreateEventW(NULL, TRUE, FALSE, NULL);
+  assert_non_null(h->opened);
+  h->thread = CreateThread(NULL, 0, hold_thread, h, 0, NULL);
+  assert_non_null(h->thread);
+  assert_int_equal(WaitForSingleObject(h->opened, 10000), WAIT_OBJECT_0);
+  return h;
+}
+
+void tu_holder_join(tu_holder *h) {
+  DWORD code = 99;
+  assert_int_equal(WaitForSingleObject(h->thread, h->hold_ms + 10000), WAIT_OBJECT_0);
+  assert_true(GetExitCodeThread(h->thread, &code));
+  assert_int_equal(code, 0); /* the holder did open the file: it really was held */
+  CloseHandle(h->thread);
+  CloseHandle(h->opened);
+  free(h->path);
+  free(h);
 }
 
 long tu_open_handles(void) {
@@ -247,6 +381,57 @@ int tu_exists(const char *path) {
   return lstat(path, &st) == 0;
 }
 
+void tu_mkdir(const char *path) {
+  assert_int_equal(mkdir(path, 0755), 0);
+}
+
+FILE *tu_fopen(const char *path, const char *mode) {
+  return fopen(path, mode);
+}
+
+long tu_count_files(const char *dir) {
+  DIR *d = opendir(dir);
+  struct dirent *e;
+  long n = 0;
+  if (d == NULL)
+    return -1;
+  while ((e = readdir(d)) != NULL) {
+    struct stat st;
+    char *sub;
+    if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
+      continue;
+    sub = tu_join(dir, e->d_name);
+    if (lstat(sub, &st) != 0) {
+      free(sub);
+      n = -1;
+      break;
+    }
+    if (S_ISDIR(st.st_mode)) {
+      long m = tu_count_files(sub);
+      if (m < 0) {
+        free(sub);
+        n = -1;
+        break;
+      }
+      n += m;
+    } else {
+      n++;
+    }
+    free(sub);
+  }
+  closedir(d);
+  return n;
+}
+
+int tu_symlink(const char *target, const char *link, int is_dir) {
+  (void)is_dir;
+  return symlink(target, link) == 0 ? 0 : -1;
+}
+
+void tu_set_read_only(const char *path) {
+  assert_int_equal(chmod(path, 0444), 0);
+}
+
 long tu_open_handles(void) {
   long n = 0, fd, max = sysconf(_SC_OPEN_MAX);
   if (max < 0 || max > 65536)
@@ -310,13 +495,7 @@ int tu_remove_own_names(const char *dir) {
 }
 
 void tu_write_raw(const char *path, const void *data, size_t size) {
-#ifdef _WIN32
-  wchar_t *w = to_wide(path);
-  FILE *f = _wfopen(w, L"wb");
-  free(w);
-#else
-  FILE *f = fopen(path, "wb");
-#endif
+  FILE *f = tu_fopen(path, "wb");
   assert_non_null(f);
   if (size > 0)
     assert_int_equal(fwrite(data, 1, size, f), size);
@@ -326,13 +505,7 @@ void tu_write_raw(const char *path, const void *data, size_t size) {
 char *tu_read_raw(const char *path, size_t *size) {
   char *buf = NULL;
   size_t cap = 0, used = 0;
-#ifdef _WIN32
-  wchar_t *w = to_wide(path);
-  FILE *f = _wfopen(w, L"rb");
-  free(w);
-#else
-  FILE *f = fopen(path, "rb");
-#endif
+  FILE *f = tu_fopen(path, "rb");
   if (f == NULL)
     return NULL;
   for (;;) {
@@ -360,6 +533,117 @@ int tu_file_is(const char *path, const char *data) {
   int same = got != NULL && n == strlen(data) && memcmp(got, data, n) == 0;
   free(got);
   return same;
+}
+
+long tu_make_tree(const char *root, int levels, int fanout, int files) {
+  long n = 0;
+  int i;
+  tu_mkdir(root);
+  for (i = 0; i < files; i++) {
+    char name[32];
+    char *p;
+    snprintf(name, sizeof name, "f%d.txt", i);
+    p = tu_join(root, name);
+    tu_write_raw(p, name, strlen(name));
+    free(p);
+    n++;
+  }
+  if (levels > 0)
+    for (i = 0; i < fanout; i++) {
+      char name[32];
+      char *p;
+      snprintf(name, sizeof name, "d%d", i);
+      p = tu_join(root, name);
+      n += tu_make_tree(p, levels - 1, fanout, files);
+      free(p);
+    }
+  return n;
+}
+
+char *tu_make_read_only_tree(const char *dir) {
+  static const char *const files[] = {"ro-file", "rosub/a", "rosub/b"};
+  char *root = tu_join(dir, "tree");
+  char *sub = tu_join(root, "rosub");
+  size_t i;
+  tu_mkdir(root);
+  tu_mkdir(sub);
+  for (i = 0; i < sizeof files / sizeof files[0]; i++) {
+    char *p = tu_join(root, files[i]);
+    tu_write_raw(p, files[i] + strlen(files[i]) - 1, 1); /* "f", "a", "b" */
+    tu_set_read_only(p);
+    free(p);
+  }
+#ifdef _WIN32
+  tu_set_read_only(sub);
+#else
+  assert_int_equal(chmod(sub, 0555), 0);
+  assert_int_equal(chmod(root, 0555), 0);
+#endif
+  free(sub);
+  return root;
+}
+
+int tu_run_with_fd_limit(int fds, int (*fn)(void *ctx), void *ctx) {
+#ifdef _WIN32
+  (void)fds;
+  return fn(ctx);
+#else
+  pid_t pid;
+  int st;
+  fflush(NULL); /* no buffered output written twice */
+  pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    struct rlimit rl;
+    rl.rlim_cur = (rlim_t)fds;
+    rl.rlim_max = (rlim_t)fds;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+      _exit(90);
+    _exit(fn(ctx));
+  }
+  assert_int_equal(waitpid(pid, &st, 0), pid);
+  assert_true(WIFEXITED(st));
+  return WEXITSTATUS(st);
+#endif
+}
+
+/* ---- fixtures and the runner ---------------------------------------------- */
+
+/* The defaults every test starts from and is left with. */
+static void library_defaults(void) {
+  tu_faults_off();
+  safefs_set_retry_budget_ms(-1);
+}
+
+int tu_setup_dir(void **state) {
+  library_defaults();
+  *state = tu_dir_new();
+  return 0;
+}
+
+int tu_teardown_dir(void **state) {
+  library_defaults();
+  tu_dir_free((char *)*state);
+  return 0;
+}
+
+int tu_setup_scratch(void **state, const char *name) {
+  struct tu_scratch *s = (struct tu_scratch *)malloc(sizeof *s);
+  assert_non_null(s);
+  library_defaults();
+  s->dir = tu_dir_new();
+  s->file = tu_join(s->dir, name);
+  *state = s;
+  return 0;
+}
+
+int tu_teardown_scratch(void **state) {
+  struct tu_scratch *s = (struct tu_scratch *)*state;
+  library_defaults();
+  free(s->file);
+  tu_dir_free(s->dir);
+  free(s);
+  return 0;
 }
 
 /* ---- self-checking versions ---------------------------------------------- */

@@ -1,8 +1,10 @@
 /*
- * Helpers shared by the test programs: scratch directories, raw file
- * access that does not go through safefs, and the seam-driven fault
- * injector. Works on POSIX and Windows (tests may use #ifdef; the library's
- * shared code may not).
+ * Helpers shared by the test programs, one copy each: the fixtures and the
+ * main() every program shares, scratch directories, raw file access that
+ * does not go through safefs, trees, self-checking versions, the
+ * seam-driven fault injector, and (Windows) UTF-16 paths and a thread that
+ * holds a file open. Works on POSIX and Windows (tests may use #ifdef; the
+ * library's shared code may not).
  */
 #ifndef SAFEFS_TESTUTIL_H
 #define SAFEFS_TESTUTIL_H
@@ -11,6 +13,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #include <cmocka.h>
 
@@ -18,13 +21,62 @@
 #include "internal.h"
 #include "seam.h"
 
+/* ---- fixtures and the runner ---------------------------------------------
+ * Every test starts from the library's defaults (no seam hook, the default
+ * retry budget) in a scratch directory of its own, and its teardown puts the
+ * defaults back whatever the test did. */
+
 /* A fresh empty scratch directory (absolute, UTF-8) for one test; removed
  * with everything in it by tu_dir_free. */
 char *tu_dir_new(void);
 void tu_dir_free(char *dir);
 
+/* CMocka setup/teardown with *state = a scratch directory (char *). */
+int tu_setup_dir(void **state);
+int tu_teardown_dir(void **state);
+/* A test that takes its scratch directory as (const char *)*state. */
+#define TU_TEST(f) cmocka_unit_test_setup_teardown(f, tu_setup_dir, tu_teardown_dir)
+
+/* The same with *state = a struct tu_scratch: the directory and the path of
+ * the one file the tests of a program are about (a lock file, a target),
+ * made with tu_setup_scratch(state, name) in a setup of the program's own. */
+struct tu_scratch {
+  char *dir;
+  char *file; /* dir/name */
+};
+int tu_setup_scratch(void **state, const char *name);
+int tu_teardown_scratch(void **state);
+
+/* The suite of one test program. Every program defines one, with
+ * TU_SUITE, and no main(): testutil_main.c has the main() they share. It
+ * records how to start helper processes (testutil_proc.h), runs helper
+ * `mode` if this process is one (2 for a mode the program does not have),
+ * else runs the tests, only those whose names match SAFEFS_TEST_FILTER if
+ * it is set (e.g. "held*"). The exit status is the number of failed tests,
+ * or what `after` makes of it. */
+typedef int (*tu_helper_fn)(const char *mode, int argc, char **argv);
+struct tu_suite {
+  const char *group;
+  const struct CMUnitTest *tests;
+  size_t count;
+  tu_helper_fn helper;       /* mode, the arguments after it; NULL: none */
+  int (*after)(int failed);  /* NULL, or a summary after the run */
+};
+extern const struct tu_suite tu_suite;
+#define TU_SUITE(group, tests, helper)                                                  \
+  const struct tu_suite tu_suite = {group, tests, sizeof(tests) / sizeof((tests)[0]), helper, \
+                                    NULL}
+
+/* ---- paths and files without safefs --------------------------------------- */
+
 /* dir + separator + name, malloc'd. */
 char *tu_join(const char *dir, const char *name);
+
+/* Make a directory (mode 0755 on POSIX); asserts. */
+void tu_mkdir(const char *path);
+
+/* fopen for a UTF-8 path (Windows: _wfopen of its UTF-16); NULL on failure. */
+FILE *tu_fopen(const char *path, const char *mode);
 
 /* Write or read a file without safefs. Read returns a malloc'd buffer
  * (NUL-terminated) or NULL if the file cannot be opened. */
@@ -56,15 +108,52 @@ size_t tu_version_make(char *buf, size_t cap, unsigned a, unsigned b);
 /* 1 and (*a, *b) if data is exactly one whole version, else 0. */
 int tu_version_parse(const char *data, size_t n, unsigned *a, unsigned *b);
 
+/* ---- trees -------------------------------------------------------------- */
+
+/* A tree `levels` deep at root (made here), with `fanout` subdirectories
+ * d0.. and `files` files f0.txt.. (each holding its own name) in each
+ * directory. Returns the number of files. */
+long tu_make_tree(const char *root, int levels, int fanout, int files);
+
+/* Count the files below dir by path, as an unrelated program would (links
+ * are counted, not followed): -1 if the directory, or any part of it,
+ * vanished during the walk; -2 (Windows) if a directory could not be opened
+ * for a moment (a sharing violation while a remover has it open for the
+ * rename): no view at all. */
+long tu_count_files(const char *dir);
+
+/* A symbolic link at `link` to `target` (is_dir: to a directory, which
+ * Windows wants to know). 0 if the link was made; -1 if this system will
+ * not let us (Windows without the privilege or developer mode; Wine 8,
+ * whose CreateSymbolicLinkW returns TRUE and creates nothing). */
+int tu_symlink(const char *target, const char *link, int is_dir);
+
+/* Make a file read-only (POSIX 0444; Windows FILE_ATTRIBUTE_READONLY). */
+void tu_set_read_only(const char *path);
+
+/* dir/tree with read-only files ro-file and rosub/{a,b}, and rosub itself
+ * read-only (POSIX: 0555, as is tree; Windows: FILE_ATTRIBUTE_READONLY on
+ * rosub). Returns the path of tree, malloc'd. */
+char *tu_make_read_only_tree(const char *dir);
+
+/* ---- the process ---------------------------------------------------------- */
+
 /* Peak resident memory of this process so far, in KiB. */
 long tu_peak_rss_kib(void);
 
 /* Open descriptors (POSIX) or handles (Windows) of this process. */
 long tu_open_handles(void);
 
+/* fn(ctx) with at most `fds` descriptors allowed. POSIX: in a forked child
+ * under RLIMIT_NOFILE, returning its exit status (90: the limit could not
+ * be set); fn must not use CMocka's asserts there. Windows, which has no
+ * such limit, calls fn in this process and returns what it returns. */
+int tu_run_with_fd_limit(int fds, int (*fn)(void *ctx), void *ctx);
+
 /* 1 when the Windows build runs under Wine (its ntdll exports
  * wine_get_version), for the few documented places where Wine's emulation
- * differs from Windows; 0 on Windows and POSIX. */
+ * differs from Windows and for timing margins, wider there; 0 on Windows
+ * and POSIX. */
 int tu_running_on_wine(void);
 
 /* Milliseconds from a monotonic clock. */
@@ -90,5 +179,27 @@ long tu_err_io(void);
 long tu_err_nospace(void);
 long tu_err_access(void);
 long tu_err_interrupted(void); /* EINTR on POSIX; 0 (none) on Windows */
+
+#ifdef _WIN32
+/* ---- Windows only ---------------------------------------------------------- */
+#include <wchar.h>
+
+/* UTF-8 -> UTF-16 and back without safefs (invalid input becomes U+FFFD),
+ * malloc'd. */
+wchar_t *tu_wide(const char *s);
+char *tu_utf8(const wchar_t *w);
+/* A UTF-8 path as Win32 takes it past MAX_PATH: \\?\ + the absolute path
+ * with backslashes (\\?\ takes no forward slashes); a relative path is
+ * only converted. malloc'd. */
+wchar_t *tu_wide_path(const char *path);
+
+/* Another thread opens `path` for reading with share mode `share`
+ * (FILE_SHARE_*) and keeps it open for hold_ms; tu_hold_file returns once
+ * the file is open. tu_holder_join waits for the thread, asserts that it
+ * did open the file, and frees h. */
+typedef struct tu_holder tu_holder;
+tu_holder *tu_hold_file(const char *path, unsigned long share, unsigned long hold_ms);
+void tu_holder_join(tu_holder *h);
+#endif
 
 #endif

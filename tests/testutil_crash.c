@@ -7,12 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#ifdef _WIN32
-#include <windows.h>
-#else
-#include <sys/stat.h>
-#endif
-
 static const char *const check_ids[CM_CHECK_COUNT] = {
 #define CM_CHECK_NAME(name, text) #name,
     CM_CHECK_MAP(CM_CHECK_NAME)
@@ -136,19 +130,9 @@ void cm_put_file(struct cm_trace *t, const char *name, const void *data, size_t 
   cm_initial_file(t, name, data, size);
 }
 
-void cm_mkdir(const char *path) {
-#ifdef _WIN32
-  wchar_t w[1024];
-  assert_true(MultiByteToWideChar(CP_UTF8, 0, path, -1, w, 1024) > 0);
-  assert_true(CreateDirectoryW(w, NULL));
-#else
-  assert_int_equal(mkdir(path, 0755), 0);
-#endif
-}
-
 void cm_put_dir(struct cm_trace *t, const char *name) {
   char *p = tu_join(t->root, name);
-  cm_mkdir(p);
+  tu_mkdir(p);
   free(p);
   cm_initial_dir(t, name);
 }

@@ -62,8 +62,11 @@
  * Windows nor Wine documents it as one atomic step (Wine's is two moves),
  * and it has no write-through, so it is durable only once a later
  * write-through operation flushes the log. (Windows documents
- * MOVEFILE_WRITE_THROUGH itself only for moves done as copies; the model
- * takes the flag at its word, as the brief for this checker says.)
+ * MOVEFILE_WRITE_THROUGH itself only for moves done as copies. The model
+ * takes the flag at its word anyway, on purpose: it checks safefs's call
+ * order against what the flag promises, which is what safefs relies on; a
+ * Windows that flushed less on a same-volume rename would break that
+ * promise below safefs, where no trace can show it.)
  *
  * Crash states are built for the target's directory and, when the target
  * is a directory (removal), for every directory of its tree: "old" then
@@ -170,7 +173,6 @@ void cm_initial_file(struct cm_trace *t, const char *name, const void *data, siz
 void cm_initial_dir(struct cm_trace *t, const char *name);
 void cm_put_file(struct cm_trace *t, const char *name, const void *data, size_t size);
 void cm_put_dir(struct cm_trace *t, const char *name);
-void cm_mkdir(const char *path); /* asserts */
 
 /* Recording: install the hooks; every OS call safefs makes until cm_stop is
  * appended to t (allocations and random draws are not recorded). A rule

@@ -62,12 +62,9 @@ struct tu_proc {
 void tu_proc_init(const char *argv0) {
   wchar_t w[32768];
   DWORD n = GetModuleFileNameW(NULL, w, 32768);
-  int len;
   (void)argv0;
   assert_true(n > 0 && n < 32768);
-  len = WideCharToMultiByte(CP_UTF8, 0, w, -1, NULL, 0, NULL, NULL);
-  self_path = (char *)malloc((size_t)len);
-  WideCharToMultiByte(CP_UTF8, 0, w, -1, self_path, len, NULL, NULL);
+  self_path = tu_utf8(w);
 }
 
 tu_proc *tu_proc_start(const char *mode, ...) {
@@ -87,9 +84,7 @@ tu_proc *tu_proc_start(const char *mode, ...) {
     cap += SAFEFS_QUOTED_MAX(strlen(argv[i])) + 1;
   cmd = (wchar_t *)malloc(sizeof(wchar_t) * (cap + 1));
   for (i = 0; i < n; i++) {
-    int len = MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0);
-    wchar_t *w = (wchar_t *)malloc(sizeof(wchar_t) * (size_t)len);
-    MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, w, len);
+    wchar_t *w = tu_wide(argv[i]);
     if (i > 0)
       cmd[pos++] = L' ';
     pos += safefs_quote_arg(cmd + pos, w);
@@ -136,11 +131,6 @@ int tu_proc_wait(tu_proc *p, long timeout_ms) {
 int tu_proc_kill(tu_proc *p) {
   TerminateProcess(p->process, TU_PROC_KILLED);
   return reap(p);
-}
-
-int tu_under_wine(void) {
-  HMODULE ntdll = GetModuleHandleW(L"ntdll.dll");
-  return ntdll != NULL && GetProcAddress(ntdll, "wine_get_version") != NULL;
 }
 
 #else /* POSIX */
@@ -231,10 +221,6 @@ int tu_proc_kill(tu_proc *p) {
   if (!p->exited)
     kill(p->pid, SIGKILL);
   return reap(p);
-}
-
-int tu_under_wine(void) {
-  return 0;
 }
 
 #endif

@@ -3,12 +3,12 @@
  * program starts copies of itself in a "helper mode", named on the command
  * line, and talks to them through files in its scratch directory.
  *
- *   int main(int argc, char **argv) {
- *     tu_proc_init(argv[0]);
- *     if (argc >= 3 && strcmp(argv[1], TU_PROC_HELPER) == 0)
- *       return run_helper(argv[2], argc - 3, argv + 3);
- *     ...run the CMocka group...
- *   }
+ *   static int run_helper(const char *mode, int argc, char **argv) {...}
+ *   static const struct CMUnitTest tests[] = {...};
+ *   TU_SUITE("group", tests, run_helper);
+ *
+ * (The shared main() in testutil_main.c calls tu_proc_init and, in a helper
+ * process, run_helper; see struct tu_suite in testutil.h.)
  *
  * POSIX: fork + exec of this program. Windows: CreateProcessW of this
  * program (under Wine, that starts it under the same Wine), arguments quoted
@@ -25,7 +25,8 @@
 
 typedef struct tu_proc tu_proc;
 
-/* Record how to start this program again. Call first in main(). */
+/* Record how to start this program again; the shared main() calls it
+ * first. */
 void tu_proc_init(const char *argv0);
 
 /* Start this program as helper `mode` with the string arguments that
@@ -50,8 +51,5 @@ int tu_proc_kill(tu_proc *p);
  * tu_wait_signal waits up to timeout_ms for one to exist (1) or not (0). */
 void tu_signal(const char *path);
 int tu_wait_signal(const char *path, long timeout_ms);
-
-/* 1 when running under Wine (timing margins are wider there). */
-int tu_under_wine(void);
 
 #endif
