@@ -198,8 +198,8 @@ SAFEFS_EXTERN void safefs_free(void *p);
 typedef struct safefs_stamp {
   unsigned long long file[4]; /* volume, file ID (low, high), generation */
   long long size;             /* bytes */
-  long long mtime;            /* modification time, ns, platform epoch */
-  long long ctime;            /* status-change time, ns, platform epoch */
+  long long mtime;            /* modification time, ns since 1970 UTC */
+  long long ctime;            /* status-change time, ns since 1970 UTC */
   int trusted;                /* 0: taken too soon after a change (see above) */
 } safefs_stamp;
 

@@ -27,8 +27,11 @@
 #            shared), install + pkg-config, a C++11 consumer at -Werror; and
 #            cross-built with MinGW (add_subdirectory, find_package static
 #            and shared) and run under Wine
-#   windows  MinGW-w64 cross build, Debug, ctest running every test under Wine
+#   windows  MinGW-w64 cross build (x86_64), Debug, ctest running every test
+#            under Wine (64-bit loader)
 #   windows-release  the same in Release
+#   windows-i686     the 32-bit build (i686-w64-mingw32), Debug, every test
+#            under the 32-bit Wine loader (wine32)
 #
 # Environment:
 #   SAFEFS_NO_APT=1     do not apt-get install (the packages are there)
@@ -45,8 +48,11 @@ JOBS=${SAFEFS_JOBS:-$(nproc 2>/dev/null || echo 2)}
 B=$ROOT/build
 mkdir -p "$B"
 
-PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 dpkg-dev e2fsprogs
-clang clang-tools libclang-rt-dev valgrind"
+# wine32:i386 runs the i686 suite; it needs the i386 architecture (added
+# below). Once it is installed /usr/bin/wine prefers the 32-bit loader, so
+# the 64-bit suites name the 64-bit one (scripts/wine-env.sh).
+PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 wine32:i386
+dpkg-dev e2fsprogs clang clang-tools libclang-rt-dev valgrind"
 
 say() { printf '\n==== %s\n' "$*"; }
 
@@ -64,6 +70,7 @@ install_packages() {
     fi
     say "apt-get install$missing"
     export DEBIAN_FRONTEND=noninteractive
+    dpkg --print-foreign-architectures | grep -qx i386 || dpkg --add-architecture i386
     apt-get update -q
     # shellcheck disable=SC2086
     apt-get install -y -q --no-install-recommends $missing
@@ -193,26 +200,34 @@ consumer() {
     SAFEFS_WINEPREFIX="$B/wineprefix" "$ROOT/tests/consumer/run.sh" "$B/consumer"
 }
 
-# windows TYPE: the MinGW cross build in TYPE, every test under Wine.
+# windows TYPE [ARCH]: the MinGW cross build (ARCH x86_64, the default, or
+# i686) in TYPE, every test under Wine. The i686 suite has a prefix of its
+# own, made once wine32 is there (a prefix made before cannot run 32-bit
+# programs).
 windows() {
     type=$1
-    dir=$B/windows-$type
+    arch=${2:-x86_64}
+    dir=$B/windows-$arch-$type
+    deps=$B/win-deps-$arch
+    prefix=$B/wineprefix
+    [ "$arch" = x86_64 ] || prefix=$B/wineprefix-$arch
+    toolchain=$ROOT/cmake/mingw-w64-$arch.cmake
     set -- # wine-env.sh would take $1 for its prefix
-    "$ROOT/scripts/build-cmocka-mingw.sh" "$B/win-deps" &&
-        SAFEFS_WINEPREFIX="$B/wineprefix" . "$ROOT/scripts/wine-env.sh" &&
-        build_and_test "$dir" -DCMAKE_BUILD_TYPE="$type" \
-            -DCMAKE_TOOLCHAIN_FILE="$ROOT/cmake/mingw-w64-x86_64.cmake" \
-            -DSAFEFS_MINGW_PREFIX="$B/win-deps"
+    SAFEFS_MINGW_TOOLCHAIN=$toolchain "$ROOT/scripts/build-cmocka-mingw.sh" "$deps" &&
+        SAFEFS_WINEPREFIX="$prefix" . "$ROOT/scripts/wine-env.sh" &&
+        build_and_test "$dir" -DCMAKE_BUILD_TYPE="$type" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
+            -DSAFEFS_MINGW_PREFIX="$deps"
 }
 
 install_packages
 for suite in native release builds analyze asan tsan valgrind fuzz consumer windows \
-             windows-release; do
+             windows-release windows-i686; do
     [ "$ONLY" = all ] || [ "$ONLY" = "$suite" ] || continue
     case $suite in
         valgrind) run_suite valgrind valgrind_suite ;;
         windows) run_suite windows windows Debug ;;
         windows-release) run_suite windows-release windows Release ;;
+        windows-i686) run_suite windows-i686 windows Debug i686 ;;
         *) run_suite "$suite" "$suite" ;;
     esac
 done

@@ -31,8 +31,8 @@ int safefs__random(void *buf, size_t size);
 /* Monotonic clock in milliseconds; only differences are meaningful. */
 long long safefs__now_ms(void);
 
-/* The wall clock in nanoseconds, in the epoch of the platform's file
- * times (POSIX 1970, Windows 1601). */
+/* The wall clock in nanoseconds since 1970 UTC, as stamps count file
+ * times on every platform. */
 long long safefs__wall_ns(void);
 
 /* Sleep for ms milliseconds (0 yields). */
@@ -83,8 +83,8 @@ void safefs__rfile_close(long long handle);
 
 /* ---- stamp.c: file identity ----------------------------------------------
  * What a backend reads off a file for a safefs_stamp (src/stamp.c decides
- * trust and equality). Times are nanoseconds in the platform's own epoch,
- * and `now` is the wall clock in the same units, read just BEFORE the
+ * trust and equality). Times are nanoseconds since 1970 UTC, and `now` is
+ * the wall clock in the same units, read just BEFORE the
  * attributes: any change after the attributes were read is then stamped
  * no earlier than now minus one tick of the filesystem's clock, which is
  * what makes the settling rule sound. `settle` is that window for the

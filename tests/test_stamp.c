@@ -107,20 +107,21 @@ static void edit_in_place(const char *path, const char *data, size_t size, int k
 }
 #endif
 
-/* Set the modification time, in the stamp's units (ns, platform epoch). */
+/* Set the modification time, in the stamp's units (ns since 1970). */
 static void set_mtime(const char *path, long long ns) {
 #ifdef _WIN32
   wchar_t *w = tu_wide_path(path);
   HANDLE h = CreateFileW(w, GENERIC_WRITE | FILE_WRITE_ATTRIBUTES,
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, NULL,
                          OPEN_EXISTING, 0, NULL);
-  unsigned long long ticks = (unsigned long long)(ns / 100);
+  unsigned long long ticks = (unsigned long long)(ns / 100 + 116444736000000000LL);
   FILETIME ft;
   free(w);
   assert_true(h != INVALID_HANDLE_VALUE);
   ft.dwLowDateTime = (DWORD)ticks;
   ft.dwHighDateTime = (DWORD)(ticks >> 32);
-  assert_true(SetFileTime(h, NULL, NULL, &ft));
+  if (!SetFileTime(h, NULL, NULL, &ft))
+    fail_msg("SetFileTime(%lld): error %lu", ns, (unsigned long)GetLastError());
   CloseHandle(h);
 #else
   struct timespec times[2];

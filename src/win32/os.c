@@ -37,12 +37,20 @@ long long safefs__now_ms(void) {
   return (long long)GetTickCount64();
 }
 
+/* 100 ns ticks from 1601 to 1970. */
+#define TICKS_1601_TO_1970 116444736000000000LL
+
+long long safefs__filetime_ns(long long ticks) {
+  return (ticks - TICKS_1601_TO_1970) * 100;
+}
+
 /* GetSystemTimeAsFileTime lags the precise time by up to a tick, which
  * only makes a stamp's age look younger (safe: platform.h). */
 long long safefs__wall_ns(void) {
   FILETIME ft;
   GetSystemTimeAsFileTime(&ft);
-  return (long long)(((unsigned long long)ft.dwHighDateTime << 32) | ft.dwLowDateTime) * 100;
+  return safefs__filetime_ns(
+      (long long)(((unsigned long long)ft.dwHighDateTime << 32) | ft.dwLowDateTime));
 }
 
 void safefs__sleep_ms(long ms) {

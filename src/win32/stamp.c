@@ -23,9 +23,10 @@ struct id_info {
   BYTE id[16];
 };
 
-/* FILETIME-style 100 ns units to ns. */
+/* FILETIME-style 100 ns ticks since 1601 to ns since 1970, as POSIX
+ * stamps count (ns since 1601 would not fit in 64 bits). */
 static long long ticks_ns(LARGE_INTEGER t) {
-  return t.QuadPart * 100;
+  return safefs__filetime_ns(t.QuadPart);
 }
 
 /* The filesystems whose times are coarse (FAT's 2 s steps) or come from

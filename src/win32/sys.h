@@ -54,6 +54,9 @@ int safefs__sys_utf8(const wchar_t *w, int len, char **out);
  * status is SAFEFS_ENOTDIR, otherwise SAFEFS_ENOENT. */
 int safefs__sys_fail_path(DWORD err, const wchar_t *path);
 
+/* A FILETIME count (100 ns ticks since 1601) as ns since 1970 (src/win32/os.c). */
+long long safefs__filetime_ns(long long ticks);
+
 /* ---- calls ---------------------------------------------------------------- */
 
 /* CreateFileW, not inheritable. `op` says what the open is for
