@@ -54,3 +54,12 @@ function(expect_outcome what)
   endif()
   message(STATUS "${what}: ${MODE} outcome as expected")
 endfunction()
+
+# For set-up steps, in either mode: every process must exit 0.
+function(expect_success what)
+  foreach(rc IN LISTS RCS)
+    if(NOT rc STREQUAL "0")
+      message(FATAL_ERROR "${what} failed (exit codes ${RCS})")
+    endif()
+  endforeach()
+endfunction()
