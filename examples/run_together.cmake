@@ -55,6 +55,14 @@ function(expect_outcome what)
   message(STATUS "${what}: ${MODE} outcome as expected")
 endfunction()
 
+# A set-up or checking step: run_together without --unsafe, in either mode.
+function(run_plain timeout)
+  set(UNSAFE_FLAG "")
+  run_together(${timeout} ${ARGN})
+  set(RCS "${RCS}" PARENT_SCOPE)
+  set(LOG "${LOG}" PARENT_SCOPE)
+endfunction()
+
 # For set-up steps, in either mode: every process must exit 0.
 function(expect_success what)
   foreach(rc IN LISTS RCS)
