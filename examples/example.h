@@ -8,7 +8,7 @@
 #define SAFEFS_EXAMPLE_H
 
 #ifndef _WIN32
-#define _POSIX_C_SOURCE 200809L /* nanosleep, clock_gettime, link, rmdir */
+#define _POSIX_C_SOURCE 200809L /* nanosleep, clock_gettime, link, mkdir, rmdir */
 #endif
 
 #include <errno.h>
@@ -77,6 +77,15 @@ static inline long hard_link(const char *from, const char *to) {
   return CreateHardLinkW(wto, wfrom, NULL) ? 0 : (long)GetLastError();
 #else
   return link(from, to) == 0 ? 0 : (long)errno;
+#endif
+}
+
+/* Create a directory (its parent must exist): 0 or -1. */
+static inline int make_dir(const char *path) {
+#ifdef _WIN32
+  return _mkdir(path);
+#else
+  return mkdir(path, 0777);
 #endif
 }
 
