@@ -139,10 +139,16 @@ static int verify_blob_unsafe(unsigned long long hash) {
   char *data;
   int deleted = 0;
   blob_path(blob, sizeof blob, hash);
+  long long give_up = clock_ms() + 2000;
   if ((data = read_plain(blob, &size)) == NULL)
     return 0;
-  if (!blob_ok(data, size, hash)) /* partial, or damaged: delete at once */
-    deleted = remove(blob) == 0;
+  if (!blob_ok(data, size, hash)) {
+    /* Partial, or damaged: delete at once. On Windows a file another
+     * process has open cannot be deleted, so retry for a while, as Windows
+     * deleters must (until the installer closes it, and it is gone). */
+    while (!(deleted = remove(blob) == 0) && errno != ENOENT && clock_ms() < give_up)
+      sleep_ms(1);
+  }
   free(data);
   return deleted;
 }
