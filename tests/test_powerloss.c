@@ -302,6 +302,19 @@ static int trial(enum mode mode, unsigned *base, unsigned rnd) {
       reports++;
     }
   }
+  /* Stop the writer before the power goes, and count what it reported up
+   * to then: in a real power loss nothing runs afterwards, and a call that
+   * returns after the shutdown must not count as durable (XFS answers a
+   * directory fsync with success once the shutdown has unpinned the
+   * directory's log item: measured, 1-2 "violations" in 20 trials until
+   * this stop). A stop takes effect when the current system call returns,
+   * so a report not yet written stays unwritten: that version counts as
+   * in flight. */
+  kill(pid, SIGSTOP);
+  waitpid(pid, &status, WUNTRACED);
+  fcntl(fds[0], F_SETFL, O_NONBLOCK);
+  while (read(fds[0], &seq, sizeof seq) == (ssize_t)sizeof seq)
+    last = seq;
   fd = open(g_mnt, O_RDONLY | O_DIRECTORY);
   if (fd < 0 || ioctl(fd, SHUTDOWN_IOCTL, &how) != 0) {
     perror("EXT4_IOC_SHUTDOWN / XFS_IOC_GOINGDOWN");
@@ -311,9 +324,6 @@ static int trial(enum mode mode, unsigned *base, unsigned rnd) {
   close(fd);
   kill(pid, SIGKILL);
   waitpid(pid, &status, 0);
-  /* reports written before the writer died count: those calls returned 0 */
-  while (read(fds[0], &seq, sizeof seq) == (ssize_t)sizeof seq)
-    last = seq;
   close(fds[0]);
   if (umount_fs() != 0 || mount_fs() != 0)
     return -1;
