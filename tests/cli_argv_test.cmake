@@ -9,6 +9,10 @@
 # argv_echo is first run alone, as a control: under Wine the launcher
 # builds a command line of its own from the Unix argv, and a difference
 # there would not be safefs's.
+#
+# The Windows side has been run under Wine 8.0 only (Wine's msvcrt splits
+# the child's command line, Wine's CommandLineToArgvW safefs's own), not
+# on Windows itself.
 # Invoked by ctest with -DSAFEFS_TOOL=... -DSAFEFS_ARGV_ECHO=... -DWORK_DIR=...
 # [-DSAFEFS_EMULATOR=wine]
 file(REMOVE_RECURSE "${WORK_DIR}")
