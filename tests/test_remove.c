@@ -679,7 +679,8 @@ static void permission_error_fails_fast(void **state) {
 
 static char *round_path(const char *dir, const char *what, int r) {
   char name[64];
-  snprintf(name, sizeof name, "%s-%d", what, r);
+  int n = snprintf(name, sizeof name, "%s-%d", what, r);
+  assert_true(n > 0 && (size_t)n < sizeof name);
   return tu_join(dir, name);
 }
 

@@ -11,7 +11,7 @@
 #ifdef _WIN32
 #include <windows.h>
 
-#include "../tools/quote_win32.h"
+#include "safefs_cmdline.h"
 #else
 #include <limits.h>
 #include <signal.h>
@@ -23,6 +23,9 @@
 #define MAX_ARGS 32
 
 static char *self_path;
+#ifdef _WIN32
+static wchar_t *self_path_w; /* for CreateProcessW's lpApplicationName */
+#endif
 
 void tu_signal(const char *path) {
   tu_write_raw(path, "", 0);
@@ -65,13 +68,16 @@ void tu_proc_init(const char *argv0) {
   (void)argv0;
   assert_true(n > 0 && n < 32768);
   self_path = tu_utf8(w);
+  self_path_w = tu_wide(self_path);
 }
 
+/* The helper's C runtime splits the command line back into the argv
+ * collected here (the same builder as `safefs lock`, tested by
+ * test_cmdline*.c). */
 tu_proc *tu_proc_start(const char *mode, ...) {
   const char *argv[MAX_ARGS];
-  wchar_t *cmd, *app = NULL;
-  size_t cap = 0, pos = 0;
-  int n, i;
+  wchar_t *cmd;
+  int n;
   va_list ap;
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
@@ -80,26 +86,14 @@ tu_proc *tu_proc_start(const char *mode, ...) {
   va_start(ap, mode);
   n = collect_args(argv, mode, ap);
   va_end(ap);
-  for (i = 0; i < n; i++) /* UTF-16 is never longer than UTF-8 */
-    cap += SAFEFS_QUOTED_MAX(strlen(argv[i])) + 1;
-  cmd = (wchar_t *)malloc(sizeof(wchar_t) * (cap + 1));
-  for (i = 0; i < n; i++) {
-    wchar_t *w = tu_wide(argv[i]);
-    if (i > 0)
-      cmd[pos++] = L' ';
-    pos += safefs_quote_arg(cmd + pos, w);
-    if (i == 0)
-      app = w;
-    else
-      free(w);
-  }
-  cmd[pos] = 0;
+  cmd = safefs_cmdline_to_utf16(n, argv);
+  if (cmd == NULL)
+    fail_msg("cannot build the command line: Windows error %lu", (unsigned long)GetLastError());
   memset(&si, 0, sizeof si);
   si.cb = sizeof si;
-  if (!CreateProcessW(app, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
+  if (!CreateProcessW(self_path_w, cmd, NULL, NULL, TRUE, 0, NULL, NULL, &si, &pi))
     fail_msg("CreateProcessW failed: %lu", (unsigned long)GetLastError());
   free(cmd);
-  free(app);
   CloseHandle(pi.hThread);
   p = (tu_proc *)malloc(sizeof *p);
   p->process = pi.hProcess;

@@ -12,8 +12,9 @@
  *
  * POSIX: fork + exec of this program. Windows: CreateProcessW of this
  * program (under Wine, that starts it under the same Wine), arguments quoted
- * the way the C runtime splits them, with bInheritHandles TRUE so that a
- * handle someone made inheritable would really be inherited.
+ * the way the C runtime splits them (cmdline/safefs_cmdline.h), with
+ * bInheritHandles TRUE so that a handle someone made inheritable would
+ * really be inherited.
  */
 #ifndef SAFEFS_TESTUTIL_PROC_H
 #define SAFEFS_TESTUTIL_PROC_H

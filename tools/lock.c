@@ -31,7 +31,7 @@
 #include <windows.h>
 #include <stdlib.h>
 
-#include "quote_win32.h"
+#include "safefs_cmdline.h"
 #else
 #include <errno.h>
 #include <signal.h>
@@ -54,41 +54,19 @@ static BOOL WINAPI outlive_command(DWORD type) {
   return type == CTRL_C_EVENT || type == CTRL_BREAK_EVENT;
 }
 
-/* argv is UTF-8 here (main rebuilds it from the UTF-16 command line);
- * back to UTF-16, one argument at a time, quoted for CreateProcessW. */
-static wchar_t *command_line(int argc, int first, char **argv) {
-  size_t cap = 1, pos = 0;
-  wchar_t *cmd, *w;
-  int i, n;
-  for (i = first; i < argc; i++)
-    cap += SAFEFS_QUOTED_MAX((size_t)MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0)) + 1;
-  cmd = (wchar_t *)malloc(cap * sizeof(wchar_t));
-  for (i = first; cmd != NULL && i < argc; i++) {
-    n = MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, NULL, 0);
-    w = (wchar_t *)malloc((size_t)n * sizeof(wchar_t));
-    if (w == NULL || MultiByteToWideChar(CP_UTF8, 0, argv[i], -1, w, n) != n) {
-      free(w);
-      free(cmd);
-      return NULL;
-    }
-    if (i > first)
-      cmd[pos++] = L' ';
-    pos += safefs_quote_arg(cmd + pos, w);
-    free(w);
-  }
-  if (cmd != NULL)
-    cmd[pos] = 0;
-  return cmd;
-}
-
+/* argv is UTF-8 here (main rebuilds it from the UTF-16 command line).
+ * CreateProcessW takes one string, which COMMAND's C runtime splits again:
+ * safefs_cmdline_to_utf16 quotes it so that COMMAND gets exactly
+ * argv[first..argc-1] (tests/cli_argv_test.cmake checks it byte for byte). */
 static int run_command(int argc, int first, char **argv) {
-  wchar_t *cmd = command_line(argc, first, argv);
+  wchar_t *cmd = safefs_cmdline_to_utf16(argc - first, (const char *const *)(argv + first));
   STARTUPINFOW si;
   PROCESS_INFORMATION pi;
   DWORD code = 1;
 
   if (cmd == NULL) {
-    fprintf(stderr, "safefs: lock: cannot build the command line\n");
+    fprintf(stderr, "safefs: lock: cannot build the command line (Windows error %lu)\n",
+            (unsigned long)GetLastError());
     return 126;
   }
   memset(&si, 0, sizeof si);

@@ -19,11 +19,13 @@
 #include <fcntl.h>
 #include <io.h>
 #include <windows.h>
-#include <shellapi.h>
 #endif
 
 #include "safefs.h"
 #include "cli.h"
+#ifdef _WIN32
+#include "safefs_cmdline.h"
+#endif
 
 struct command {
   const char *name;
@@ -111,39 +113,6 @@ int safefs_cli_write(int argc, char **argv) {
   return 0;
 }
 
-#ifdef _WIN32
-static void free_argv(char **argv) {
-  int i;
-  for (i = 0; argv != NULL && argv[i] != NULL; i++)
-    free(argv[i]);
-  free(argv);
-}
-
-/* The C runtime's argv is in the ANSI code page, which cannot hold every
- * file name. Rebuild it as UTF-8 from the UTF-16 command line, since
- * safefs takes UTF-8 paths. Returns NULL if that fails (nothing leaks);
- * release the result with free_argv. */
-static char **utf8_argv(int *argc) {
-  LPWSTR *wargv = CommandLineToArgvW(GetCommandLineW(), argc);
-  char **argv;
-  int i;
-  if (wargv == NULL)
-    return NULL;
-  argv = (char **)calloc((size_t)*argc + 1, sizeof *argv);
-  for (i = 0; argv != NULL && i < *argc; i++) {
-    int n = WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, NULL, 0, NULL, NULL);
-    argv[i] = n > 0 ? (char *)malloc((size_t)n) : NULL;
-    if (argv[i] == NULL ||
-        WideCharToMultiByte(CP_UTF8, 0, wargv[i], -1, argv[i], n, NULL, NULL) != n) {
-      free_argv(argv);
-      argv = NULL;
-    }
-  }
-  LocalFree(wargv);
-  return argv;
-}
-#endif
-
 static int run(int argc, char **argv) {
   size_t i;
   if (argc < 2)
@@ -161,14 +130,17 @@ static int run(int argc, char **argv) {
 int main(int argc, char **argv) {
 #ifdef _WIN32
   int rc;
-  char **wide_argv = utf8_argv(&argc);
-  (void)argv; /* ANSI code page: rebuilt from the UTF-16 command line instead */
+  /* The C runtime's argv is in the ANSI code page, which cannot hold every
+   * file name; safefs takes UTF-8, so it is rebuilt from the UTF-16
+   * command line instead (one block). */
+  char **wide_argv = safefs_cmdline_split_utf8(GetCommandLineW(), &argc);
+  (void)argv;
   if (wide_argv == NULL) {
     fprintf(stderr, "safefs: cannot read the command line\n");
     return 2;
   }
   rc = run(argc, wide_argv);
-  free_argv(wide_argv);
+  free(wide_argv);
   return rc;
 #else
   return run(argc, argv);
