@@ -14,7 +14,7 @@
 #            errors: gcc RelWithDebInfo and MinSizeRel, clang Debug,
 #            Release, RelWithDebInfo and MinSizeRel (build only)
 #   analyze  the clang static analyzer over the library and the tool (with
-#            its command-line builder, cmdline/), for
+#            its command-line builder, tools/cmdline/), for
 #            the native target and for x86_64-w64-windows-gnu; any finding
 #            fails the suite
 #   asan     gcc with AddressSanitizer + UndefinedBehaviorSanitizer, ctest
@@ -135,16 +135,16 @@ analyze() {
     found=0
     for target in native x86_64-w64-windows-gnu; do
         if [ $target = native ]; then
-            flags="" files="src/*.c src/posix/*.c tools/*.c cmdline/cmdline.c"
+            flags="" files="src/*.c src/posix/*.c tools/*.c tools/cmdline/cmdline.c"
         else
             flags="--target=$target -DWIN32_LEAN_AND_MEAN -DUNICODE -D_UNICODE -D_WIN32_WINNT=0x0601"
-            files="src/*.c src/win32/*.c tools/*.c cmdline/*.c"
+            files="src/*.c src/win32/*.c tools/*.c tools/cmdline/*.c"
         fi
         echo "-- clang --analyze ($target)"
         for f in $files; do
             # shellcheck disable=SC2086
             clang --analyze -Xanalyzer -analyzer-werror -Xanalyzer -analyzer-output=text \
-                -std=c99 -Wall -Wextra -Wpedantic -Werror $flags -Iinclude -Isrc -Itools -Icmdline \
+                -std=c99 -Wall -Wextra -Wpedantic -Werror $flags -Iinclude -Isrc -Itools -Itools/cmdline \
                 "$f" -o /dev/null || found=$((found + 1))
         done
     done
