@@ -1,4 +1,4 @@
-/* Fuzz the Windows command-line builder (cmdline/cmdline.c) against the
+/* Fuzz the Windows command-line builder (tools/cmdline/cmdline.c) against the
  * model of the C runtime's parser (tests/testutil_cmdline.c), which is
  * written apart from it. The input after its first byte, split at NUL
  * bytes, is argv (argv[0] the program name). If the first byte is odd,

@@ -1,6 +1,6 @@
 # `safefs lock LOCKFILE -- COMMAND ARGS...` must start COMMAND with exactly
 # ARGS. On Windows safefs quotes them into one command line for
-# CreateProcessW (cmdline/cmdline.c) and COMMAND's C runtime splits it
+# CreateProcessW (tools/cmdline/cmdline.c) and COMMAND's C runtime splits it
 # again; on POSIX execvp passes them as they are. COMMAND is argv_echo
 # (tests/argv_echo.c), which prints each argument it got hex-encoded, so
 # the comparison is byte for byte. It lives in a directory with spaces in

@@ -1,5 +1,5 @@
 /*
- * Windows command lines (cmdline/safefs_cmdline.h): safefs_cmdline_build
+ * Windows command lines (tools/cmdline/safefs_cmdline.h): safefs_cmdline_build
  * against an independent model of the Microsoft C runtime's parser
  * (testutil_cmdline.c), on every platform, since the builder is portable.
  * The same argv goes in, is built, is split by the model and must come

@@ -12,7 +12,7 @@
  *
  * POSIX: fork + exec of this program. Windows: CreateProcessW of this
  * program (under Wine, that starts it under the same Wine), arguments quoted
- * the way the C runtime splits them (cmdline/safefs_cmdline.h), with
+ * the way the C runtime splits them (tools/cmdline/safefs_cmdline.h), with
  * bInheritHandles TRUE so that a handle someone made inheritable would
  * really be inherited.
  */
