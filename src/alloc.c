@@ -22,16 +22,26 @@ static int alloc_refused(const void *old, size_t size) {
   return tell_seam(SAFEFS__OP_ALLOC, old, size) != 0;
 }
 
+/* The message for the SAFEFS_ENOMEM the caller is about to return. */
+static void *out_of_memory(size_t size) {
+  safefs__fail_msg(SAFEFS_ENOMEM, 0, "out of memory (allocating %lu bytes)", (unsigned long)size);
+  return NULL;
+}
+
 void *safefs__malloc(size_t size) {
+  void *p;
   if (alloc_refused(NULL, size))
-    return NULL;
-  return malloc(size ? size : 1);
+    return out_of_memory(size);
+  p = malloc(size ? size : 1);
+  return p != NULL ? p : out_of_memory(size);
 }
 
 void *safefs__realloc(void *p, size_t size) {
+  void *q;
   if (alloc_refused(p, size))
-    return NULL;
-  return realloc(p, size ? size : 1);
+    return out_of_memory(size);
+  q = realloc(p, size ? size : 1);
+  return q != NULL ? q : out_of_memory(size);
 }
 
 void safefs__free(void *p) {

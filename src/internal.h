@@ -26,10 +26,72 @@
 /* A retryable outcome of one attempt (positive, so never a public status). */
 #define SAFEFS__AGAIN 1
 
-/* ---- status.c: the one error list ---------------------------------------
- * Record `oserr` as this thread's last OS error and return `status`.
- * Every failing public call ends in exactly one of these. */
+/* ---- error.c: this thread's error state ---------------------------------
+ * A failing public call leaves, per thread, the raw OS error
+ * (safefs_last_os_error) and a sentence (safefs_last_error_message):
+ *   - every failed OS call is recorded as it happens, by the seam
+ *     (safefs__seam_done -> safefs__record_failed_call): its verb and
+ *     paths, copied, since the pointers die with the call. Nothing is
+ *     published yet: a failure the caller tolerates (a directory fsync a
+ *     filesystem cannot do, a fallback) leaves the message alone;
+ *   - the code that turns a failure into a status publishes it:
+ *     safefs__fail_os / safefs__fail_os_at build the sentence from the
+ *     recorded call, adding the context only the caller knows (the file an
+ *     fd-based call was about, the directory), and the OS error text;
+ *     safefs__fail_msg writes one for a failure no OS call made (argument
+ *     errors, "is a directory");
+ *   - cleanup after a failure may fail too: safefs__error_save /
+ *     safefs__error_restore keep the first failure's error and message.
+ * The message is a fixed per-thread buffer; nothing here allocates. */
+#define SAFEFS__MESSAGE_MAX 512
+
+/* Record `oserr` as this thread's last OS error and return `status`; the
+ * message is left as it is (a status passed on, or a retry verdict). */
 int safefs__fail(int status, long oserr);
+
+/* Fail with the status `oserr` maps to (the backend's
+ * safefs__status_from_os), and publish the message for the call that
+ * failed with it: "<verb> '<path>'[ over '<path2>']: <OS text>". */
+int safefs__fail_os(long oserr);
+
+/* The same with context: `subject` names the file when the call itself
+ * had no path (a write, sync or close on a descriptor or handle), `dir`
+ * (may be NULL) is added as " in '<dir>'". */
+int safefs__fail_os_at(long oserr, const char *subject, const char *dir);
+
+/* Fail with `status` and `oserr` and the message printf(fmt, ...) (only
+ * %s, %d, %ld, %lu are used); for failures that are no OS call's. */
+#if defined(__GNUC__) && !defined(__MINGW32__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int safefs__fail_msg(int status, long oserr, const char *fmt, ...);
+
+/* Add printf(fmt, ...) to the end of the current message (", retried for
+ * 2000 ms"), cutting it as the rest is cut. */
+#if defined(__GNUC__) && !defined(__MINGW32__)
+__attribute__((format(printf, 1, 2)))
+#endif
+void safefs__message_append(const char *fmt, ...);
+
+/* The result of the public call `function` on `path`, passed through: an
+ * out-of-memory message, which no path was known for where it was made,
+ * gets " in <function> '<path>'". */
+int safefs__result(int rc, const char *function, const char *path);
+
+/* Argument errors: "<function>: <what>", SAFEFS_EINVAL, no OS error. */
+int safefs__fail_arg(const char *function, const char *what);
+
+/* Keep the first failure across a cleanup that may fail too:
+ *   struct safefs__saved_error e; safefs__error_save(&e);
+ *   ...cleanup...; return safefs__error_restore(&e, rc);
+ * (A copy of the message on the stack: the failure path only.) */
+struct safefs__saved_error {
+  long os;
+  int cut;
+  char message[SAFEFS__MESSAGE_MAX];
+};
+void safefs__error_save(struct safefs__saved_error *e);
+int safefs__error_restore(const struct safefs__saved_error *e, int status);
 
 /* ---- retry.c: the one retry policy --------------------------------------
  * Call attempt(ctx) until it returns something other than SAFEFS__AGAIN or
@@ -42,6 +104,13 @@ int safefs__fail(int status, long oserr);
 #define SAFEFS__RETRY_MAX_SLEEP_MS 100
 typedef int (*safefs__attempt_fn)(void *ctx);
 int safefs__retry(safefs__attempt_fn attempt, void *ctx, long budget_ms);
+
+/* The verdict on one failed attempt, for the attempt functions given to
+ * safefs__retry: publish the failure (as safefs__fail_os_at does, with
+ * `subject` and `dir` as context) and return SAFEFS__AGAIN if the OS error
+ * is transient (safefs__os_transient: another process holds the file for
+ * a moment), else its status. */
+int safefs__attempt_failed(long oserr, const char *subject, const char *dir);
 
 /* Resolve a caller's budget argument: < 0 gives the process default. */
 long safefs__budget(long budget_ms);
@@ -57,6 +126,10 @@ long safefs__budget(long budget_ms);
 #define SAFEFS__KIND_TMP "tmp"
 #define SAFEFS__KIND_OLD "old"
 #define SAFEFS__KIND_TRASH "trash"
+
+/* Fill buf with bytes from the OS CSPRNG (through the seam, as RANDOM).
+ * Returns 0 or a status. */
+int safefs__random(void *buf, size_t size);
 
 /* Build a fresh name into out[SAFEFS__NAME_MAX + 1] from the file name
  * `base` (no directory part). Returns 0 or a status (random source failed). */
@@ -75,6 +148,16 @@ int safefs__own_backup_target(const char *name, char *base);
  * the last component inside `path`. Returns SAFEFS_EINVAL when the path ends
  * in a separator or names "." or "..": there is no file name to replace. */
 int safefs__split_path(const char *path, size_t *dir_len, const char **base);
+
+/* The same, with the directory part as a new string in *dir ("." for a
+ * bare name, "/" for a file in the root). SAFEFS_EINVAL or SAFEFS_ENOMEM,
+ * recorded, on failure (then *dir is NULL). */
+int safefs__split_dir(const char *path, char **dir, const char **base);
+
+/* The argument check every public call makes on its path: not NULL, not
+ * empty and, with need_name, naming a file (see safefs__split_path).
+ * SAFEFS_EINVAL with a message naming `function` and what is wrong. */
+int safefs__check_path(const char *function, const char *path, int need_name);
 
 /* ---- utf8.c: strict UTF-8 <-> UTF-16 -------------------------------------
  * safefs__utf8_to_utf16: the UTF-16 length (code units, no NUL) of the

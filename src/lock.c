@@ -57,8 +57,8 @@ static unsigned jitter_seed(const void *p) {
   return seed != 0 ? seed : 0x9E3779B9u;
 }
 
-/* Take the lock within timeout_ms (see the top of the file). */
-static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
+/* Take the lock on `path` within timeout_ms (see the top of the file). */
+static int wait_for_lock(safefs__lockfile *f, const char *path, int shared, long timeout_ms) {
   long long deadline = safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
   long sleep_ms = FIRST_SLEEP_MS;
   unsigned rnd = 0;
@@ -74,7 +74,9 @@ static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
     if (rc != SAFEFS__AGAIN)
       return rc;
     if (left == 0 || (timeout_ms > 0 && safefs__now_ms() >= deadline))
-      return safefs__fail(SAFEFS_ETIMEDOUT, safefs_last_os_error());
+      return safefs__fail_msg(SAFEFS_ETIMEDOUT, safefs_last_os_error(),
+                              "lock '%s': still held by another holder after the %ld ms timeout",
+                              path, timeout_ms);
     if (rnd == 0)
       rnd = jitter_seed(f);
     nap = sleep_ms - sleep_ms / 4 + (long)(next_random(&rnd) % (unsigned long)(sleep_ms / 2 + 1));
@@ -100,16 +102,19 @@ static int mark_held(safefs_lock *lock) {
   return rc;
 }
 
-int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
+static int lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
   safefs_lock *lock;
+  struct safefs__saved_error e;
   int rc;
-  long os;
 
   if (out == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_lock_acquire", "out is NULL");
   *out = NULL;
-  if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)KNOWN_FLAGS) != 0)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+  if ((rc = safefs__check_path("safefs_lock_acquire", path, 0)) != 0)
+    return rc;
+  if ((flags & ~(unsigned)KNOWN_FLAGS) != 0)
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "safefs_lock_acquire: unknown flags 0x%x",
+                            flags & ~(unsigned)KNOWN_FLAGS);
   lock = (safefs_lock *)safefs__malloc(sizeof *lock);
   if (lock == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
@@ -121,20 +126,24 @@ int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, lon
     safefs__free(lock);
     return rc;
   }
-  rc = wait_for_lock(lock->file, lock->shared, timeout_ms);
+  rc = wait_for_lock(lock->file, path, lock->shared, timeout_ms);
   if (rc == 0 && !lock->shared && (rc = mark_held(lock)) != 0) {
-    os = safefs_last_os_error();
+    safefs__error_save(&e);
     safefs__lockfile_unlock(lock->file);
-    rc = safefs__fail(rc, os);
+    rc = safefs__error_restore(&e, rc);
   }
   if (rc != 0) {
-    os = safefs_last_os_error();
+    safefs__error_save(&e);
     safefs__lockfile_close(lock->file);
     safefs__free(lock);
-    return safefs__fail(rc, os);
+    return safefs__error_restore(&e, rc);
   }
   *out = lock;
   return 0;
+}
+
+int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
+  return safefs__result(lock_acquire(out, path, flags, timeout_ms), "safefs_lock_acquire", path);
 }
 
 int safefs_lock_abandoned(const safefs_lock *lock) {
@@ -148,21 +157,21 @@ int safefs_lock_abandoned(const safefs_lock *lock) {
  * leaves the unlock to the OS "when resources allow". All three steps run
  * whatever fails; the first failure is returned. */
 int safefs_lock_release(safefs_lock *lock) {
+  struct safefs__saved_error first;
   int rc = 0, r;
-  long os = 0;
 
   if (lock == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_lock_release", "lock is NULL");
   if (!lock->shared && (rc = safefs__lockfile_write_byte(lock->file, MARKER_FREE)) != 0)
-    os = safefs_last_os_error();
+    safefs__error_save(&first);
   if ((r = safefs__lockfile_unlock(lock->file)) != 0 && rc == 0) {
     rc = r;
-    os = safefs_last_os_error();
+    safefs__error_save(&first);
   }
   if ((r = safefs__lockfile_close(lock->file)) != 0 && rc == 0) {
     rc = r;
-    os = safefs_last_os_error();
+    safefs__error_save(&first);
   }
   safefs__free(lock);
-  return rc != 0 ? safefs__fail(rc, os) : 0;
+  return rc != 0 ? safefs__error_restore(&first, rc) : 0;
 }

@@ -15,9 +15,10 @@
  * one place each backend translates errors. */
 int safefs__status_from_os(long oserr);
 
-/* Record `oserr` as the last OS error and return its status: the usual way
- * a backend function fails. */
-int safefs__fail_os(long oserr);
+/* The OS's own text for `oserr` and its number, for the error message:
+ * "Permission denied (errno 13)", "Access is denied (error 5)". Written
+ * into buf (cap bytes, NUL-terminated, cut if need be), never allocating. */
+void safefs__os_error_text(long oserr, char *buf, size_t cap);
 
 /* 1 if `oserr` means another process holds the file for a moment (sharing
  * or lock violation, access denied on a delete-pending file...): worth
@@ -25,8 +26,9 @@ int safefs__fail_os(long oserr);
 int safefs__os_transient(long oserr);
 
 /* ---- os.c --------------------------------------------------------------- */
-/* Fill buf with bytes from the OS CSPRNG. Returns 0 or a status. */
-int safefs__random(void *buf, size_t size);
+/* Fill buf with bytes from the OS CSPRNG: 0, or a status with the OS error
+ * in *oserr. (The seam and the message are the shared safefs__random's.) */
+int safefs__os_random(void *buf, size_t size, long *oserr);
 
 /* Monotonic clock in milliseconds; only differences are meaningful. */
 long long safefs__now_ms(void);
@@ -63,21 +65,24 @@ void safefs__temp_discard(safefs__temp *t);
 
 /* ---- read.c: one file opened for a whole-file read ----------------------
  * The growing-buffer loop is shared (src/read.c); the backend opens, reads
- * and closes. The handle is a descriptor or a HANDLE, carried as a number. */
+ * and closes. A safefs__rfile is the backend's (a descriptor or a HANDLE,
+ * and the path for messages, borrowed from the caller until the close). */
+typedef struct safefs__rfile safefs__rfile;
 
 /* Open `path` for reading (on Windows with every share mode, so a reader
  * never blocks a writer; a held file is waited out for the retry budget).
  * A directory is SAFEFS_EISDIR. *size_hint is the current size, or 0 when
- * it is unknown or not a regular file. */
-int safefs__rfile_open(const char *path, long long *handle, size_t *size_hint);
+ * it is unknown or not a regular file. On failure *out is NULL. */
+int safefs__rfile_open(safefs__rfile **out, const char *path, size_t *size_hint);
 
 /* Read up to cap bytes into buf; *got is 0 at end of file. Interrupted
  * reads are retried. */
-int safefs__rfile_read(long long handle, void *buf, size_t cap, size_t *got);
+int safefs__rfile_read(safefs__rfile *f, void *buf, size_t cap, size_t *got);
 
-void safefs__rfile_close(long long handle);
+/* Close the file and free f. */
+void safefs__rfile_close(safefs__rfile *f);
 
-/* ---- lock.c: the inter-process lock (issue 4) ----------------------------
+/* ---- lock.c: the inter-process lock ---------------------------------------
  * One open lock file per safefs_lock object: the OS lock belongs to that
  * open file (POSIX open file description / Win32 handle), so two objects
  * exclude each other even inside one thread. The shared src/lock.c does the
@@ -109,7 +114,7 @@ int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte);
 /* Close the file (dropping any lock still held) and free f. */
 int safefs__lockfile_close(safefs__lockfile *f);
 
-/* ---- remove.c: the retrying deleter (issue 5) -----------------------------
+/* ---- remove.c: the retrying deleter ----------------------------------------
  * The shared code in src/remove.c decides what to remove, in which order,
  * and retries; the backend supplies a directory handle and single attempts
  * at each step. Every `name` below is one component inside an open

@@ -8,20 +8,22 @@
 
 #define MIN_CHUNK 4096
 
-int safefs_read_file(const char *path, void **data, size_t *size) {
+static int read_file(const char *path, void **data, size_t *size) {
   unsigned char *buf = NULL;
   size_t cap, used = 0;
-  long long h;
-  long os = 0;
+  safefs__rfile *f;
+  struct safefs__saved_error e;
   int rc;
 
   if (data != NULL)
     *data = NULL;
   if (size != NULL)
     *size = 0;
-  if (data == NULL || size == NULL || path == NULL || path[0] == '\0')
-    return safefs__fail(SAFEFS_EINVAL, 0);
-  if ((rc = safefs__rfile_open(path, &h, &cap)) != 0)
+  if (data == NULL || size == NULL)
+    return safefs__fail_arg("safefs_read_file", data == NULL ? "data is NULL" : "size is NULL");
+  if ((rc = safefs__check_path("safefs_read_file", path, 0)) != 0)
+    return rc;
+  if ((rc = safefs__rfile_open(&f, path, &cap)) != 0)
     return rc;
   cap = cap < (size_t)-1 / 2 - MIN_CHUNK ? cap + MIN_CHUNK : MIN_CHUNK;
   buf = (unsigned char *)safefs__malloc(cap + 1);
@@ -41,10 +43,8 @@ int safefs_read_file(const char *path, void **data, size_t *size) {
       buf = nb;
       cap = ncap;
     }
-    if ((rc = safefs__rfile_read(h, buf + used, cap - used, &got)) != 0) {
-      os = safefs_last_os_error();
+    if ((rc = safefs__rfile_read(f, buf + used, cap - used, &got)) != 0)
       goto out;
-    }
     if (got == 0)
       break;
     used += got;
@@ -52,12 +52,17 @@ int safefs_read_file(const char *path, void **data, size_t *size) {
   buf[used] = '\0';
 
 out:
-  safefs__rfile_close(h);
+  safefs__error_save(&e);
+  safefs__rfile_close(f);
   if (rc != 0) {
     safefs__free(buf);
-    return safefs__fail(rc, os);
+    return safefs__error_restore(&e, rc);
   }
   *data = buf;
   *size = used;
   return 0;
+}
+
+int safefs_read_file(const char *path, void **data, size_t *size) {
+  return safefs__result(read_file(path, data, size), "safefs_read_file", path);
 }

@@ -25,21 +25,29 @@ long safefs__budget(long budget_ms) {
   return budget_ms < 0 ? safefs_retry_budget_ms() : budget_ms;
 }
 
+int safefs__attempt_failed(long oserr, const char *subject, const char *dir) {
+  int rc = safefs__fail_os_at(oserr, subject, dir);
+  return safefs__os_transient(oserr) ? SAFEFS__AGAIN : rc;
+}
+
 int safefs__retry(safefs__attempt_fn attempt, void *ctx, long budget_ms) {
-  long long deadline;
+  long long start = safefs__now_ms(), deadline;
   long sleep_ms = SAFEFS__RETRY_FIRST_SLEEP_MS;
   int rc;
 
   budget_ms = safefs__budget(budget_ms);
-  deadline = safefs__now_ms() + budget_ms;
+  deadline = start + budget_ms;
   for (;;) {
     long long left;
     rc = attempt(ctx);
     if (rc != SAFEFS__AGAIN)
       return rc;
     left = deadline - safefs__now_ms();
-    if (left <= 0)
-      return SAFEFS_EBUSY; /* the attempt kept its OS error */
+    if (left <= 0) {
+      /* the attempt kept its OS error and its message */
+      safefs__message_append(", retried for %ld ms", (long)(safefs__now_ms() - start));
+      return SAFEFS_EBUSY;
+    }
     safefs__sleep_ms(sleep_ms < left ? sleep_ms : (long)left);
     sleep_ms *= 2;
     if (sleep_ms > SAFEFS__RETRY_MAX_SLEEP_MS)

@@ -26,6 +26,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -35,6 +36,7 @@
 
 struct safefs__lockfile {
   int fd;
+  char *path; /* for messages */
 };
 
 /* Open read-write: the holder writes the marker, and NFS needs a file open
@@ -62,15 +64,23 @@ static int open_lock_file(const char *path) {
 int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
   safefs__lockfile *f;
   struct stat st;
+  size_t len = strlen(path);
   int rc;
 
   *out = NULL;
   f = (safefs__lockfile *)safefs__malloc(sizeof *f);
   if (f == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
+  f->path = (char *)safefs__malloc(len + 1);
+  if (f->path == NULL) {
+    safefs__free(f);
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  }
+  memcpy(f->path, path, len + 1);
   f->fd = open_lock_file(path);
   if (f->fd < 0) {
     rc = safefs__fail_os(errno);
+    safefs__free(f->path);
     safefs__free(f);
     return rc;
   }
@@ -78,15 +88,16 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
    * device is refused: the marker needs a file with an offset. */
   rc = 0;
   if (safefs__sys_fstat(f->fd, &st) != 0)
-    rc = safefs__fail_os(errno);
+    rc = safefs__fail_os_at(errno, path, NULL);
   else if (S_ISDIR(st.st_mode))
-    rc = safefs__fail(SAFEFS_EISDIR, EISDIR);
+    rc = safefs__fail_msg(SAFEFS_EISDIR, EISDIR, "lock '%s': is a directory", path);
   else if (!S_ISREG(st.st_mode))
-    rc = safefs__fail(SAFEFS_EINVAL, EINVAL);
+    rc = safefs__fail_msg(SAFEFS_EINVAL, EINVAL, "lock '%s': not a regular file", path);
   if (rc != 0) {
-    long os = safefs_last_os_error();
+    struct safefs__saved_error e;
+    safefs__error_save(&e);
     safefs__lockfile_close(f);
-    return safefs__fail(rc, os);
+    return safefs__error_restore(&e, rc);
   }
   *out = f;
   return 0;
@@ -100,12 +111,12 @@ int safefs__lockfile_lock(safefs__lockfile *f, int shared, long wait_ms) {
     return 0;
   if (errno == EWOULDBLOCK || errno == EAGAIN)
     return safefs__fail(SAFEFS__AGAIN, errno);
-  return safefs__fail_os(errno);
+  return safefs__fail_os_at(errno, f->path, NULL);
 }
 
 int safefs__lockfile_unlock(safefs__lockfile *f) {
   if (safefs__sys_flock(f->fd, LOCK_UN) != 0)
-    return safefs__fail_os(errno);
+    return safefs__fail_os_at(errno, f->path, NULL);
   return 0;
 }
 
@@ -113,7 +124,7 @@ int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
   unsigned char b;
   long n = safefs__sys_pread(f->fd, &b, 1, 0);
   if (n < 0)
-    return safefs__fail_os(errno);
+    return safefs__fail_os_at(errno, f->path, NULL);
   *byte = n == 1 ? b : -1;
   return 0;
 }
@@ -121,14 +132,15 @@ int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
 int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte) {
   long n = safefs__sys_pwrite(f->fd, &byte, 1, 0);
   if (n != 1)
-    return safefs__fail_os(n < 0 ? errno : ENOSPC);
+    return safefs__fail_os_at(n < 0 ? errno : ENOSPC, f->path, NULL);
   return 0;
 }
 
 int safefs__lockfile_close(safefs__lockfile *f) {
   int rc = 0;
   if (safefs__sys_close(f->fd) != 0)
-    rc = safefs__fail_os(errno);
+    rc = safefs__fail_os_at(errno, f->path, NULL);
+  safefs__free(f->path);
   safefs__free(f);
   return rc;
 }

@@ -126,6 +126,10 @@ int safefs__sys_fsync(int fd, enum safefs__op op) {
   return rc;
 }
 
+int safefs__dir_sync_tolerated(int e) {
+  return e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP;
+}
+
 int safefs__sys_close(int fd) {
   if (refused(SAFEFS__OP_CLOSE, NULL, NULL, fd)) {
     int e = errno;
