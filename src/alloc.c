@@ -1,15 +1,15 @@
 /* Every allocation goes through here so that tests can fail any one of
  * them (SAFEFS__OP_ALLOC in the seam) and count what is not freed. */
 #include <stdlib.h>
+#include <string.h>
 
 #include "internal.h"
 #include "seam.h"
 
 static long tell_seam(enum safefs__op op, const void *p, size_t size) {
   struct safefs__call c;
+  memset(&c, 0, sizeof c);
   c.op = op;
-  c.path = 0;
-  c.path2 = 0;
   c.data = p;
   c.size = size;
   c.handle = -1;

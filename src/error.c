@@ -26,6 +26,7 @@ struct failed_call {
 static SAFEFS__TLS long last_os_error;
 static SAFEFS__TLS char message[SAFEFS__MESSAGE_MAX];
 static SAFEFS__TLS int message_cut; /* message ends in the "..." of a cut */
+static SAFEFS__TLS int message_wants_function; /* safefs__fail_input: no function named yet */
 static SAFEFS__TLS struct failed_call last_failed;
 
 /* A bounded string being built: appends stop at the first that does not
@@ -121,7 +122,7 @@ void safefs__record_failed_call(const struct safefs__call *call, long oserr) {
     /* a rename "over" what it replaces, "to" a name that must be free; a
        link "as" its new name */
     const char *how = call->op == SAFEFS__OP_LINK ? " as "
-                      : (call->op == SAFEFS__OP_RENAME && (call->size & SAFEFS__RENAME_NOREPLACE))
+                      : (call->op == SAFEFS__OP_RENAME && (call->rename_flags & SAFEFS__RENAME_NOREPLACE))
                           ? " to "
                           : " over ";
     put(&t, how);
@@ -159,6 +160,7 @@ int safefs__fail_os_at(long oserr, const char *subject, const char *dir) {
     put(&t, ": ");
   put(&t, os_text);
   message_cut = t.cut;
+  message_wants_function = 0;
   last_failed.fresh = 0;
   return safefs__fail(safefs__status_from_os(oserr), oserr);
 }
@@ -175,6 +177,7 @@ int safefs__fail_msg(int status, long oserr, const char *fmt, ...) {
   put_vf(&t, fmt, ap);
   va_end(ap);
   message_cut = t.cut;
+  message_wants_function = 0;
   last_failed.fresh = 0;
   return safefs__fail(status, oserr);
 }
@@ -192,9 +195,21 @@ void safefs__message_append(const char *fmt, ...) {
   message_cut = t.cut;
 }
 
+int safefs__fail_input(int status, long oserr, const char *what) {
+  safefs__fail_msg(status, oserr, "%s", what);
+  message_wants_function = 1;
+  return status;
+}
+
 int safefs__result(int rc, const char *function, const char *path) {
-  if (rc == SAFEFS_ENOMEM && path != NULL)
+  if (rc == SAFEFS_ENOMEM && path != NULL) {
     safefs__message_append(" in %s '%s'", function, path);
+  } else if (rc < 0 && message_wants_function) {
+    char what[SAFEFS__MESSAGE_MAX];
+    memcpy(what, message, sizeof what);
+    safefs__fail_msg(rc, last_os_error, "%s: %s", function, what);
+  }
+  message_wants_function = 0;
   return rc;
 }
 
@@ -211,6 +226,7 @@ void safefs__error_save(struct safefs__saved_error *e) {
 int safefs__error_restore(const struct safefs__saved_error *e, int status) {
   memcpy(message, e->message, sizeof message);
   message_cut = e->cut;
+  message_wants_function = 0;
   last_failed.fresh = 0;
   return safefs__fail(status, e->os);
 }

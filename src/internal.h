@@ -73,9 +73,15 @@ __attribute__((format(printf, 1, 2)))
 #endif
 void safefs__message_append(const char *fmt, ...);
 
-/* The result of the public call `function` on `path`, passed through: an
- * out-of-memory message, which no path was known for where it was made,
- * gets " in <function> '<path>'". */
+/* A bad argument found below the public call (invalid UTF-8 in a path, on
+ * Windows): fail with `what` as the message, which safefs__result then
+ * prefixes with the public function's name. */
+int safefs__fail_input(int status, long oserr, const char *what);
+
+/* The result of the public call `function` on `path`, passed through, for
+ * the context only the public call knows: an out-of-memory message, which
+ * no path was known for where it was made, gets " in <function> '<path>'";
+ * a safefs__fail_input message gets "<function>: " in front. */
 int safefs__result(int rc, const char *function, const char *path);
 
 /* Argument errors: "<function>: <what>", SAFEFS_EINVAL, no OS error. */
@@ -134,6 +140,17 @@ int safefs__random(void *buf, size_t size);
 /* Build a fresh name into out[SAFEFS__NAME_MAX + 1] from the file name
  * `base` (no directory part). Returns 0 or a status (random source failed). */
 int safefs__make_name(char *out, const char *base, const char *kind);
+
+/* Create something under a fresh name: draw a name into
+ * out[SAFEFS__NAME_MAX + 1] and call create(ctx, out), drawing again while
+ * it returns SAFEFS_EEXIST (a name taken by chance, or planted by someone
+ * who can write the directory: never opened, never replaced), at most
+ * SAFEFS__NAME_TRIES times. Returns create's result, or SAFEFS_EEXIST with
+ * a message when every name drawn was taken. */
+#define SAFEFS__NAME_TRIES 16
+typedef int (*safefs__create_fn)(void *ctx, const char *name);
+int safefs__with_fresh_name(char *out, const char *base, const char *kind,
+                            safefs__create_fn create, void *ctx);
 
 /* 1 if `name` (no directory part) has the exact shape make_name produces,
  * whatever its kind; 0 otherwise. */

@@ -71,6 +71,20 @@ int safefs__make_name(char *out, const char *base, const char *kind) {
   return 0;
 }
 
+int safefs__with_fresh_name(char *out, const char *base, const char *kind,
+                            safefs__create_fn create, void *ctx) {
+  int tries, rc;
+  for (tries = 0; tries < SAFEFS__NAME_TRIES; tries++) {
+    if ((rc = safefs__make_name(out, base, kind)) != 0)
+      return rc;
+    if ((rc = create(ctx, out)) != SAFEFS_EEXIST)
+      return rc;
+  }
+  return safefs__fail_msg(SAFEFS_EEXIST, safefs_last_os_error(),
+                          "make a .%s name beside '%s': %d fresh names were all taken", kind,
+                          base, SAFEFS__NAME_TRIES);
+}
+
 int safefs__is_own_name(const char *name) {
   const char *kinds[3] = {SAFEFS__KIND_TMP, SAFEFS__KIND_OLD, SAFEFS__KIND_TRASH};
   size_t len = strlen(name), mark = strlen(PREFIX_MARK), k, i;

@@ -35,9 +35,6 @@
  * many descriptors (the default soft limit on Linux is 1024). */
 #define OPEN_LEVELS 16
 
-/* Attempts at a fresh trash name when one is taken. */
-#define MAX_NAME_TRIES 16
-
 /* What is left of the call's budget, never negative: 0 means "one attempt
  * more" to safefs__retry. */
 static long budget_left(long long deadline) {
@@ -80,14 +77,23 @@ static int retry_step(enum step step, safefs__dir *d, const char *name, const ch
 
 /* Rename `name` aside to a fresh trash name, written to trash. A name that
  * is taken (by chance, or planted) just means drawing another. */
+struct aside {
+  safefs__dir *dir;
+  const char *name;
+  long long deadline;
+};
+
+static int rename_to(void *ctx, const char *trash) {
+  const struct aside *a = (const struct aside *)ctx;
+  return retry_step(STEP_RENAME, a->dir, a->name, trash, a->deadline);
+}
+
 static int rename_aside(safefs__dir *d, const char *name, char *trash, long long deadline) {
-  int tries, rc = SAFEFS_EEXIST;
-  for (tries = 0; tries < MAX_NAME_TRIES && rc == SAFEFS_EEXIST; tries++) {
-    rc = safefs__make_name(trash, name, SAFEFS__KIND_TRASH);
-    if (rc == 0)
-      rc = retry_step(STEP_RENAME, d, name, trash, deadline);
-  }
-  return rc;
+  struct aside a;
+  a.dir = d;
+  a.name = name;
+  a.deadline = deadline;
+  return safefs__with_fresh_name(trash, name, SAFEFS__KIND_TRASH, rename_to, &a);
 }
 
 /* Put a renamed entry back under its old name after a hard failure, if

@@ -42,15 +42,36 @@ long safefs__seam_op(enum safefs__op op, const char *path) {
  * for safefs_last_error_message from it. */
 static SAFEFS__TLS struct safefs__call last_call;
 
-long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
-                       size_t size, long long handle) {
+/* The fields every call has; the callers below fill in the rest. */
+static void describe(enum safefs__op op, const char *path, const char *path2, long long handle) {
   last_call.op = op;
   last_call.path = path;
   last_call.path2 = path2;
+  last_call.handle = handle;
+}
+
+static long ask_hook(void) {
+  return seam_fn ? seam_fn(seam_ctx, &last_call) : 0;
+}
+
+long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
+                       size_t size, long long handle) {
+  describe(op, path, path2, handle);
+  last_call.backup = 0;
+  last_call.rename_flags = 0;
   last_call.data = data;
   last_call.size = size;
-  last_call.handle = handle;
-  return seam_fn ? seam_fn(seam_ctx, &last_call) : 0;
+  return ask_hook();
+}
+
+long safefs__seam_rename(const char *from, const char *to, const char *backup, unsigned flags,
+                         long long handle) {
+  describe(SAFEFS__OP_RENAME, from, to, handle);
+  last_call.backup = backup;
+  last_call.rename_flags = flags;
+  last_call.data = 0;
+  last_call.size = 0;
+  return ask_hook();
 }
 
 /* The one place every failed OS call passes: its op and paths are copied

@@ -51,16 +51,20 @@ enum safefs__op {
 /* One call about to be made. Pointers are valid only during the hook. */
 struct safefs__call {
   enum safefs__op op;
-  const char *path;  /* UTF-8 or NULL; the main path or name involved      */
-  const char *path2; /* second path (rename/link target) or NULL           */
-  const void *data;  /* WRITE: the bytes about to be written; RENAME by
-                        ReplaceFileW: the backup's UTF-8 name or NULL       */
-  size_t size;       /* WRITE/READ/ALLOC: the size asked for;
-                        RENAME: SAFEFS__RENAME_* flags                     */
-  long long handle;  /* the descriptor or handle involved, or -1           */
+  const char *path;      /* UTF-8 or NULL; the main path or name involved   */
+  const char *path2;     /* second path (rename/link target) or NULL        */
+  const char *backup;    /* RENAME by ReplaceFileW: the backup's UTF-8 name,
+                            or NULL                                         */
+  unsigned rename_flags; /* RENAME: SAFEFS__RENAME_* flags                  */
+  const void *data;      /* WRITE: the bytes about to be written; ALLOC: the
+                            block being grown (NULL for a new one); FREE:
+                            the block                                       */
+  size_t size;           /* WRITE/READ/ALLOC: the size asked for            */
+  long long handle;      /* the descriptor or handle involved, or -1        */
 };
 
-/* RENAME flags, in `size`, so a test can see what kind of rename it is:
+/* RENAME flags, in `rename_flags`, so a test can see what kind of rename
+ * it is:
  *   NOREPLACE  fails if the destination exists (renameat2 RENAME_NOREPLACE,
  *              MoveFileExW without MOVEFILE_REPLACE_EXISTING);
  *   DURABLE    durable when it returns (MOVEFILE_WRITE_THROUGH); on POSIX
@@ -118,6 +122,11 @@ long safefs__seam_op(enum safefs__op op, const char *path);
  * safefs__seam_done. */
 long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
                        size_t size, long long handle);
+
+/* The same for a RENAME of `from` to `to` (over it unless flags has
+ * SAFEFS__RENAME_NOREPLACE), keeping the old `to` at `backup` if not NULL. */
+long safefs__seam_rename(const char *from, const char *to, const char *backup, unsigned flags,
+                         long long handle);
 
 /* Report the outcome of this thread's last safefs__seam_call to the
  * after-hook, and, for a failure (result < 0), record the call and its OS

@@ -320,7 +320,9 @@ static void message_survives_success(void **state) {
   size_t n;
   assert_int_equal(safefs_write_file(missing, "x", 1, 0), SAFEFS_ENOENT);
   assert_non_null(strstr(safefs_last_error_message(), "no-such-dir"));
+#ifndef _WIN32
   assert_non_null(strstr(safefs_last_error_message(), "open directory"));
+#endif
   assert_int_equal(safefs_write_file(s->target, NEW, strlen(NEW), 0), 0);
   assert_int_equal(safefs_read_file(s->target, &data, &n), 0);
   safefs_free(data);

@@ -428,17 +428,17 @@ static void wide_path_conversion(void **state) {
       {"C:/\xe6\x97\xa5", L"\\\\?\\C:\\\x65e5"},
   };
   size_t i;
-  wchar_t *w;
+  struct safefs__wpath p;
   (void)state;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    assert_int_equal(safefs__sys_wide_path(cases[i].in, &w), 0);
-    if (wcscmp(w, cases[i].out) != 0)
-      fail_msg("%s -> %ls, expected %ls", cases[i].in, w, cases[i].out);
-    assert_int_equal(safefs__sys_base_offset(w), wcsrchr(w, L'\\') - w + 1);
-    safefs__free(w);
+    assert_int_equal(safefs__path_from_utf8(&p, cases[i].in), 0);
+    if (wcscmp(p.wide, cases[i].out) != 0)
+      fail_msg("%s -> %ls, expected %ls", cases[i].in, p.wide, cases[i].out);
+    assert_int_equal(safefs__path_base_offset(p.wide), wcsrchr(p.wide, L'\\') - p.wide + 1);
+    safefs__path_free(&p);
   }
-  assert_int_equal(safefs__sys_wide_path("C:/\xc0\xaf", &w), SAFEFS_EINVAL);
-  assert_null(w);
+  assert_int_equal(safefs__path_from_utf8(&p, "C:/\xc0\xaf"), SAFEFS_EINVAL);
+  assert_null(p.wide);
 }
 
 /* The one error map. */
@@ -855,7 +855,7 @@ static long act_out(void *ctx, const struct safefs__call *call) {
     return 0;
   if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT_2) {
     /* the old file is at the backup name ReplaceFileW was given */
-    const char *backup = (const char *)call->data;
+    const char *backup = call->backup;
     char *to;
     wchar_t *wfrom = wide(act_target), *wto;
     assert_non_null(backup);

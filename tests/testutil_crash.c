@@ -256,8 +256,8 @@ static long record_before(void *ctx, const struct safefs__call *c) {
   e->path2 = xstrdup(c->path2);
   e->handle = c->handle;
   if (c->op == SAFEFS__OP_RENAME) {
-    e->flags = (unsigned)c->size;
-    e->backup = xstrdup((const char *)c->data);
+    e->flags = c->rename_flags;
+    e->backup = xstrdup(c->backup);
   }
   if (c->op == SAFEFS__OP_WRITE) {
     e->data = (unsigned char *)xmemdup(c->data, c->size);

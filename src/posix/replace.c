@@ -37,7 +37,6 @@
 #include <unistd.h>
 
 #define MAX_SYMLINK_HOPS 40
-#define MAX_NAME_TRIES 16
 
 struct safefs__temp {
   int dirfd;
@@ -199,11 +198,24 @@ static int open_parent(const char *target, safefs__temp *t) {
   return t->dirfd < 0 ? safefs__fail_os(errno) : 0;
 }
 
+/* O_EXCL|O_NOFOLLOW: a name planted by someone who can write the
+ * directory (file or symlink) is never opened; another is drawn. */
+static int create_temp(void *ctx, const char *name) {
+  safefs__temp *t = (safefs__temp *)ctx;
+  t->fd = safefs__sys_openat(t->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                             t->mode & 0600, SAFEFS__OP_CREATE_TEMP);
+  if (t->fd >= 0)
+    return 0;
+  if (errno == EEXIST || errno == ELOOP)
+    return safefs__fail(SAFEFS_EEXIST, errno);
+  return fail_in_dir(t, errno, NULL);
+}
+
 int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
   safefs__temp *t;
   struct stat st;
   char *target = NULL;
-  int rc, tries;
+  int rc;
 
   *out = NULL;
   t = (safefs__temp *)safefs__malloc(sizeof *t);
@@ -240,28 +252,8 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
     t->mode = 0666 & ~current_umask();
   }
 
-  /* O_EXCL|O_NOFOLLOW: a name planted by someone who can write the
-   * directory (file or symlink) is never opened; we draw another name. */
-  for (tries = 0; tries < MAX_NAME_TRIES; tries++) {
-    rc = safefs__make_name(t->name, t->base, SAFEFS__KIND_TMP);
-    if (rc != 0)
-      goto fail;
-    t->fd = safefs__sys_openat(t->dirfd, t->name,
-                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-                               t->mode & 0600, SAFEFS__OP_CREATE_TEMP);
-    if (t->fd >= 0)
-      break;
-    if (errno != EEXIST && errno != ELOOP) {
-      rc = fail_in_dir(t, errno, NULL);
-      goto fail;
-    }
-  }
-  if (t->fd < 0) {
-    rc = safefs__fail_msg(SAFEFS_EEXIST, EEXIST,
-                          "create a temporary file for '%s' in '%s': %d fresh names all taken",
-                          t->base, t->dir, MAX_NAME_TRIES);
+  if ((rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, create_temp, t)) != 0)
     goto fail;
-  }
   *out = t;
   return 0;
 
