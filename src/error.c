@@ -132,12 +132,11 @@ void safefs__record_failed_call(const struct safefs__call *call, long oserr) {
   last_failed.fresh = 1;
 }
 
-int safefs__fail(int status, long oserr) {
+void safefs__set_os_error(long oserr) {
   last_os_error = oserr;
-  return status;
 }
 
-int safefs__fail_os_at(long oserr, const char *subject, const char *dir) {
+void safefs__publish_os(long oserr, const char *subject, const char *dir) {
   char os_text[256];
   struct text t;
   int from_call = last_failed.fresh && last_failed.oserr == oserr;
@@ -162,14 +161,10 @@ int safefs__fail_os_at(long oserr, const char *subject, const char *dir) {
   message_cut = t.cut;
   message_wants_function = 0;
   last_failed.fresh = 0;
-  return safefs__fail(safefs__status_from_os(oserr), oserr);
+  last_os_error = oserr;
 }
 
-int safefs__fail_os(long oserr) {
-  return safefs__fail_os_at(oserr, NULL, NULL);
-}
-
-int safefs__fail_msg(int status, long oserr, const char *fmt, ...) {
+void safefs__set_message(const char *fmt, ...) {
   struct text t;
   va_list ap;
   text_init(&t, message, sizeof message);
@@ -179,7 +174,6 @@ int safefs__fail_msg(int status, long oserr, const char *fmt, ...) {
   message_cut = t.cut;
   message_wants_function = 0;
   last_failed.fresh = 0;
-  return safefs__fail(status, oserr);
 }
 
 void safefs__message_append(const char *fmt, ...) {
@@ -195,10 +189,9 @@ void safefs__message_append(const char *fmt, ...) {
   message_cut = t.cut;
 }
 
-int safefs__fail_input(int status, long oserr, const char *what) {
-  safefs__fail_msg(status, oserr, "%s", what);
+void safefs__set_input_message(const char *what) {
+  safefs__set_message("%s", what);
   message_wants_function = 1;
-  return status;
 }
 
 int safefs__result(int rc, const char *function, const char *path) {
@@ -207,14 +200,10 @@ int safefs__result(int rc, const char *function, const char *path) {
   } else if (rc < 0 && message_wants_function) {
     char what[SAFEFS__MESSAGE_MAX];
     memcpy(what, message, sizeof what);
-    safefs__fail_msg(rc, last_os_error, "%s: %s", function, what);
+    safefs__set_message("%s: %s", function, what);
   }
   message_wants_function = 0;
   return rc;
-}
-
-int safefs__fail_arg(const char *function, const char *what) {
-  return safefs__fail_msg(SAFEFS_EINVAL, 0, "%s: %s", function, what);
 }
 
 void safefs__error_save(struct safefs__saved_error *e) {
@@ -223,12 +212,11 @@ void safefs__error_save(struct safefs__saved_error *e) {
   memcpy(e->message, message, sizeof message);
 }
 
-int safefs__error_restore(const struct safefs__saved_error *e, int status) {
+void safefs__error_put_back(const struct safefs__saved_error *e) {
   memcpy(message, e->message, sizeof message);
   message_cut = e->cut;
   message_wants_function = 0;
   last_failed.fresh = 0;
-  return safefs__fail(status, e->os);
 }
 
 /* ---- the public side ---------------------------------------------------------- */

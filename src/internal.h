@@ -45,38 +45,51 @@
  * The message is a fixed per-thread buffer; nothing here allocates. */
 #define SAFEFS__MESSAGE_MAX 512
 
+/* The failing functions below are inline so that a reader, and the static
+ * analyzer, see at the call site which status comes back: the constant
+ * passed in, or (platform.h) a mapped OS error that is always negative.
+ * What they record lives in error.c. */
+#if defined(_MSC_VER) && !defined(__cplusplus)
+#define SAFEFS__INLINE __inline
+#else
+#define SAFEFS__INLINE inline
+#endif
+
+#if defined(__GNUC__) && !defined(__MINGW32__)
+#define SAFEFS__PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define SAFEFS__PRINTF(f, a)
+#endif
+
+/* error.c: the recording itself. */
+void safefs__set_os_error(long oserr);
+void safefs__set_message(const char *fmt, ...) SAFEFS__PRINTF(1, 2);
+void safefs__set_input_message(const char *what);
+
 /* Record `oserr` as this thread's last OS error and return `status`; the
  * message is left as it is (a status passed on, or a retry verdict). */
-int safefs__fail(int status, long oserr);
-
-/* Fail with the status `oserr` maps to (the backend's
- * safefs__status_from_os), and publish the message for the call that
- * failed with it: "<verb> '<path>'[ over '<path2>']: <OS text>". */
-int safefs__fail_os(long oserr);
-
-/* The same with context: `subject` names the file when the call itself
- * had no path (a write, sync or close on a descriptor or handle), `dir`
- * (may be NULL) is added as " in '<dir>'". */
-int safefs__fail_os_at(long oserr, const char *subject, const char *dir);
+static SAFEFS__INLINE int safefs__fail(int status, long oserr) {
+  safefs__set_os_error(oserr);
+  return status;
+}
 
 /* Fail with `status` and `oserr` and the message printf(fmt, ...) (only
- * %s, %d, %ld, %lu are used); for failures that are no OS call's. */
-#if defined(__GNUC__) && !defined(__MINGW32__)
-__attribute__((format(printf, 3, 4)))
-#endif
-int safefs__fail_msg(int status, long oserr, const char *fmt, ...);
+ * %s, %d, %ld, %lu, %x are used); for failures that are no OS call's:
+ *   safefs__fail_msg(status, oserr, fmt, ...) */
+#define safefs__fail_msg(status, oserr, ...) \
+  (safefs__set_message(__VA_ARGS__), safefs__fail((status), (oserr)))
 
 /* Add printf(fmt, ...) to the end of the current message (", retried for
  * 2000 ms"), cutting it as the rest is cut. */
-#if defined(__GNUC__) && !defined(__MINGW32__)
-__attribute__((format(printf, 1, 2)))
-#endif
-void safefs__message_append(const char *fmt, ...);
+void safefs__message_append(const char *fmt, ...) SAFEFS__PRINTF(1, 2);
 
 /* A bad argument found below the public call (invalid UTF-8 in a path, on
  * Windows): fail with `what` as the message, which safefs__result then
  * prefixes with the public function's name. */
-int safefs__fail_input(int status, long oserr, const char *what);
+static SAFEFS__INLINE int safefs__fail_input(int status, long oserr, const char *what) {
+  safefs__set_input_message(what);
+  return safefs__fail(status, oserr);
+}
 
 /* The result of the public call `function` on `path`, passed through, for
  * the context only the public call knows: an out-of-memory message, which
@@ -85,7 +98,8 @@ int safefs__fail_input(int status, long oserr, const char *what);
 int safefs__result(int rc, const char *function, const char *path);
 
 /* Argument errors: "<function>: <what>", SAFEFS_EINVAL, no OS error. */
-int safefs__fail_arg(const char *function, const char *what);
+#define safefs__fail_arg(function, what) \
+  safefs__fail_msg(SAFEFS_EINVAL, 0, "%s: %s", (function), (what))
 
 /* Keep the first failure across a cleanup that may fail too:
  *   struct safefs__saved_error e; safefs__error_save(&e);
@@ -97,7 +111,11 @@ struct safefs__saved_error {
   char message[SAFEFS__MESSAGE_MAX];
 };
 void safefs__error_save(struct safefs__saved_error *e);
-int safefs__error_restore(const struct safefs__saved_error *e, int status);
+void safefs__error_put_back(const struct safefs__saved_error *e);
+static SAFEFS__INLINE int safefs__error_restore(const struct safefs__saved_error *e, int status) {
+  safefs__error_put_back(e);
+  return safefs__fail(status, e->os);
+}
 
 /* ---- retry.c: the one retry policy --------------------------------------
  * Call attempt(ctx) until it returns something other than SAFEFS__AGAIN or
@@ -111,12 +129,8 @@ int safefs__error_restore(const struct safefs__saved_error *e, int status);
 typedef int (*safefs__attempt_fn)(void *ctx);
 int safefs__retry(safefs__attempt_fn attempt, void *ctx, long budget_ms);
 
-/* The verdict on one failed attempt, for the attempt functions given to
- * safefs__retry: publish the failure (as safefs__fail_os_at does, with
- * `subject` and `dir` as context) and return SAFEFS__AGAIN if the OS error
- * is transient (safefs__os_transient: another process holds the file for
- * a moment), else its status. */
-int safefs__attempt_failed(long oserr, const char *subject, const char *dir);
+/* (safefs__attempt_failed, the verdict on one failed attempt, is in
+ * platform.h beside the error mapping it uses.) */
 
 /* Resolve a caller's budget argument: < 0 gives the process default. */
 long safefs__budget(long budget_ms);

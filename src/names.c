@@ -24,23 +24,21 @@ static size_t utf8_prefix(const char *s, size_t max) {
   return n;
 }
 
+/* The seam is asked first (an injected error means nothing is filled);
+ * a failure is recorded as a RANDOM call, for the message. */
 int safefs__random(void *buf, size_t size) {
   long e = safefs__seam_op(SAFEFS__OP_RANDOM, NULL);
-  int rc = 0;
-  if (e <= 0)
-    rc = safefs__os_random(buf, size, &e);
-  else
-    rc = safefs__status_from_os(e);
-  if (rc != 0) {
-    struct safefs__call c;
-    memset(&c, 0, sizeof c);
-    c.op = SAFEFS__OP_RANDOM;
-    c.handle = -1;
-    safefs__record_failed_call(&c, e);
-    safefs__fail_os(e); /* the message */
-    return safefs__fail(rc, e);
-  }
-  return 0;
+  struct safefs__call c;
+  int os_rc = 0, rc;
+
+  if (e <= 0 && (os_rc = safefs__os_random(buf, size, &e)) == 0)
+    return 0;
+  memset(&c, 0, sizeof c);
+  c.op = SAFEFS__OP_RANDOM;
+  c.handle = -1;
+  safefs__record_failed_call(&c, e);
+  rc = safefs__fail_os(e); /* the message; a failure whatever e maps to */
+  return os_rc < 0 ? os_rc : rc; /* the backend's status (Win32: an NTSTATUS is EIO) */
 }
 
 int safefs__make_name(char *out, const char *base, const char *kind) {

@@ -25,6 +25,37 @@ void safefs__os_error_text(long oserr, char *buf, size_t cap);
  * retrying through safefs__retry. Always 0 on POSIX. */
 int safefs__os_transient(long oserr);
 
+/* error.c: publish the message for the failed call behind `oserr` (see
+ * safefs__fail_os_at) and record oserr. */
+void safefs__publish_os(long oserr, const char *subject, const char *dir);
+
+/* Fail with the status `oserr` maps to and publish the message for the
+ * call that failed with it: "<verb> '<path>'[ over '<path2>']: <OS
+ * text>". With context: `subject` names the file when the call itself had
+ * no path (a write, sync or close on a descriptor or handle), `dir` (may
+ * be NULL) is added as " in '<dir>'". Always a failure: an OS error that
+ * maps to no status (0) is SAFEFS_EUNKNOWN. */
+static SAFEFS__INLINE int safefs__fail_os_at(long oserr, const char *subject, const char *dir) {
+  int status = safefs__status_from_os(oserr);
+  safefs__publish_os(oserr, subject, dir);
+  return status < 0 ? status : SAFEFS_EUNKNOWN;
+}
+
+static SAFEFS__INLINE int safefs__fail_os(long oserr) {
+  return safefs__fail_os_at(oserr, 0, 0);
+}
+
+/* The verdict on one failed attempt, for the attempt functions given to
+ * safefs__retry: publish the failure (as safefs__fail_os_at, with `subject`
+ * and `dir` as context) and return SAFEFS__AGAIN if the OS error is
+ * transient (another process holds the file for a moment), else its
+ * status. The one place that decides "try again or give up". */
+static SAFEFS__INLINE int safefs__attempt_failed(long oserr, const char *subject,
+                                                 const char *dir) {
+  int rc = safefs__fail_os_at(oserr, subject, dir);
+  return safefs__os_transient(oserr) ? SAFEFS__AGAIN : rc;
+}
+
 /* ---- os.c --------------------------------------------------------------- */
 /* Fill buf with bytes from the OS CSPRNG: 0, or a status with the OS error
  * in *oserr. (The seam and the message are the shared safefs__random's.) */

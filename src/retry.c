@@ -25,11 +25,6 @@ long safefs__budget(long budget_ms) {
   return budget_ms < 0 ? safefs_retry_budget_ms() : budget_ms;
 }
 
-int safefs__attempt_failed(long oserr, const char *subject, const char *dir) {
-  int rc = safefs__fail_os_at(oserr, subject, dir);
-  return safefs__os_transient(oserr) ? SAFEFS__AGAIN : rc;
-}
-
 int safefs__retry(safefs__attempt_fn attempt, void *ctx, long budget_ms) {
   long long start = safefs__now_ms(), deadline;
   long sleep_ms = SAFEFS__RETRY_FIRST_SLEEP_MS;

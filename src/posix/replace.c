@@ -67,7 +67,7 @@ static size_t dir_prefix_len(const char *path) {
 /* Follow symbolic links at the last component of `path` to the path of the
  * file to replace, which may not exist yet (a dangling link creates the
  * file it names, as an editor would). *out is a new string, *st the lstat of
- * it and *exists whether it exists. Links in directory components are left
+ * it (all zero if it does not exist) and *exists whether it exists. Links in directory components are left
  * to the kernel. */
 static int resolve_target(const char *path, char **out, struct stat *st, int *exists) {
   char *cur = NULL;
@@ -85,7 +85,8 @@ static int resolve_target(const char *path, char **out, struct stat *st, int *ex
 
     if (safefs__sys_fstatat(AT_FDCWD, cur, st, AT_SYMLINK_NOFOLLOW) != 0) {
       int e = errno;
-      if (e == ENOENT) {
+      if (e == ENOENT) { /* nothing there yet: nothing to describe */
+        memset(st, 0, sizeof *st);
         *exists = 0;
         *out = cur;
         return 0;

@@ -316,7 +316,7 @@ static int next_raw(safefs__dir *d, const FILE_ID_BOTH_DIR_INFO **out) {
  * (see platform.h). */
 int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
   for (;;) {
-    const FILE_ID_BOTH_DIR_INFO *e;
+    const FILE_ID_BOTH_DIR_INFO *e = NULL; /* set whenever next_raw returns 1 */
     const wchar_t *n;
     int units, rc = next_raw(d, &e);
     if (rc < 0)
