@@ -169,7 +169,9 @@ enum {
  * An existing target keeps its permission bits (and owner where the process
  * may chown) on POSIX, and its attributes and ACLs on Windows. If `path` is
  * a symbolic link, the file it points at is replaced and the link is kept.
- * A new file gets 0666 & ~umask.
+ * A new file gets 0666 & ~umask (where the OS cannot report the umask
+ * safely, as on macOS, the umask as it was at the first new file: see the
+ * README).
  *
  * Returns 0, or SAFEFS_EINVAL (NULL/empty path, data NULL with size > 0,
  * unknown flags), SAFEFS_ENOENT (parent missing), SAFEFS_ENOTDIR,

@@ -129,6 +129,25 @@ static SAFEFS__INLINE int safefs__error_restore(const struct safefs__saved_error
 typedef int (*safefs__attempt_fn)(void *ctx);
 int safefs__retry(safefs__attempt_fn attempt, void *ctx, long budget_ms);
 
+/* The backoff both waiting loops use (safefs__retry, and src/lock.c's
+ * polling for a lock the OS cannot wait for with a timeout): sleeps from
+ * SAFEFS__RETRY_FIRST_SLEEP_MS, doubling up to max_ms, each cut to end at
+ * the deadline. With `jitter` each sleep is +-25% at random, so that
+ * waiters started together (processes polling one lock) do not retry in
+ * lockstep. */
+struct safefs__backoff {
+  long sleep_ms, max_ms;
+  int jitter;
+  unsigned rnd; /* xorshift state for the jitter; 0 until first needed */
+};
+void safefs__backoff_init(struct safefs__backoff *b, long max_ms, int jitter);
+
+/* Sleep the next step, never past `deadline` (safefs__now_ms() time;
+ * SAFEFS__NO_DEADLINE for none). Returns 0 without sleeping if the
+ * deadline has passed, else 1. */
+#define SAFEFS__NO_DEADLINE (-1LL)
+int safefs__backoff_sleep(struct safefs__backoff *b, long long deadline);
+
 /* (safefs__attempt_failed, the verdict on one failed attempt, is in
  * platform.h beside the error mapping it uses.) */
 

@@ -6,10 +6,11 @@
  * Waiting. Where the OS can wait with a timeout (Windows) the backend waits
  * for the whole remaining time. Where it cannot (POSIX: flock waits forever
  * or not at all) each call of safefs__lockfile_lock is one attempt and this
- * file polls in between, the way git waits for its lock files: sleeps grow
- * from 1 ms to 50 ms, each with +-25% random jitter so that waiters started
- * together do not retry in lockstep, and the last sleep is cut to end at
- * the deadline, where one final attempt is made. So a timed-out call
+ * file polls in between, the way git waits for its lock files, with the
+ * shared backoff (safefs__backoff in retry.c): sleeps grow from 1 ms to
+ * 50 ms, each with +-25% random jitter so that waiters started together do
+ * not retry in lockstep, and the last sleep is cut to end at the deadline,
+ * where one final attempt is made. So a timed-out call
  * returns within a few milliseconds of its timeout, never early. Polling
  * is not fair: a waiter can lose to others that keep taking the lock.
  *
@@ -29,8 +30,7 @@
 #include "platform.h"
 
 #define KNOWN_FLAGS SAFEFS_LOCK_SHARED
-#define FIRST_SLEEP_MS 1
-#define MAX_SLEEP_MS 50
+#define MAX_SLEEP_MS 50 /* the longest poll sleep (safefs__backoff, retry.c) */
 #define MARKER_HELD '1'
 #define MARKER_FREE '0'
 
@@ -40,53 +40,27 @@ struct safefs_lock {
   int abandoned;
 };
 
-/* A small xorshift generator for the jitter: it needs to differ between
- * processes, not to be unpredictable, so it is seeded once per wait. */
-static unsigned next_random(unsigned *state) {
-  unsigned x = *state;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  return *state = x;
-}
-
-static unsigned jitter_seed(const void *p) {
-  unsigned seed = 0;
-  if (safefs__random(&seed, sizeof seed) != 0) /* fall back to time and address */
-    seed = (unsigned)safefs__now_ms() ^ (unsigned)(size_t)p;
-  return seed != 0 ? seed : 0x9E3779B9u;
-}
-
 /* Take the lock on `path` within timeout_ms (see the top of the file). */
 static int wait_for_lock(safefs__lockfile *f, const char *path, int shared, long timeout_ms) {
-  long long deadline = safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
-  long sleep_ms = FIRST_SLEEP_MS;
-  unsigned rnd = 0;
+  long long deadline =
+      timeout_ms < 0 ? SAFEFS__NO_DEADLINE : safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  struct safefs__backoff b;
 
+  safefs__backoff_init(&b, MAX_SLEEP_MS, 1);
   for (;;) {
-    long left = -1, nap;
+    long left = -1;
     int rc;
-    if (timeout_ms >= 0) {
+    if (deadline != SAFEFS__NO_DEADLINE) {
       long long l = deadline - safefs__now_ms();
       left = l > 0 ? (long)l : 0;
     }
     rc = safefs__lockfile_lock(f, shared, left);
     if (rc != SAFEFS__AGAIN)
       return rc;
-    if (left == 0 || (timeout_ms > 0 && safefs__now_ms() >= deadline))
+    if (left == 0 || !safefs__backoff_sleep(&b, deadline))
       return safefs__fail_msg(SAFEFS_ETIMEDOUT, safefs_last_os_error(),
                               "lock '%s': still held by another holder after the %ld ms timeout",
                               path, timeout_ms);
-    if (rnd == 0)
-      rnd = jitter_seed(f);
-    nap = sleep_ms - sleep_ms / 4 + (long)(next_random(&rnd) % (unsigned long)(sleep_ms / 2 + 1));
-    if (left > 0) {
-      long long l = deadline - safefs__now_ms();
-      if (l < nap)
-        nap = l > 0 ? (long)l : 0;
-    }
-    safefs__sleep_ms(nap);
-    sleep_ms = sleep_ms * 2 > MAX_SLEEP_MS ? MAX_SLEEP_MS : sleep_ms * 2;
   }
 }
 

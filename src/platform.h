@@ -172,12 +172,16 @@ int safefs__dir_open_path(safefs__dir **out, const char *dir);
  * search permission on it if they are missing, so its entries can go. */
 int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *name);
 
-/* The next entry other than "." and "..": 1 with *name (valid until the
- * next call on d) and *kind, 0 when the listing is done, or a status. The
- * listing ends only after a pass over the directory in which nothing was
- * removed through d, so entries that a filesystem's listing skipped while
- * others were deleted are still found. */
-int safefs__dir_next(safefs__dir *d, const char **name, int *kind);
+/* The next entry of the current pass over d, other than "." and "..": 1
+ * with *name (valid until the next call on d) and *kind, 0 at the end of
+ * the pass, or a status. After 0 the next call starts a new pass from the
+ * first entry. (src/remove.c repeats passes while one removed something:
+ * see dir_next there.) */
+int safefs__dir_read(safefs__dir *d, const char **name, int *kind);
+
+/* How many names were removed through d (dir_unlink, dir_rmdir) since
+ * the current pass began. */
+int safefs__dir_removed(const safefs__dir *d);
 
 /* Kind of `name` and its age in seconds: now minus the later of its last
  * modification and its last status change (POSIX ctime, Windows

@@ -94,10 +94,13 @@ long safefs__seam(const struct safefs__call *call);
  * safefs__seam_set (which clears it); it gets the same ctx and the call
  * as the hook saw it.
  *
- * Every wrapper in src/<backend>/sys.c asks about its call with
- * safefs__seam_call and reports the outcome exactly once, after it, with
- * safefs__seam_done (the lock's own wrappers in win32/lock.c do not yet):
- *   result  opens (OPEN_DIR, CREATE_TEMP, OPEN_READ, OPEN_LOCK): the new
+ * Every wrapper in src/<backend>/sys.c (all the OS calls either backend
+ * makes, the Win32 lock's included) asks about its call with
+ * safefs__seam_call or safefs__seam_rename and reports the outcome exactly
+ * once, after it, with safefs__seam_done:
+ *   result  opens (OPEN_DIR, CREATE_TEMP, OPEN_READ, OPEN_LOCK, and on
+ *           Windows the opens made by handle-relative NtCreateFile under
+ *           the op they prepare: STAT, UNLINK, RMDIR, RENAME): the new
  *           descriptor or handle (a HANDLE as (long long)(intptr_t));
  *           WRITE/READ: the bytes transferred; every other op: 0;
  *           -1 for a failure, including one the hook injected;

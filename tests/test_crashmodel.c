@@ -844,7 +844,6 @@ static void negative_controls(void **state) {
                 CM_CHECK_COUNT);
 }
 
-#ifndef _WIN32 /* see main(): the Win32 deleter does not report outcomes yet */
 /* ---- the deleter ----------------------------------------------------------------
  * safefs_remove and safefs_remove_tree promise no durability (safefs.h): a
  * crash after they returned may still show the old state. Before and after,
@@ -955,7 +954,6 @@ static void remove_crash_states(void **state) {
 static void remove_tree_crash_states(void **state) {
   removal_crash_states((const char *)*state, REMOVE_TREE);
 }
-#endif
 
 int main(void) {
   const struct CMUnitTest tests[] = {
@@ -968,14 +966,11 @@ int main(void) {
       cmocka_unit_test_setup_teardown(injected_failures_write_file, setup, teardown),
       cmocka_unit_test_setup_teardown(injected_failures_writer, setup, teardown),
       cmocka_unit_test_setup_teardown(injected_failures_noreplace, setup, teardown),
-#ifndef _WIN32
-      /* The Win32 deleter's wrappers do not report their outcomes to the
-       * seam yet (handle-relative NtCreateFile opens, dispositions), so its
-       * traces cannot be replayed; its deleter is covered by test_remove's
-       * fault injection under Wine. */
+      /* both backends' deleters: every Win32 wrapper reports its outcome
+       * too, and the model follows the handle-relative opens and the
+       * dispositions set on an entry's own handle (testutil_crash.c) */
       cmocka_unit_test_setup_teardown(remove_crash_states, setup, teardown),
       cmocka_unit_test_setup_teardown(remove_tree_crash_states, setup, teardown),
-#endif
       cmocka_unit_test_setup_teardown(negative_controls, setup, teardown),
   };
   int failed = cmocka_run_group_tests(tests, NULL, NULL);

@@ -30,6 +30,7 @@ struct safefs__dir {
   dev_t dev;   /* identity, to check a parked directory on re-opening */
   ino_t ino;
   int removed; /* names removed through fd since this listing pass began */
+  int pass_over; /* the last read ended a pass: the next one rewinds */
 };
 
 static int kind_of(mode_t mode) {
@@ -62,6 +63,7 @@ static int wrap_dir(safefs__dir **out, int fd, const struct stat *st, char *path
   d->dev = st->st_dev;
   d->ino = st->st_ino;
   d->removed = 0;
+  d->pass_over = 0;
   *out = d;
   return 0;
 }
@@ -119,16 +121,19 @@ int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *n
   return wrap_dir(out, fd, &st, NULL);
 }
 
-/* readdir makes no promise about entries removed while a listing is open:
- * some filesystems skip entries then. So a pass that removed anything is
- * followed by another from the start; the listing is over after a pass
- * that removed nothing (for an emptied directory, one read of "." and ".."). */
-int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
+/* One pass of the listing (see platform.h): fdopendir once, rewinddir for
+ * each later pass. */
+int safefs__dir_read(safefs__dir *d, const char **name, int *kind) {
   if (d->list == NULL) {
     d->list = safefs__sys_fdopendir(d->fd);
     if (d->list == NULL)
       return safefs__fail_os_at(errno, d->path, NULL);
     d->removed = 0;
+    d->pass_over = 0;
+  } else if (d->pass_over) {
+    rewinddir(d->list); /* cannot fail; a new pass */
+    d->removed = 0;
+    d->pass_over = 0;
   }
   for (;;) {
     struct dirent *e = safefs__sys_readdir(d->list);
@@ -136,11 +141,8 @@ int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
     if (e == NULL) {
       if (errno != 0)
         return safefs__fail_os_at(errno, d->path, NULL);
-      if (d->removed == 0)
-        return 0;
-      rewinddir(d->list); /* cannot fail; a new pass */
-      d->removed = 0;
-      continue;
+      d->pass_over = 1;
+      return 0;
     }
     n = e->d_name;
     if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
@@ -166,6 +168,10 @@ int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
       return 1;
     }
   }
+}
+
+int safefs__dir_removed(const safefs__dir *d) {
+  return d->removed;
 }
 
 /* The later of mtime and ctime: a rename (as into the trash) changes only

@@ -138,10 +138,18 @@ static int resolve_target(const char *path, char **out, struct stat *st, int *ex
   }
 }
 
-/* The mode a new file gets: 0666 & ~umask. umask() itself changes the mask
- * and is not thread-safe, so on Linux the mask is read from
- * /proc/self/status; elsewhere (or without /proc) it is read once per
- * process with umask() at first use. */
+/* The mode a new file gets: 0666 & ~umask. POSIX can read the mask only
+ * by setting it (umask()), which is not thread-safe, so on Linux (4.7 and
+ * later) the mask is read from /proc/self/status, which is exact and
+ * current. Elsewhere (macOS, the BSDs, Linux without /proc) there is no
+ * safe way, and this is a known limitation, not a fix: the mask is read
+ * once per process, at the first new file, with umask(022) then umask(m).
+ *   - Racy: a file another thread of the application creates between those
+ *     two calls gets 022 applied instead of the real mask.
+ *   - Stale: if the application changes its umask afterwards, new files
+ *     keep getting the first mask.
+ * An application that changes its umask while running, on those systems,
+ * should set the mode of new files itself (README, "Atomic replace"). */
 static mode_t read_umask_once(void) {
   static int done;
   static mode_t cached;

@@ -11,8 +11,8 @@
  * handle too. So a directory swapped for a junction while the walk is
  * inside the tree cannot send the deletion elsewhere, the depth of a tree
  * is not limited by the 32767-character path limit, and each step costs
- * the same at any depth (path-based calls re-parse the whole path: a
- * 1000-level tree took 90 s that way under Wine, against ~1 s now).
+ * the same at any depth (path-based calls re-parse the whole path; see
+ * BENCHMARKS.md, "Windows design measurements").
  *
  * Deleting: the entry is opened with DELETE access, sharing everything so
  * we never block anyone, and given a delete disposition on that handle:
@@ -312,20 +312,14 @@ static int next_raw(safefs__dir *d, const FILE_ID_BOTH_DIR_INFO **out) {
   }
 }
 
-/* Passes are repeated while the last one removed something, as on POSIX
- * (see platform.h). */
-int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
+/* The next entry of the pass, "." and ".." left out (see platform.h). */
+int safefs__dir_read(safefs__dir *d, const char **name, int *kind) {
   for (;;) {
     const FILE_ID_BOTH_DIR_INFO *e = NULL; /* set whenever next_raw returns 1 */
     const wchar_t *n;
     int units, rc = next_raw(d, &e);
-    if (rc < 0)
+    if (rc <= 0)
       return rc;
-    if (rc == 0) {
-      if (d->removed == 0)
-        return 0;
-      continue;
-    }
     n = e->FileName;
     units = (int)(e->FileNameLength / sizeof(wchar_t));
     if ((units == 1 && n[0] == L'.') || (units == 2 && n[0] == L'.' && n[1] == L'.'))
@@ -338,6 +332,10 @@ int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
     *kind = kind_of(e->FileAttributes);
     return 1;
   }
+}
+
+int safefs__dir_removed(const safefs__dir *d) {
+  return d->removed;
 }
 
 /* An open for FILE_READ_ATTRIBUTES only is not subject to share modes, so

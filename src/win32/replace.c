@@ -41,19 +41,17 @@
  *     for replacing a document-like file ("Alternatives to using
  *     Transactional NTFS").
  *   - It replaces a target that readers hold open with FILE_SHARE_DELETE
- *     (as safefs_read_file does). MoveFileExW cannot: measured under Wine
- *     8.0, MoveFileExW(REPLACE_EXISTING) fails with ERROR_ACCESS_DENIED for
- *     as long as such a reader holds the file, so a replace under two
- *     readers reading in a loop ran out of its 2 s budget (SAFEFS_EBUSY),
- *     where ReplaceFileW did 200 replaces in about 0.6 s without one
- *     failure, and 8 writers x 1,000 replaces under 2 readers none either.
+ *     (as safefs_read_file does). MoveFileExW(REPLACE_EXISTING) cannot: it
+ *     fails with ERROR_ACCESS_DENIED for as long as such a reader holds the
+ *     file (the figures are in BENCHMARKS.md, "Windows design
+ *     measurements").
  *   - SetFileInformationByHandle(FileRenameInfoEx,
  *     FILE_RENAME_FLAG_POSIX_SEMANTICS | FILE_RENAME_FLAG_REPLACE_IF_EXISTS),
  *     as Git for Windows uses, is also not blocked by such readers, but it
  *     keeps nothing of the target either, needs Windows 10 1709 and NTFS,
  *     and could not be tested here: under Wine 8.0 it fails with
  *     ERROR_INVALID_PARAMETER.
- *   Caveats: these measurements are Wine's, not Windows'. Wine's own
+ *   Caveats: the measurements are Wine's, not Windows'. Wine's own
  *   ReplaceFileW is two renames (the old file to the backup name, then the
  *   new one in), so under Wine a concurrent reader can briefly find no
  *   file, and a crash between the two leaves the old content only under
@@ -335,7 +333,7 @@ static int after_failure(const safefs__temp *t, DWORD e) {
  * Windows documents every outcome, so each one is recoverable; without
  * one, ERROR_UNABLE_TO_MOVE_REPLACEMENT may leave the target gone with the
  * old content nowhere we know. (It also keeps Wine's ReplaceFileW from
- * leaving its own rf*.tmp files behind when writers race, as measured.)
+ * leaving its own rf*.tmp files behind when writers race: BENCHMARKS.md.)
  *   ERROR_UNABLE_TO_REMOVE_REPLACED (1175): the target could not be moved
  *     (held open without FILE_SHARE_DELETE); nothing changed: try again.
  *   ERROR_UNABLE_TO_MOVE_REPLACEMENT (1176): with a backup name, both files
