@@ -44,6 +44,14 @@ void *safefs__realloc(void *p, size_t size) {
   return q != NULL ? q : out_of_memory(size);
 }
 
+char *safefs__strdup(const char *s) {
+  size_t n = strlen(s) + 1;
+  char *copy = (char *)safefs__malloc(n);
+  if (copy != NULL)
+    memcpy(copy, s, n);
+  return copy;
+}
+
 void safefs__free(void *p) {
   if (p != NULL)
     tell_seam(SAFEFS__OP_FREE, p, 0);

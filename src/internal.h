@@ -223,5 +223,7 @@ long safefs__utf16_to_utf8(const unsigned short *w, size_t len, char *out, size_
 void *safefs__malloc(size_t size);
 void *safefs__realloc(void *p, size_t size);
 void safefs__free(void *p);
+/* A copy of s with safefs__malloc; NULL (ENOMEM recorded) if refused. */
+char *safefs__strdup(const char *s);
 
 #endif /* SAFEFS_INTERNAL_H */

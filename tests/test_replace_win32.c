@@ -692,6 +692,12 @@ static void faults_before_the_rename(void **state) {
     if (safefs_last_os_error() != cases[i].err)
       fail_msg("%s: os error %ld, expected %ld", safefs__op_name(cases[i].op),
                safefs_last_os_error(), cases[i].err);
+    /* the message names the step and the file (the target, or the temp
+       named after it) */
+    if (strstr(safefs_last_error_message(), safefs__op_verb(cases[i].op)) == NULL ||
+        strstr(safefs_last_error_message(), "f.txt") == NULL)
+      fail_msg("%s: message \"%s\" does not name the step and the file",
+               safefs__op_name(cases[i].op), safefs_last_error_message());
     /* a failure before the rename is never retried */
     tu_faults_reset();
     tu_fault_add(cases[i].op, 1, cases[i].err, 1);
@@ -811,6 +817,11 @@ static void faults_at_the_rename(void **state) {
   print_message("access denied at every rename, budget 200 ms: SAFEFS_EBUSY after %lld ms, "
                 "%d attempts\n",
                 elapsed, tu_calls(SAFEFS__OP_RENAME));
+  /* "rename '.f.txt.safefs-...tmp' over 'f.txt' in '...': ..., retried for N ms" */
+  print_message("  %s\n", safefs_last_error_message());
+  assert_non_null(strstr(safefs_last_error_message(), "rename '.f.txt.safefs-"));
+  assert_non_null(strstr(safefs_last_error_message(), "over 'f.txt' in '"));
+  assert_non_null(strstr(safefs_last_error_message(), "(error 5), retried for "));
   assert_true(elapsed >= 190 && elapsed < 1500);
   assert_true(tu_calls(SAFEFS__OP_RENAME) > 3);
   tu_faults_off();

@@ -26,7 +26,6 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <string.h>
 #include <sys/file.h>
 #include <unistd.h>
 
@@ -64,19 +63,16 @@ static int open_lock_file(const char *path) {
 int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
   safefs__lockfile *f;
   struct stat st;
-  size_t len = strlen(path);
   int rc;
 
   *out = NULL;
   f = (safefs__lockfile *)safefs__malloc(sizeof *f);
   if (f == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
-  f->path = (char *)safefs__malloc(len + 1);
-  if (f->path == NULL) {
+  if ((f->path = safefs__strdup(path)) == NULL) {
     safefs__free(f);
-    return safefs__fail(SAFEFS_ENOMEM, 0);
+    return SAFEFS_ENOMEM;
   }
-  memcpy(f->path, path, len + 1);
   f->fd = open_lock_file(path);
   if (f->fd < 0) {
     rc = safefs__fail_os(errno);

@@ -24,7 +24,8 @@
 #include <unistd.h>
 
 struct safefs__dir {
-  char *path;  /* the path the caller named (open_path), for messages; else NULL */
+  char *path;  /* for messages: the path the caller named (open_path), or a
+                  child's name in its parent */
   int fd;      /* -1 while parked */
   DIR *list;   /* the listing once started; it owns fd from then on */
   dev_t dev;   /* identity, to check a parked directory on re-opening */
@@ -82,21 +83,23 @@ static int open_dir_at(int dirfd, const char *name, int nofollow, struct stat *s
   return fd;
 }
 
+/* Wrap fd with a copy of `label` (the path, or a child's name). */
+static int wrap_dir_named(safefs__dir **out, int fd, const struct stat *st, const char *label) {
+  char *copy = safefs__strdup(label);
+  if (copy == NULL) {
+    safefs__sys_close(fd);
+    return SAFEFS_ENOMEM;
+  }
+  return wrap_dir(out, fd, st, copy);
+}
+
 int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   struct stat st;
-  size_t len = strlen(dir);
-  char *copy;
   int fd = open_dir_at(AT_FDCWD, dir, 0, &st);
   *out = NULL;
   if (fd < 0)
     return safefs__fail_os_at(errno, dir, NULL);
-  copy = (char *)safefs__malloc(len + 1);
-  if (copy == NULL) {
-    safefs__sys_close(fd);
-    return safefs__fail(SAFEFS_ENOMEM, 0);
-  }
-  memcpy(copy, dir, len + 1);
-  return wrap_dir(out, fd, &st, copy);
+  return wrap_dir_named(out, fd, &st, dir);
 }
 
 /* O_NOFOLLOW makes a link at `name` fail (ELOOP, or ENOTDIR on some
@@ -113,12 +116,12 @@ int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *n
   if (fd < 0) {
     if (errno == ELOOP || errno == ENOTDIR)
       return safefs__fail_msg(SAFEFS_ENOTDIR, errno, "'%s' is not a directory", name);
-    return safefs__fail_os_at(errno, NULL, parent->path);
+    return safefs__fail_os_at(errno, name, parent->path);
   }
   if ((st.st_mode & (S_IWUSR | S_IXUSR)) != (S_IWUSR | S_IXUSR))
     /* a failure (not the owner) shows up as EACCES on the first unlink */
     safefs__sys_fchmod(fd, (st.st_mode & 07777) | S_IWUSR | S_IXUSR);
-  return wrap_dir(out, fd, &st, NULL);
+  return wrap_dir_named(out, fd, &st, name);
 }
 
 /* One pass of the listing (see platform.h): fdopendir once, rewinddir for
@@ -268,7 +271,7 @@ int safefs__dir_unpark(safefs__dir *d, safefs__dir *child) {
   struct stat st;
   int fd = open_dir_at(child->fd, "..", 1, &st);
   if (fd < 0)
-    return safefs__fail_os(errno);
+    return safefs__fail_os_at(errno, "..", NULL);
   if (st.st_dev != d->dev || st.st_ino != d->ino) {
     safefs__sys_close(fd);
     return safefs__fail_msg(SAFEFS_EBUSY, 0,

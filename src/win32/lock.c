@@ -62,7 +62,6 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
   safefs__lockfile *f;
   BY_HANDLE_FILE_INFORMATION info;
   struct safefs__wpath p;
-  size_t len = strlen(path);
   HANDLE h;
   int rc;
 
@@ -91,15 +90,14 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
     return safefs__error_restore(&e, rc);
   }
   f = (safefs__lockfile *)safefs__malloc(sizeof *f);
-  if (f != NULL && (f->path = (char *)safefs__malloc(len + 1)) == NULL) {
+  if (f != NULL && (f->path = safefs__strdup(path)) == NULL) {
     safefs__free(f);
     f = NULL;
   }
   if (f == NULL) {
     safefs__sys_close(h);
-    return safefs__fail(SAFEFS_ENOMEM, 0);
+    return SAFEFS_ENOMEM;
   }
-  memcpy(f->path, path, len + 1);
   f->h = h;
   f->event = NULL;
   *out = f;

@@ -71,8 +71,8 @@ struct disposition_info_ex {
 
 struct safefs__dir {
   HANDLE h;
-  char *label;         /* the path the caller named (open_path), for messages;
-                          else NULL */
+  char *label;         /* for messages: the path the caller named (open_path),
+                          or a child's name in its parent */
   wchar_t *path;       /* \\?\ path with a trailing backslash, for renames;
                           NULL until needed for a directory opened by handle */
   size_t len;          /* of path */
@@ -211,7 +211,6 @@ static int with_backslash(wchar_t *p, wchar_t **out) {
 int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   BY_HANDLE_FILE_INFORMATION info;
   struct safefs__wpath p;
-  size_t len = strlen(dir);
   wchar_t *full;
   char *label;
   HANDLE h;
@@ -229,10 +228,9 @@ int safefs__dir_open_path(safefs__dir **out, const char *dir) {
     rc = safefs__fail_os_at((long)GetLastError(), dir, NULL);
   } else if (!(info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
     rc = safefs__fail_msg(SAFEFS_ENOTDIR, ERROR_DIRECTORY, "'%s' is not a directory", dir);
-  } else if ((label = (char *)safefs__malloc(len + 1)) == NULL) {
+  } else if ((label = safefs__strdup(dir)) == NULL) {
     rc = SAFEFS_ENOMEM;
   } else {
-    memcpy(label, dir, len + 1);
     if ((rc = with_backslash(p.wide, &full)) != 0) { /* takes p.wide over */
       safefs__free(label);
       safefs__sys_close(h);
@@ -254,6 +252,7 @@ int safefs__dir_open_path(safefs__dir **out, const char *dir) {
  * or junction opens as itself, and the attribute check refuses it. */
 int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *name) {
   BY_HANDLE_FILE_INFORMATION info;
+  char *label;
   HANDLE h;
   DWORD e;
 
@@ -276,7 +275,11 @@ int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *n
     return safefs__fail_msg(SAFEFS_ENOTDIR, ERROR_DIRECTORY, "'%s' is a link, not a directory",
                             name);
   }
-  return wrap_dir(out, h, NULL, NULL);
+  if ((label = safefs__strdup(name)) == NULL) {
+    safefs__sys_close(h);
+    return SAFEFS_ENOMEM;
+  }
+  return wrap_dir(out, h, NULL, label);
 }
 
 /* The next raw entry of the listing: 1 with *out, 0 at the end of a pass,
