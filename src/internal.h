@@ -149,7 +149,24 @@ void safefs__backoff_init(struct safefs__backoff *b, long max_ms, int jitter);
 int safefs__backoff_sleep(struct safefs__backoff *b, long long deadline);
 
 /* (safefs__attempt_failed, the verdict on one failed attempt, is in
- * platform.h beside the error mapping it uses.) */
+ * platform.h beside the error mapping it uses.)
+ *
+ * A remediation inside one attempt, as libgit2's do_with_retries takes one
+ * (its ensure_writable): try_once(ctx) makes one OS call and returns 0 or
+ * its OS error. If it fails, remedy->fix(remedy->ctx, oserr) may cure the
+ * cause (clear the read-only attribute) and return 0, and the call is made
+ * once more; should that fail too, remedy->undo puts back what fix changed,
+ * so a failure leaves things as they were. fix returns the OS error to
+ * report when it cannot help: oserr itself when it does not apply, or its
+ * own error. Returns 0 or the OS error for the caller's verdict. */
+typedef long (*safefs__try_fn)(void *ctx);
+struct safefs__remedy {
+  long (*fix)(void *ctx, long oserr);
+  void (*undo)(void *ctx);
+  void *ctx;
+};
+long safefs__try_with_remedy(safefs__try_fn try_once, void *ctx,
+                             const struct safefs__remedy *remedy);
 
 /* Resolve a caller's budget argument: < 0 gives the process default. */
 long safefs__budget(long budget_ms);

@@ -69,6 +69,17 @@ int safefs__backoff_sleep(struct safefs__backoff *b, long long deadline) {
   return 1;
 }
 
+long safefs__try_with_remedy(safefs__try_fn try_once, void *ctx,
+                             const struct safefs__remedy *remedy) {
+  long e = try_once(ctx);
+  if (e != 0 && remedy != NULL && (e = remedy->fix(remedy->ctx, e)) == 0) {
+    e = try_once(ctx);
+    if (e != 0)
+      remedy->undo(remedy->ctx);
+  }
+  return e;
+}
+
 int safefs__retry(safefs__attempt_fn attempt, void *ctx, long budget_ms) {
   long long start = safefs__now_ms(), deadline;
   struct safefs__backoff b;

@@ -21,8 +21,9 @@
  *     hold the file with FILE_SHARE_DELETE, and read-only does not matter;
  *   - where that is refused (older Windows, FAT, some network
  *     filesystems, Wine 8: ERROR_INVALID_PARAMETER), the classic
- *     FileDispositionInfo, after clearing the read-only attribute (put back
- *     if the delete still fails). The name then stays, delete-pending,
+ *     FileDispositionInfo; a read-only entry refuses it, and the remedy
+ *     (safefs__try_with_remedy) clears the attribute and tries once more,
+ *     putting it back if the delete still fails. The name then stays, delete-pending,
  *     until every holder has closed the file: why ../remove.c renames a
  *     file aside first, and why a directory whose children are still
  *     delete-pending gets ERROR_DIR_NOT_EMPTY for a while.
@@ -129,13 +130,49 @@ static int open_for_delete(safefs__dir *d, const char *name, enum safefs__op op,
   return 0;
 }
 
+/* The classic delete disposition on an open entry, and its remedy: a
+ * read-only entry refuses it (STATUS_CANNOT_DELETE, ERROR_ACCESS_DENIED),
+ * so the attribute is cleared and the disposition tried once more; if the
+ * entry is still not deleted, the attribute is put back. */
+struct classic_delete {
+  HANDLE h;
+  DWORD attrs;
+  const char *name;
+  enum safefs__op op;
+  int cleared;
+};
+
+static long try_classic_delete(void *ctx) {
+  struct classic_delete *c = (struct classic_delete *)ctx;
+  FILE_DISPOSITION_INFO info;
+  info.DeleteFile = TRUE;
+  if (safefs__sys_set_file_info(c->h, c->name, FileDispositionInfo, &info, sizeof info, c->op))
+    return 0;
+  return (long)GetLastError();
+}
+
+static long clear_readonly(void *ctx, long oserr) {
+  struct classic_delete *c = (struct classic_delete *)ctx;
+  if (oserr != ERROR_ACCESS_DENIED || !(c->attrs & FILE_ATTRIBUTE_READONLY) || c->cleared)
+    return oserr;
+  if (!safefs__sys_set_attributes(c->h, c->attrs & ~(DWORD)FILE_ATTRIBUTE_READONLY))
+    return (long)GetLastError();
+  c->cleared = 1;
+  return 0;
+}
+
+static void put_readonly_back(void *ctx) {
+  struct classic_delete *c = (struct classic_delete *)ctx;
+  safefs__sys_set_attributes(c->h, c->attrs);
+}
+
 /* Give the open entry `name` of d a delete disposition (see the top of
  * this file). */
 static int delete_by_handle(const safefs__dir *d, HANDLE h, DWORD attrs, const char *name,
                             enum safefs__op op, int in_tree) {
   struct disposition_info_ex ex;
-  FILE_DISPOSITION_INFO classic;
-  int cleared = 0;
+  struct classic_delete c;
+  struct safefs__remedy remedy;
   DWORD e;
 
   ex.Flags = DISPOSITION_DELETE | DISPOSITION_POSIX_SEMANTICS | DISPOSITION_IGNORE_READONLY;
@@ -145,18 +182,16 @@ static int delete_by_handle(const safefs__dir *d, HANDLE h, DWORD attrs, const c
   if (e != ERROR_INVALID_PARAMETER && e != ERROR_NOT_SUPPORTED && e != ERROR_INVALID_FUNCTION)
     return attempt_failed(d, e, in_tree);
 
-  if (attrs & FILE_ATTRIBUTE_READONLY) {
-    if (!safefs__sys_set_attributes(h, attrs & ~(DWORD)FILE_ATTRIBUTE_READONLY))
-      return safefs__attempt_failed((long)GetLastError(), name, d->label);
-    cleared = 1;
-  }
-  classic.DeleteFile = TRUE;
-  if (safefs__sys_set_file_info(h, name, FileDispositionInfo, &classic, sizeof classic, op))
-    return 0;
-  e = GetLastError();
-  if (cleared) /* not deleted: leave it as it was */
-    safefs__sys_set_attributes(h, attrs);
-  return attempt_failed(d, e, in_tree);
+  c.h = h;
+  c.attrs = attrs;
+  c.name = name;
+  c.op = op;
+  c.cleared = 0;
+  remedy.fix = clear_readonly;
+  remedy.undo = put_readonly_back;
+  remedy.ctx = &c;
+  e = (DWORD)safefs__try_with_remedy(try_classic_delete, &c, &remedy);
+  return e == 0 ? 0 : attempt_failed(d, e, in_tree);
 }
 
 /* Wrap an open directory handle (and its path and label, if known); all
