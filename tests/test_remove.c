@@ -1233,7 +1233,7 @@ static void permission_error_fails_fast(void **state) {
 
 static char *round_path(const char *dir, const char *what, int r) {
   char name[64];
-  snprintf(name, sizeof name, "%s-%d", what, r);
+  snprintf(name, sizeof name, "%.40s-%d", what, r); /* short words: "go", "tree", a child's tag */
   return tu_join(dir, name);
 }
 
