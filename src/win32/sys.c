@@ -269,7 +269,6 @@ static HANDLE open_at_failed(DWORD e) {
 
 HANDLE safefs__sys_open_at(HANDLE dir, const char *name, DWORD access, DWORD share,
                            DWORD options, enum safefs__op op) {
-  struct safefs__saved_error kept;
   UNICODE_STRING uname;
   OBJECT_ATTRIBUTES attrs;
   IO_STATUS_BLOCK io;
@@ -284,13 +283,10 @@ HANDLE safefs__sys_open_at(HANDLE dir, const char *name, DWORD access, DWORD sha
   if (!load_ntdll())
     return open_at_failed(ERROR_CALL_NOT_IMPLEMENTED);
   /* a name that is not UTF-8, or no memory: reported as this call's
-     failure (the caller publishes it), so the conversion's own message is
-     not kept */
-  safefs__error_save(&kept);
+     failure, whose message the caller publishes over the conversion's */
   rc = safefs__path_to_wide(name, &w);
   if (rc != 0) {
     long e = safefs_last_os_error();
-    safefs__error_restore(&kept, 0);
     return open_at_failed(e != 0 ? (DWORD)e : ERROR_NOT_ENOUGH_MEMORY);
   }
   len = wcslen(w) * sizeof(wchar_t);
