@@ -53,24 +53,49 @@ extern "C" {
 SAFEFS_EXTERN unsigned safefs_version(void);
 SAFEFS_EXTERN const char *safefs_version_string(void);
 
-/* ---- Status codes ------------------------------------------------------- */
+/* ---- Status codes -------------------------------------------------------
+ * The one list of statuses: SAFEFS_STATUS_MAP(X) calls X(name, value,
+ * message) for each, and generates the enum below, safefs_strerror and
+ * safefs_status_name, so that they cannot drift apart (libuv's
+ * UV_ERRNO_MAP). An application may use it too, e.g. for a table of its
+ * own. The values are stable across versions. */
+#define SAFEFS_STATUS_MAP(X)                                                                  \
+  X(OK, 0, "success")                                                                         \
+  /* bad argument: NULL or empty path, bad flags, invalid UTF-8 */                            \
+  X(EINVAL, -1, "invalid argument")                                                           \
+  /* the path or its parent directory does not exist */                                       \
+  X(ENOENT, -2, "no such file or directory")                                                  \
+  /* SAFEFS_NOREPLACE and the target exists */                                                \
+  X(EEXIST, -3, "file already exists")                                                        \
+  /* permission denied (also read-only attribute on Windows) */                               \
+  X(EACCES, -4, "permission denied")                                                          \
+  /* in use by another process, retries exhausted */                                          \
+  X(EBUSY, -5, "file in use by another process, retries exhausted")                           \
+  /* lock not acquired in time */                                                             \
+  X(ETIMEDOUT, -6, "lock not acquired in time")                                               \
+  /* no space or quota exceeded */                                                            \
+  X(ENOSPC, -7, "no space left on device")                                                    \
+  /* I/O error reported by the OS (write, flush, fsync) */                                    \
+  X(EIO, -8, "input/output error")                                                            \
+  /* out of memory */                                                                         \
+  X(ENOMEM, -9, "out of memory")                                                              \
+  /* path or a component too long */                                                          \
+  X(ENAMETOOLONG, -10, "file name too long")                                                  \
+  /* the filesystem or OS cannot do what was asked */                                         \
+  X(ENOTSUP, -11, "operation not supported by the filesystem")                                \
+  /* a file was expected, the path is a directory */                                          \
+  X(EISDIR, -12, "is a directory")                                                            \
+  /* a directory was expected (or a parent is not one) */                                     \
+  X(ENOTDIR, -13, "not a directory")                                                          \
+  /* read-only filesystem */                                                                  \
+  X(EROFS, -14, "read-only filesystem")                                                       \
+  /* an OS error with no better mapping; see safefs_last_os_error */                          \
+  X(EUNKNOWN, -99, "unknown OS error")
+
 enum {
-  SAFEFS_OK = 0,
-  SAFEFS_EINVAL = -1,       /* bad argument: NULL or empty path, bad flags, invalid UTF-8 */
-  SAFEFS_ENOENT = -2,       /* the path or its parent directory does not exist */
-  SAFEFS_EEXIST = -3,       /* SAFEFS_NOREPLACE and the target exists */
-  SAFEFS_EACCES = -4,       /* permission denied (also read-only attribute on Windows) */
-  SAFEFS_EBUSY = -5,        /* in use by another process, retries exhausted */
-  SAFEFS_ETIMEDOUT = -6,    /* lock not acquired in time */
-  SAFEFS_ENOSPC = -7,       /* no space or quota exceeded */
-  SAFEFS_EIO = -8,          /* I/O error reported by the OS (write, flush, fsync) */
-  SAFEFS_ENOMEM = -9,       /* out of memory */
-  SAFEFS_ENAMETOOLONG = -10,/* path or a component too long */
-  SAFEFS_ENOTSUP = -11,     /* the filesystem or OS cannot do what was asked */
-  SAFEFS_EISDIR = -12,      /* a file was expected, the path is a directory */
-  SAFEFS_ENOTDIR = -13,     /* a directory was expected (or a parent is not one) */
-  SAFEFS_EROFS = -14,       /* read-only filesystem */
-  SAFEFS_EUNKNOWN = -99     /* an OS error with no better mapping; see safefs_last_os_error */
+#define SAFEFS_STATUS_ENUM_(name, value, message) SAFEFS_##name = value,
+  SAFEFS_STATUS_MAP(SAFEFS_STATUS_ENUM_)
+#undef SAFEFS_STATUS_ENUM_
 };
 
 /* A short English description of a status ("no such file or directory").
@@ -84,6 +109,31 @@ SAFEFS_EXTERN const char *safefs_status_name(int status);
  * thread's most recent failing safefs call; 0 if that failure had none
  * (for example SAFEFS_EINVAL for a NULL argument). */
 SAFEFS_EXTERN long safefs_last_os_error(void);
+
+/* An English sentence saying what this thread's most recent failing
+ * safefs call was doing when it failed: the operation, the path or paths
+ * involved, the OS error text and number, and, where the retry budget ran
+ * out, for how long it retried. For example
+ *   rename '.settings.json.safefs-1f2e...tmp' over 'settings.json' in
+ *   '/home/u/.app': Permission denied (errno 13)
+ *   rename 'C:\Users\u\.settings.json.safefs-...tmp' over 'settings.json'
+ *   in 'C:\Users\u': The process cannot access the file because it is
+ *   being used by another process (error 32), retried for 2000 ms
+ *   safefs_write_file: path is NULL
+ * It is for people (log it, show it, put it in a bug report), not for
+ * programs: the wording may change in any release; branch on the status
+ * and safefs_last_os_error() instead.
+ *
+ * Never NULL; "" if this thread has had no failure yet. Same lifetime as
+ * safefs_last_os_error(): per thread, kept until this thread's next
+ * failing safefs call; a call that succeeds does not clear it (though, as
+ * with safefs_last_os_error, one that retried past a transient failure
+ * leaves that failure's text). The pointer stays valid for the life of
+ * the thread (the text lives in a
+ * fixed per-thread buffer of a few hundred bytes; a longer sentence is
+ * cut, on a UTF-8 character boundary, and ends in "..."). Recording it
+ * never allocates, so it cannot itself fail. UTF-8, like the paths. */
+SAFEFS_EXTERN const char *safefs_last_error_message(void);
 
 /* ---- Retry budget (Windows sharing violations; see README) -------------- */
 /* Total time, in milliseconds, that one call may spend retrying transient
@@ -121,7 +171,9 @@ enum {
  * An existing target keeps its permission bits (and owner where the process
  * may chown) on POSIX, and its attributes and ACLs on Windows. If `path` is
  * a symbolic link, the file it points at is replaced and the link is kept.
- * A new file gets 0666 & ~umask.
+ * A new file gets 0666 & ~umask (where the OS cannot report the umask
+ * safely, as on macOS, the umask as it was at the first new file: see the
+ * README).
  *
  * Returns 0, or SAFEFS_EINVAL (NULL/empty path, data NULL with size > 0,
  * unknown flags), SAFEFS_ENOENT (parent missing), SAFEFS_ENOTDIR,

@@ -6,10 +6,11 @@
  * Waiting. Where the OS can wait with a timeout (Windows) the backend waits
  * for the whole remaining time. Where it cannot (POSIX: flock waits forever
  * or not at all) each call of safefs__lockfile_lock is one attempt and this
- * file polls in between, the way git waits for its lock files: sleeps grow
- * from 1 ms to 50 ms, each with +-25% random jitter so that waiters started
- * together do not retry in lockstep, and the last sleep is cut to end at
- * the deadline, where one final attempt is made. So a timed-out call
+ * file polls in between, the way git waits for its lock files, with the
+ * shared backoff (safefs__backoff in retry.c): sleeps grow from 1 ms to
+ * 50 ms, each with +-25% random jitter so that waiters started together do
+ * not retry in lockstep, and the last sleep is cut to end at the deadline,
+ * where one final attempt is made. So a timed-out call
  * returns within a few milliseconds of its timeout, never early.
  *
  * Writer preference. flock and LockFileEx grant a shared lock whenever it
@@ -25,10 +26,10 @@
  * lock, as Go's sync.RWMutex does within a process. Exclusive acquirers
  * queue at the gate too: one that just released cannot take the lock
  * straight back past another that waits (there is no fast path around the
- * gate for that reason; it costs two calls). Everything is an OS
- * lock, released when its process dies: a dead waiter never blocks
- * anyone. The gate is always taken before the lock and never waited for
- * while the lock is held, so the two cannot deadlock.
+ * gate for that reason; it costs two calls). Everything is an OS lock,
+ * released when its process dies: a dead waiter never blocks anyone. The
+ * gate is always taken before the lock and never waited for while the
+ * lock is held, so the two cannot deadlock.
  *
  * The abandoned marker. Byte 0 of the lock file is '1' while an exclusive
  * holder holds it and '0' after one released it cleanly. An exclusive
@@ -46,8 +47,7 @@
 #include "platform.h"
 
 #define KNOWN_FLAGS SAFEFS_LOCK_SHARED
-#define FIRST_SLEEP_MS 1
-#define MAX_SLEEP_MS 50
+#define MAX_SLEEP_MS 50 /* the longest poll sleep (safefs__backoff, retry.c) */
 #define MARKER_HELD '1'
 #define MARKER_FREE '0'
 
@@ -57,75 +57,54 @@ struct safefs_lock {
   int abandoned;
 };
 
-/* A small xorshift generator for the jitter: it needs to differ between
- * processes, not to be unpredictable, so it is seeded once per wait. */
-static unsigned next_random(unsigned *state) {
-  unsigned x = *state;
-  x ^= x << 13;
-  x ^= x >> 17;
-  x ^= x << 5;
-  return *state = x;
-}
+/* Take lock `which` by the deadline (SAFEFS__NO_DEADLINE for none),
+ * polling as the top of the file says. */
+static int wait_for(safefs__lockfile *f, int which, int shared, long long deadline) {
+  struct safefs__backoff b;
 
-static unsigned jitter_seed(const void *p) {
-  unsigned seed = 0;
-  if (safefs__random(&seed, sizeof seed) != 0) /* fall back to time and address */
-    seed = (unsigned)safefs__now_ms() ^ (unsigned)(size_t)p;
-  return seed != 0 ? seed : 0x9E3779B9u;
-}
-
-/* Take lock `which` by the deadline (timeout_ms < 0: no deadline; 0: one
- * attempt), polling as the top of the file says. */
-static int wait_for(safefs__lockfile *f, int which, int shared, long timeout_ms,
-                    long long deadline) {
-  long sleep_ms = FIRST_SLEEP_MS;
-  unsigned rnd = 0;
-
+  safefs__backoff_init(&b, MAX_SLEEP_MS, 1);
   for (;;) {
-    long left = -1, nap;
+    long left = -1;
     int rc;
-    if (timeout_ms >= 0) {
+    if (deadline != SAFEFS__NO_DEADLINE) {
       long long l = deadline - safefs__now_ms();
       left = l > 0 ? (long)l : 0;
     }
     rc = safefs__lockfile_lock(f, which, shared, left);
     if (rc != SAFEFS__AGAIN)
       return rc;
-    if (left == 0 || (timeout_ms > 0 && safefs__now_ms() >= deadline))
-      return safefs__fail(SAFEFS_ETIMEDOUT, safefs_last_os_error());
-    if (rnd == 0)
-      rnd = jitter_seed(f);
-    nap = sleep_ms - sleep_ms / 4 + (long)(next_random(&rnd) % (unsigned long)(sleep_ms / 2 + 1));
-    if (left > 0) {
-      long long l = deadline - safefs__now_ms();
-      if (l < nap)
-        nap = l > 0 ? (long)l : 0;
-    }
-    safefs__sleep_ms(nap);
-    sleep_ms = sleep_ms * 2 > MAX_SLEEP_MS ? MAX_SLEEP_MS : sleep_ms * 2;
+    if (left == 0 || !safefs__backoff_sleep(&b, deadline))
+      return SAFEFS_ETIMEDOUT;
   }
 }
 
-/* Take the lock within timeout_ms, through the gate (see the top of the
- * file). On failure neither lock is held. */
-static int wait_for_lock(safefs__lockfile *f, int shared, long timeout_ms) {
-  long long deadline = safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+/* Take the lock on `path` within timeout_ms, through the gate (see the
+ * top of the file). On failure neither lock is held. */
+static int wait_for_lock(safefs__lockfile *f, const char *path, int shared, long timeout_ms) {
+  long long deadline =
+      timeout_ms < 0 ? SAFEFS__NO_DEADLINE : safefs__now_ms() + (timeout_ms > 0 ? timeout_ms : 0);
+  struct safefs__saved_error e;
   int rc, r;
-  long os;
 
-  if ((rc = wait_for(f, SAFEFS__LOCK_GATE, shared, timeout_ms, deadline)) != 0)
-    return rc;
-  rc = wait_for(f, SAFEFS__LOCK_HOLD, shared, timeout_ms, deadline);
-  os = safefs_last_os_error();
-  r = safefs__lockfile_unlock(f, SAFEFS__LOCK_GATE);
-  if (rc != 0)
-    return safefs__fail(rc, os);
-  if (r != 0) {
-    os = safefs_last_os_error();
-    safefs__lockfile_unlock(f, SAFEFS__LOCK_HOLD);
-    return safefs__fail(r, os);
+  if ((rc = wait_for(f, SAFEFS__LOCK_GATE, shared, deadline)) == 0) {
+    rc = wait_for(f, SAFEFS__LOCK_HOLD, shared, deadline);
+    safefs__error_save(&e);
+    r = safefs__lockfile_unlock(f, SAFEFS__LOCK_GATE);
+    if (rc == 0 && r != 0) {
+      safefs__error_save(&e);
+      safefs__lockfile_unlock(f, SAFEFS__LOCK_HOLD);
+      return safefs__error_restore(&e, r);
+    }
+    if (rc != 0 && rc != SAFEFS_ETIMEDOUT)
+      return safefs__error_restore(&e, rc);
+    if (rc != 0)
+      safefs__error_put_back(&e);
   }
-  return 0;
+  if (rc == SAFEFS_ETIMEDOUT)
+    return safefs__fail_msg(SAFEFS_ETIMEDOUT, safefs_last_os_error(),
+                            "lock '%s': still held by another holder after the %ld ms timeout",
+                            path, timeout_ms);
+  return rc;
 }
 
 /* Exclusive only: read the mark the previous holder left, then set ours.
@@ -140,16 +119,19 @@ static int mark_held(safefs_lock *lock) {
   return rc;
 }
 
-int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
+static int lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
   safefs_lock *lock;
+  struct safefs__saved_error e;
   int rc;
-  long os;
 
   if (out == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_lock_acquire", "out is NULL");
   *out = NULL;
-  if (path == NULL || path[0] == '\0' || (flags & ~(unsigned)KNOWN_FLAGS) != 0)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+  if ((rc = safefs__check_path("safefs_lock_acquire", path, 0)) != 0)
+    return rc;
+  if ((flags & ~(unsigned)KNOWN_FLAGS) != 0)
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "safefs_lock_acquire: unknown flags 0x%x",
+                            flags & ~(unsigned)KNOWN_FLAGS);
   lock = (safefs_lock *)safefs__malloc(sizeof *lock);
   if (lock == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
@@ -161,20 +143,24 @@ int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, lon
     safefs__free(lock);
     return rc;
   }
-  rc = wait_for_lock(lock->file, lock->shared, timeout_ms);
+  rc = wait_for_lock(lock->file, path, lock->shared, timeout_ms);
   if (rc == 0 && !lock->shared && (rc = mark_held(lock)) != 0) {
-    os = safefs_last_os_error();
+    safefs__error_save(&e);
     safefs__lockfile_unlock(lock->file, SAFEFS__LOCK_HOLD);
-    rc = safefs__fail(rc, os);
+    rc = safefs__error_restore(&e, rc);
   }
   if (rc != 0) {
-    os = safefs_last_os_error();
+    safefs__error_save(&e);
     safefs__lockfile_close(lock->file);
     safefs__free(lock);
-    return safefs__fail(rc, os);
+    return safefs__error_restore(&e, rc);
   }
   *out = lock;
   return 0;
+}
+
+int safefs_lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
+  return safefs__result(lock_acquire(out, path, flags, timeout_ms), "safefs_lock_acquire", path);
 }
 
 int safefs_lock_abandoned(const safefs_lock *lock) {
@@ -188,21 +174,21 @@ int safefs_lock_abandoned(const safefs_lock *lock) {
  * leaves the unlock to the OS "when resources allow". All three steps run
  * whatever fails; the first failure is returned. */
 int safefs_lock_release(safefs_lock *lock) {
+  struct safefs__saved_error first;
   int rc = 0, r;
-  long os = 0;
 
   if (lock == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_lock_release", "lock is NULL");
   if (!lock->shared && (rc = safefs__lockfile_write_byte(lock->file, MARKER_FREE)) != 0)
-    os = safefs_last_os_error();
+    safefs__error_save(&first);
   if ((r = safefs__lockfile_unlock(lock->file, SAFEFS__LOCK_HOLD)) != 0 && rc == 0) {
     rc = r;
-    os = safefs_last_os_error();
+    safefs__error_save(&first);
   }
   if ((r = safefs__lockfile_close(lock->file)) != 0 && rc == 0) {
     rc = r;
-    os = safefs_last_os_error();
+    safefs__error_save(&first);
   }
   safefs__free(lock);
-  return rc != 0 ? safefs__fail(rc, os) : 0;
+  return rc != 0 ? safefs__error_restore(&first, rc) : 0;
 }

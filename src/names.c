@@ -24,14 +24,33 @@ static size_t utf8_prefix(const char *s, size_t max) {
   return n;
 }
 
+/* The seam is asked first (an injected error means nothing is filled);
+ * a failure is recorded as a RANDOM call, for the message. */
+int safefs__random(void *buf, size_t size) {
+  long e = safefs__seam_op(SAFEFS__OP_RANDOM, NULL);
+  struct safefs__call c;
+  int os_rc = 0, rc;
+
+  if (e <= 0 && (os_rc = safefs__os_random(buf, size, &e)) == 0)
+    return 0;
+  memset(&c, 0, sizeof c);
+  c.op = SAFEFS__OP_RANDOM;
+  c.handle = -1;
+  safefs__record_failed_call(&c, e);
+  rc = safefs__fail_os(e); /* the message; a failure whatever e maps to */
+  return os_rc < 0 ? os_rc : rc; /* the backend's status (Win32: an NTSTATUS is EIO) */
+}
+
 int safefs__make_name(char *out, const char *base, const char *kind) {
   unsigned char rnd[RANDOM_HEX / 2];
   size_t fixed, keep, pos, i;
   int rc;
 
   rc = safefs__random(rnd, sizeof rnd);
-  if (rc != 0)
+  if (rc != 0) {
+    safefs__message_append(", for a new name beside '%s'", base);
     return rc;
+  }
   /* "." base PREFIX_MARK hex "." kind */
   fixed = 1 + strlen(PREFIX_MARK) + RANDOM_HEX + 1 + strlen(kind);
   keep = utf8_prefix(base, SAFEFS__NAME_MAX - fixed);
@@ -48,6 +67,20 @@ int safefs__make_name(char *out, const char *base, const char *kind) {
   out[pos++] = '.';
   memcpy(out + pos, kind, strlen(kind) + 1);
   return 0;
+}
+
+int safefs__with_fresh_name(char *out, const char *base, const char *kind,
+                            safefs__create_fn create, void *ctx) {
+  int tries, rc;
+  for (tries = 0; tries < SAFEFS__NAME_TRIES; tries++) {
+    if ((rc = safefs__make_name(out, base, kind)) != 0)
+      return rc;
+    if ((rc = create(ctx, out)) != SAFEFS_EEXIST)
+      return rc;
+  }
+  return safefs__fail_msg(SAFEFS_EEXIST, safefs_last_os_error(),
+                          "make a .%s name beside '%s': %d fresh names were all taken", kind,
+                          base, SAFEFS__NAME_TRIES);
 }
 
 int safefs__is_own_name(const char *name) {
@@ -95,6 +128,39 @@ int safefs__split_path(const char *path, size_t *dir_len, const char **base) {
     *dir_len = 1;
   else
     *dir_len = cut - 1;
+  return 0;
+}
+
+int safefs__check_path(const char *function, const char *path, int need_name) {
+  size_t dir_len;
+  const char *base;
+  if (path == NULL)
+    return safefs__fail_arg(function, "path is NULL");
+  if (path[0] == '\0')
+    return safefs__fail_arg(function, "path is empty");
+  if (need_name && safefs__split_path(path, &dir_len, &base) != 0)
+    return safefs__fail_msg(SAFEFS_EINVAL, 0,
+                            "%s: path '%s' names no file (it ends in a separator, '.' or '..')",
+                            function, path);
+  return 0;
+}
+
+int safefs__split_dir(const char *path, char **dir, const char **base) {
+  size_t dir_len;
+  int rc = safefs__split_path(path, &dir_len, base);
+  *dir = NULL;
+  if (rc != 0)
+    return safefs__fail_msg(rc, 0, "path '%s' names no file", path);
+  *dir = (char *)safefs__malloc(dir_len + 2);
+  if (*dir == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  if (dir_len == 0) { /* a bare name: the current directory */
+    (*dir)[0] = '.';
+    (*dir)[1] = '\0';
+  } else {
+    memcpy(*dir, path, dir_len);
+    (*dir)[dir_len] = '\0';
+  }
   return 0;
 }
 

@@ -15,18 +15,51 @@
  * one place each backend translates errors. */
 int safefs__status_from_os(long oserr);
 
-/* Record `oserr` as the last OS error and return its status: the usual way
- * a backend function fails. */
-int safefs__fail_os(long oserr);
+/* The OS's own text for `oserr` and its number, for the error message:
+ * "Permission denied (errno 13)", "Access is denied (error 5)". Written
+ * into buf (cap bytes, NUL-terminated, cut if need be), never allocating. */
+void safefs__os_error_text(long oserr, char *buf, size_t cap);
 
 /* 1 if `oserr` means another process holds the file for a moment (sharing
  * or lock violation, access denied on a delete-pending file...): worth
  * retrying through safefs__retry. Always 0 on POSIX. */
 int safefs__os_transient(long oserr);
 
+/* error.c: publish the message for the failed call behind `oserr` (see
+ * safefs__fail_os_at) and record oserr. */
+void safefs__publish_os(long oserr, const char *subject, const char *dir);
+
+/* Fail with the status `oserr` maps to and publish the message for the
+ * call that failed with it: "<verb> '<path>'[ over '<path2>']: <OS
+ * text>". With context: `subject` names the file when the call itself had
+ * no path (a write, sync or close on a descriptor or handle), `dir` (may
+ * be NULL) is added as " in '<dir>'". Always a failure: an OS error that
+ * maps to no status (0) is SAFEFS_EUNKNOWN. */
+static SAFEFS__INLINE int safefs__fail_os_at(long oserr, const char *subject, const char *dir) {
+  int status = safefs__status_from_os(oserr);
+  safefs__publish_os(oserr, subject, dir);
+  return status < 0 ? status : SAFEFS_EUNKNOWN;
+}
+
+static SAFEFS__INLINE int safefs__fail_os(long oserr) {
+  return safefs__fail_os_at(oserr, 0, 0);
+}
+
+/* The verdict on one failed attempt, for the attempt functions given to
+ * safefs__retry: publish the failure (as safefs__fail_os_at, with `subject`
+ * and `dir` as context) and return SAFEFS__AGAIN if the OS error is
+ * transient (another process holds the file for a moment), else its
+ * status. The one place that decides "try again or give up". */
+static SAFEFS__INLINE int safefs__attempt_failed(long oserr, const char *subject,
+                                                 const char *dir) {
+  int rc = safefs__fail_os_at(oserr, subject, dir);
+  return safefs__os_transient(oserr) ? SAFEFS__AGAIN : rc;
+}
+
 /* ---- os.c --------------------------------------------------------------- */
-/* Fill buf with bytes from the OS CSPRNG. Returns 0 or a status. */
-int safefs__random(void *buf, size_t size);
+/* Fill buf with bytes from the OS CSPRNG: 0, or a status with the OS error
+ * in *oserr. (The seam and the message are the shared safefs__random's.) */
+int safefs__os_random(void *buf, size_t size, long *oserr);
 
 /* Monotonic clock in milliseconds; only differences are meaningful. */
 long long safefs__now_ms(void);
@@ -67,28 +100,30 @@ void safefs__temp_discard(safefs__temp *t);
 
 /* ---- read.c: one file opened for a whole-file read ----------------------
  * The growing-buffer loop is shared (src/read.c); the backend opens, reads
- * and closes. The handle is a descriptor or a HANDLE, carried as a number. */
+ * and closes. A safefs__rfile is the backend's (a descriptor or a HANDLE,
+ * and the path for messages, borrowed from the caller until the close). */
+typedef struct safefs__rfile safefs__rfile;
 
 /* Open `path` for reading (on Windows with every share mode, so a reader
  * never blocks a writer; a held file is waited out for the retry budget).
  * A directory is SAFEFS_EISDIR. *size_hint is the current size, or 0 when
- * it is unknown or not a regular file. */
-int safefs__rfile_open(const char *path, long long *handle, size_t *size_hint);
+ * it is unknown or not a regular file. On failure *out is NULL. */
+int safefs__rfile_open(safefs__rfile **out, const char *path, size_t *size_hint);
 
 /* Read up to cap bytes into buf; *got is 0 at end of file. Interrupted
  * reads are retried. */
-int safefs__rfile_read(long long handle, void *buf, size_t cap, size_t *got);
+int safefs__rfile_read(safefs__rfile *f, void *buf, size_t cap, size_t *got);
 
-void safefs__rfile_close(long long handle);
+/* Close the file and free f. */
+void safefs__rfile_close(safefs__rfile *f);
 
 /* ---- stamp.c: file identity ----------------------------------------------
  * What a backend reads off a file for a safefs_stamp (src/stamp.c decides
  * trust and equality). Times are nanoseconds since 1970 UTC, and `now` is
- * the wall clock in the same units, read just BEFORE the
- * attributes: any change after the attributes were read is then stamped
- * no earlier than now minus one tick of the filesystem's clock, which is
- * what makes the settling rule sound. `settle` is that window for the
- * file's filesystem. */
+ * the wall clock in the same units, read just BEFORE the attributes: any
+ * change after the attributes were read is then stamped no earlier than
+ * now minus one tick of the filesystem's clock, which is what makes the
+ * settling rule sound. `settle` is that window for the file's filesystem. */
 struct safefs__identity {
   unsigned long long file[4]; /* volume, file ID low, high, generation */
   long long size, mtime, ctime, now, settle;
@@ -106,7 +141,7 @@ struct safefs__identity {
 int safefs__identity_path(const char *path, struct safefs__identity *id);
 
 /* Identity of a file opened by safefs__rfile_open. */
-int safefs__rfile_identity(long long handle, struct safefs__identity *id);
+int safefs__rfile_identity(safefs__rfile *f, struct safefs__identity *id);
 
 /* Shared (src/stamp.c), not backend: the stamp for an identity, trusted
  * once the settling window has passed; and whether two stamps name the
@@ -114,7 +149,7 @@ int safefs__rfile_identity(long long handle, struct safefs__identity *id);
 void safefs__stamp_from(const struct safefs__identity *id, safefs_stamp *out);
 int safefs__stamp_same(const safefs_stamp *a, const safefs_stamp *b);
 
-/* ---- lock.c: the inter-process lock (issue 4) ----------------------------
+/* ---- lock.c: the inter-process lock ---------------------------------------
  * One open lock file per safefs_lock object: the OS lock belongs to that
  * open file (POSIX open file description / Win32 handle), so two objects
  * exclude each other even inside one thread. The shared src/lock.c does the
@@ -156,7 +191,7 @@ int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte);
 /* Close the file (dropping any lock still held) and free f. */
 int safefs__lockfile_close(safefs__lockfile *f);
 
-/* ---- remove.c: the retrying deleter (issue 5) -----------------------------
+/* ---- remove.c: the retrying deleter ----------------------------------------
  * The shared code in src/remove.c decides what to remove, in which order,
  * and retries; the backend supplies a directory handle and single attempts
  * at each step. Every `name` below is one component inside an open
@@ -183,12 +218,16 @@ int safefs__dir_open_path(safefs__dir **out, const char *dir);
  * search permission on it if they are missing, so its entries can go. */
 int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *name);
 
-/* The next entry other than "." and "..": 1 with *name (valid until the
- * next call on d) and *kind, 0 when the listing is done, or a status. The
- * listing ends only after a pass over the directory in which nothing was
- * removed through d, so entries that a filesystem's listing skipped while
- * others were deleted are still found. */
-int safefs__dir_next(safefs__dir *d, const char **name, int *kind);
+/* The next entry of the current pass over d, other than "." and "..": 1
+ * with *name (valid until the next call on d) and *kind, 0 at the end of
+ * the pass, or a status. After 0 the next call starts a new pass from the
+ * first entry. (src/remove.c repeats passes while one removed something:
+ * see dir_next there.) */
+int safefs__dir_read(safefs__dir *d, const char **name, int *kind);
+
+/* How many names were removed through d (dir_unlink, dir_rmdir) since
+ * the current pass began. */
+int safefs__dir_removed(const safefs__dir *d);
 
 /* Kind of `name` and its age in seconds: now minus the later of its last
  * modification and its last status change (POSIX ctime, Windows

@@ -14,10 +14,10 @@
  * the file under a stamped read. */
 #define STAMPED_READ_TRIES 4
 
-/* Read the open file h to its end into a new buffer; size_hint is the
+/* Read the open file f to its end into a new buffer; size_hint is the
  * first guess. On failure nothing is allocated and the status is
  * recorded. */
-static int read_all(long long h, size_t size_hint, void **data, size_t *size) {
+static int read_all(safefs__rfile *f, size_t size_hint, void **data, size_t *size) {
   unsigned char *buf;
   size_t cap, used = 0;
   int rc;
@@ -25,7 +25,7 @@ static int read_all(long long h, size_t size_hint, void **data, size_t *size) {
   cap = size_hint < (size_t)-1 / 2 - MIN_CHUNK ? size_hint + MIN_CHUNK : MIN_CHUNK;
   buf = (unsigned char *)safefs__malloc(cap + 1);
   if (buf == NULL)
-    return safefs__fail(SAFEFS_ENOMEM, 0);
+    return SAFEFS_ENOMEM;
   for (;;) {
     size_t got;
     if (used == cap) {
@@ -33,12 +33,12 @@ static int read_all(long long h, size_t size_hint, void **data, size_t *size) {
       unsigned char *nb = ncap > cap ? (unsigned char *)safefs__realloc(buf, ncap + 1) : NULL;
       if (nb == NULL) {
         safefs__free(buf);
-        return safefs__fail(SAFEFS_ENOMEM, 0);
+        return SAFEFS_ENOMEM;
       }
       buf = nb;
       cap = ncap;
     }
-    if ((rc = safefs__rfile_read(h, buf + used, cap - used, &got)) != 0) {
+    if ((rc = safefs__rfile_read(f, buf + used, cap - used, &got)) != 0) {
       safefs__free(buf);
       return rc;
     }
@@ -54,23 +54,24 @@ static int read_all(long long h, size_t size_hint, void **data, size_t *size) {
 
 /* Open, read whole, close. With `before`, the file's stamp is taken from
  * the open file before the read, and *changed says whether it differed
- * after the read. */
+ * after the read. On failure *data stays NULL. */
 static int read_file(const char *path, void **data, size_t *size, safefs_stamp *before,
                      int *changed) {
   struct safefs__identity id;
+  struct safefs__saved_error e;
   safefs_stamp after;
-  long long h;
+  safefs__rfile *f;
   size_t hint;
   int rc;
 
-  if ((rc = safefs__rfile_open(path, &h, &hint)) != 0)
+  if ((rc = safefs__rfile_open(&f, path, &hint)) != 0)
     return rc;
-  if (before != NULL && (rc = safefs__rfile_identity(h, &id)) == 0)
+  if (before != NULL && (rc = safefs__rfile_identity(f, &id)) == 0)
     safefs__stamp_from(&id, before);
   if (rc == 0)
-    rc = read_all(h, hint, data, size);
+    rc = read_all(f, hint, data, size);
   if (rc == 0 && before != NULL) {
-    if ((rc = safefs__rfile_identity(h, &id)) != 0) {
+    if ((rc = safefs__rfile_identity(f, &id)) != 0) {
       safefs__free(*data);
       *data = NULL;
       *size = 0;
@@ -79,37 +80,40 @@ static int read_file(const char *path, void **data, size_t *size, safefs_stamp *
       *changed = !safefs__stamp_same(before, &after);
     }
   }
-  safefs__rfile_close(h);
-  return rc;
+  safefs__error_save(&e);
+  safefs__rfile_close(f);
+  return rc != 0 ? safefs__error_restore(&e, rc) : 0;
 }
 
 /* Arguments checked, outputs cleared, for both public readers. */
-static int check_read(const char *path, void **data, size_t *size) {
+static int check_read(const char *function, const char *path, void **data, size_t *size) {
   if (data != NULL)
     *data = NULL;
   if (size != NULL)
     *size = 0;
-  if (data == NULL || size == NULL || path == NULL || path[0] == '\0')
-    return safefs__fail(SAFEFS_EINVAL, 0);
-  return 0;
+  if (data == NULL || size == NULL)
+    return safefs__fail_arg(function, data == NULL ? "data is NULL" : "size is NULL");
+  return safefs__check_path(function, path, 0);
 }
 
 int safefs_read_file(const char *path, void **data, size_t *size) {
-  int rc = check_read(path, data, size);
-  return rc != 0 ? rc : read_file(path, data, size, NULL, NULL);
+  int rc = check_read("safefs_read_file", path, data, size);
+  if (rc == 0)
+    rc = read_file(path, data, size, NULL, NULL);
+  return safefs__result(rc, "safefs_read_file", path);
 }
 
 /* Each try opens the path afresh, so a file replaced meanwhile is read
  * as its new self; a file changed in place while read is read again, and
  * after STAMPED_READ_TRIES returned with an untrusted stamp. */
-int safefs_read_file_stamped(const char *path, void **data, size_t *size, safefs_stamp *out) {
+static int read_stamped(const char *path, void **data, size_t *size, safefs_stamp *out) {
   int rc, tries, changed = 0;
   if (out != NULL)
     memset(out, 0, sizeof *out);
-  if ((rc = check_read(path, data, size)) != 0)
+  if ((rc = check_read("safefs_read_file_stamped", path, data, size)) != 0)
     return rc;
   if (out == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_read_file_stamped", "out is NULL");
   for (tries = 1;; tries++) {
     if ((rc = read_file(path, data, size, out, &changed)) != 0) {
       memset(out, 0, sizeof *out);
@@ -125,4 +129,8 @@ int safefs_read_file_stamped(const char *path, void **data, size_t *size, safefs
     *data = NULL;
     *size = 0;
   }
+}
+
+int safefs_read_file_stamped(const char *path, void **data, size_t *size, safefs_stamp *out) {
+  return safefs__result(read_stamped(path, data, size, out), "safefs_read_file_stamped", path);
 }

@@ -35,20 +35,26 @@
  * many descriptors (the default soft limit on Linux is 1024). */
 #define OPEN_LEVELS 16
 
-/* Attempts at a fresh trash name when one is taken. */
-#define MAX_NAME_TRIES 16
-
-static int check_path(const char *path) {
-  if (path == NULL || path[0] == '\0')
-    return safefs__fail(SAFEFS_EINVAL, 0);
-  return 0;
-}
-
 /* What is left of the call's budget, never negative: 0 means "one attempt
  * more" to safefs__retry. */
 static long budget_left(long long deadline) {
   long long left = deadline - safefs__now_ms();
   return left > 0 ? (long)left : 0;
+}
+
+/* ---- the listing ------------------------------------------------------------
+ * readdir makes no promise about entries removed while a listing is open,
+ * and some filesystems do skip entries then (so does Windows'
+ * FileIdBothDirectoryInfo, batch by batch). So a pass that removed anything
+ * is followed by another from the start; the listing is over after a pass
+ * that removed nothing (for an emptied directory, one pass over nothing).
+ * 1 with an entry, 0 when the listing is done, or a status. */
+static int dir_next(safefs__dir *d, const char **name, int *kind) {
+  for (;;) {
+    int rc = safefs__dir_read(d, name, kind);
+    if (rc != 0 || safefs__dir_removed(d) == 0)
+      return rc;
+  }
 }
 
 /* ---- one step, retried ---------------------------------------------------- */
@@ -86,23 +92,33 @@ static int retry_step(enum step step, safefs__dir *d, const char *name, const ch
 
 /* Rename `name` aside to a fresh trash name, written to trash. A name that
  * is taken (by chance, or planted) just means drawing another. */
+struct aside {
+  safefs__dir *dir;
+  const char *name;
+  long long deadline;
+};
+
+static int rename_to(void *ctx, const char *trash) {
+  const struct aside *a = (const struct aside *)ctx;
+  return retry_step(STEP_RENAME, a->dir, a->name, trash, a->deadline);
+}
+
 static int rename_aside(safefs__dir *d, const char *name, char *trash, long long deadline) {
-  int tries, rc = SAFEFS_EEXIST;
-  for (tries = 0; tries < MAX_NAME_TRIES && rc == SAFEFS_EEXIST; tries++) {
-    rc = safefs__make_name(trash, name, SAFEFS__KIND_TRASH);
-    if (rc == 0)
-      rc = retry_step(STEP_RENAME, d, name, trash, deadline);
-  }
-  return rc;
+  struct aside a;
+  a.dir = d;
+  a.name = name;
+  a.deadline = deadline;
+  return safefs__with_fresh_name(trash, name, SAFEFS__KIND_TRASH, rename_to, &a);
 }
 
 /* Put a renamed entry back under its old name after a hard failure, if
  * nobody has taken the name meanwhile; one attempt, the caller's status
  * and OS error are kept whatever happens. */
 static int put_back(safefs__dir *d, const char *trash, const char *name, int rc) {
-  long os = safefs_last_os_error();
+  struct safefs__saved_error e;
+  safefs__error_save(&e);
   safefs__dir_rename(d, trash, name);
-  return safefs__fail(rc, os);
+  return safefs__error_restore(&e, rc);
 }
 
 /* ---- the tree walk ---------------------------------------------------------
@@ -195,7 +211,7 @@ static int delete_tree(safefs__dir *parent, const char *name, long long deadline
     const char *entry;
     int kind;
 
-    rc = safefs__dir_next(top->dir, &entry, &kind);
+    rc = dir_next(top->dir, &entry, &kind);
     if (rc < 0)
       break;
     if (rc == 1) {
@@ -245,9 +261,10 @@ static int delete_tree(safefs__dir *parent, const char *name, long long deadline
   if (rc == SAFEFS_ENOENT)
     rc = 0;
   if (rc != 0) {
-    long os = safefs_last_os_error();
+    struct safefs__saved_error e;
+    safefs__error_save(&e);
     free_levels(lv, depth);
-    return safefs__fail(rc, os);
+    return safefs__error_restore(&e, rc);
   }
   free_levels(lv, depth);
   return 0;
@@ -255,36 +272,29 @@ static int delete_tree(safefs__dir *parent, const char *name, long long deadline
 
 /* ---- the public calls ------------------------------------------------------ */
 
-/* Check the path, open its directory and look at its last component. */
-static int open_parent(const char *path, safefs__dir **d, const char **base, int *kind) {
-  size_t dir_len;
+/* Check the path (for the public call `function`), open its directory and
+ * look at its last component. */
+static int open_parent(const char *function, const char *path, safefs__dir **d,
+                       const char **base, int *kind) {
   long long age;
   char *dir;
   int rc;
 
   *d = NULL;
-  if ((rc = check_path(path)) != 0)
+  if ((rc = safefs__check_path(function, path, 1)) != 0)
     return rc;
-  if ((rc = safefs__split_path(path, &dir_len, base)) != 0)
-    return safefs__fail(rc, 0);
-  dir = (char *)safefs__malloc(dir_len + 2);
-  if (dir == NULL)
-    return safefs__fail(SAFEFS_ENOMEM, 0);
-  if (dir_len == 0) /* a bare name: the current directory */
-    memcpy(dir, ".", 2);
-  else {
-    memcpy(dir, path, dir_len);
-    dir[dir_len] = '\0';
-  }
+  if ((rc = safefs__split_dir(path, &dir, base)) != 0)
+    return rc;
   rc = safefs__dir_open_path(d, dir);
   safefs__free(dir);
   if (rc != 0)
     return rc;
   if ((rc = safefs__dir_stat(*d, *base, kind, &age)) != 0) {
-    long os = safefs_last_os_error();
+    struct safefs__saved_error e;
+    safefs__error_save(&e);
     safefs__dir_close(*d);
     *d = NULL;
-    return safefs__fail(rc, os);
+    return safefs__error_restore(&e, rc);
   }
   return 0;
 }
@@ -307,33 +317,38 @@ static int remove_entry(safefs__dir *d, const char *name, long long deadline) {
   return put_back(d, trash, name, rc);
 }
 
-int safefs_remove(const char *path, long timeout_ms) {
+static int remove_one(const char *path, long timeout_ms) {
   long long deadline = safefs__now_ms() + safefs__budget(timeout_ms);
   safefs__dir *d;
   const char *base;
   int kind, rc;
 
-  if ((rc = open_parent(path, &d, &base, &kind)) != 0)
+  if ((rc = open_parent("safefs_remove", path, &d, &base, &kind)) != 0)
     return rc;
   if (kind == SAFEFS__ENTRY_DIR)
-    rc = safefs__fail(SAFEFS_EISDIR, 0);
+    rc = safefs__fail_msg(SAFEFS_EISDIR, 0,
+                          "safefs_remove: '%s' is a directory (see safefs_remove_tree)", path);
   else
     rc = remove_entry(d, base, deadline);
   safefs__dir_close(d);
   return rc;
 }
 
-int safefs_remove_tree(const char *path, long timeout_ms) {
+int safefs_remove(const char *path, long timeout_ms) {
+  return safefs__result(remove_one(path, timeout_ms), "safefs_remove", path);
+}
+
+static int remove_tree(const char *path, long timeout_ms) {
   long long deadline = safefs__now_ms() + safefs__budget(timeout_ms);
   char trash[SAFEFS__NAME_MAX + 1];
   safefs__dir *d;
   const char *base;
   int kind, not_dir, rc;
 
-  if ((rc = open_parent(path, &d, &base, &kind)) != 0)
+  if ((rc = open_parent("safefs_remove_tree", path, &d, &base, &kind)) != 0)
     return rc;
   if (kind == SAFEFS__ENTRY_FILE) {
-    rc = safefs__fail(SAFEFS_ENOTDIR, 0);
+    rc = safefs__fail_msg(SAFEFS_ENOTDIR, 0, "safefs_remove_tree: '%s' is not a directory", path);
   } else if (kind == SAFEFS__ENTRY_LINK) {
     rc = remove_entry(d, base, deadline); /* the link, never what it names */
   } else if ((rc = rename_aside(d, base, trash, deadline)) == 0) {
@@ -353,6 +368,10 @@ int safefs_remove_tree(const char *path, long timeout_ms) {
   return rc;
 }
 
+int safefs_remove_tree(const char *path, long timeout_ms) {
+  return safefs__result(remove_tree(path, timeout_ms), "safefs_remove_tree", path);
+}
+
 /* How many backup names in `dir` stand for the file `target`. */
 static int count_backups(const char *dir, const char *target) {
   char other[SAFEFS__NAME_MAX + 1];
@@ -361,7 +380,7 @@ static int count_backups(const char *dir, const char *target) {
   int kind, n = 0;
   if (safefs__dir_open_path(&d, dir) != 0)
     return -1;
-  while (safefs__dir_next(d, &name, &kind) == 1)
+  while (dir_next(d, &name, &kind) == 1)
     if (safefs__own_backup_target(name, other) && strcmp(other, target) == 0)
       n++;
   safefs__dir_close(d);
@@ -394,7 +413,10 @@ static int sweep_entry(safefs__dir *d, const char *dir, const char *name, long m
     long long tage;
     if (safefs__dir_stat(d, target, &tkind, &tage) == SAFEFS_ENOENT) {
       if (count_backups(dir, target) != 1)
-        return safefs__fail(SAFEFS_EEXIST, 0);
+        return safefs__fail_msg(SAFEFS_EEXIST, 0,
+                                "sweep '%s': several backups stand for the missing '%s'; "
+                                "the application must choose",
+                                dir, target);
       if (safefs__dir_rename(d, name, target) == 0)
         return 0;
     }
@@ -406,31 +428,35 @@ static int sweep_entry(safefs__dir *d, const char *dir, const char *name, long m
   return rc == SAFEFS_ENOENT ? 0 : rc; /* gone already: someone else swept it */
 }
 
-int safefs_sweep(const char *dir, long min_age_s) {
+static int sweep(const char *dir, long min_age_s) {
   long long deadline = safefs__now_ms() + safefs__budget(-1);
   safefs__dir *d;
+  struct safefs__saved_error first_error;
   int first = 0, rc;
-  long first_os = 0;
 
-  if ((rc = check_path(dir)) != 0)
+  if ((rc = safefs__check_path("safefs_sweep", dir, 0)) != 0)
     return rc;
   if (min_age_s < 0)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_sweep", "min_age_s is negative");
   if ((rc = safefs__dir_open_path(&d, dir)) != 0)
     return rc;
   for (;;) {
     const char *name;
-    int kind, listed = safefs__dir_next(d, &name, &kind);
+    int kind, listed = dir_next(d, &name, &kind);
     if (listed == 0)
       break;
     rc = listed < 0 ? listed : sweep_entry(d, dir, name, min_age_s, deadline);
     if (rc != 0 && first == 0) {
       first = rc;
-      first_os = safefs_last_os_error();
+      safefs__error_save(&first_error);
     }
     if (listed < 0) /* the listing itself failed: nothing more to try */
       break;
   }
   safefs__dir_close(d);
-  return first != 0 ? safefs__fail(first, first_os) : 0;
+  return first != 0 ? safefs__error_restore(&first_error, first) : 0;
+}
+
+int safefs_sweep(const char *dir, long min_age_s) {
+  return safefs__result(sweep(dir, min_age_s), "safefs_sweep", dir);
 }

@@ -8,9 +8,15 @@ static safefs__seam_after_fn seam_after_fn;
 static void *seam_ctx;
 
 static const char *const op_names[SAFEFS__OP_COUNT] = {
-#define SAFEFS__OP_STR(name, str) str,
+#define SAFEFS__OP_STR(name, str, verb) str,
     SAFEFS__OP_MAP(SAFEFS__OP_STR)
 #undef SAFEFS__OP_STR
+};
+
+static const char *const op_verbs[SAFEFS__OP_COUNT] = {
+#define SAFEFS__OP_VERB(name, str, verb) verb,
+    SAFEFS__OP_MAP(SAFEFS__OP_VERB)
+#undef SAFEFS__OP_VERB
 };
 
 void safefs__seam_set(safefs__seam_fn fn, void *ctx) {
@@ -31,27 +37,56 @@ long safefs__seam_op(enum safefs__op op, const char *path) {
   return safefs__seam_call(op, path, 0, 0, 0, -1);
 }
 
-/* The call this thread last asked about, for safefs__seam_done. */
+/* The call this thread last asked about, for safefs__seam_done. It is kept
+ * with or without a hook (six stores), because a failure is also recorded
+ * for safefs_last_error_message from it. */
 static SAFEFS__TLS struct safefs__call last_call;
 
-long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
-                       size_t size, long long handle) {
-  if (!seam_fn)
-    return 0;
+/* The fields every call has; the callers below fill in the rest. */
+static void describe(enum safefs__op op, const char *path, const char *path2, long long handle) {
   last_call.op = op;
   last_call.path = path;
   last_call.path2 = path2;
-  last_call.data = data;
-  last_call.size = size;
   last_call.handle = handle;
-  return seam_fn(seam_ctx, &last_call);
 }
 
+static long ask_hook(void) {
+  return seam_fn ? seam_fn(seam_ctx, &last_call) : 0;
+}
+
+long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
+                       size_t size, long long handle) {
+  describe(op, path, path2, handle);
+  last_call.backup = 0;
+  last_call.rename_flags = 0;
+  last_call.data = data;
+  last_call.size = size;
+  return ask_hook();
+}
+
+long safefs__seam_rename(const char *from, const char *to, const char *backup, unsigned flags,
+                         long long handle) {
+  describe(SAFEFS__OP_RENAME, from, to, handle);
+  last_call.backup = backup;
+  last_call.rename_flags = flags;
+  last_call.data = 0;
+  last_call.size = 0;
+  return ask_hook();
+}
+
+/* The one place every failed OS call passes: its op and paths are copied
+ * for the error message (error.c) while the pointers are still valid. */
 void safefs__seam_done(long long result, long oserr) {
+  if (result < 0)
+    safefs__record_failed_call(&last_call, oserr);
   if (seam_after_fn)
     seam_after_fn(seam_ctx, &last_call, result, oserr);
 }
 
 const char *safefs__op_name(enum safefs__op op) {
   return (unsigned)op < SAFEFS__OP_COUNT ? op_names[op] : "?";
+}
+
+const char *safefs__op_verb(enum safefs__op op) {
+  return (unsigned)op < SAFEFS__OP_COUNT ? op_verbs[op] : "?";
 }

@@ -14,34 +14,35 @@
 
 #include <stddef.h>
 
-/* The operations, named by what they do to the disk, not by the OS call. */
-#define SAFEFS__OP_MAP(X)                                                              \
-  X(OPEN_DIR, "open_dir")       /* open a directory handle (POSIX: parent dir)  */    \
-  X(STAT, "stat")               /* look at a path without opening it            */    \
-  X(READLINK, "readlink")       /* read a symbolic link                         */    \
-  X(CREATE_TEMP, "create_temp") /* create the temp file exclusively             */    \
-  X(WRITE, "write")             /* write bytes to an open file                  */    \
-  X(SYNC, "sync")               /* make a file's data durable                   */    \
-  X(SET_MODE, "set_mode")       /* permissions / owner / attributes             */    \
-  X(CLOSE, "close")             /* close a file or handle                       */    \
-  X(LINK, "link")               /* add a hard link (backup of the old target)   */    \
-  X(RENAME, "rename")           /* rename or replace                            */    \
-  X(SYNC_DIR, "sync_dir")       /* make directory entries durable               */    \
-  X(UNLINK, "unlink")           /* remove a name                                */    \
-  X(OPEN_READ, "open_read")     /* open a file for reading                      */    \
-  X(READ, "read")               /* read bytes                                   */    \
-  X(OPEN_LOCK, "open_lock")     /* open or create a lock file                   */    \
-  X(LOCK, "lock")               /* take or wait for a file lock                 */    \
-  X(UNLOCK, "unlock")           /* drop a file lock                             */    \
-  X(LIST_DIR, "list_dir")       /* enumerate a directory                        */    \
-  X(RMDIR, "rmdir")             /* remove an empty directory                    */    \
-  X(MKDIR, "mkdir")             /* create a directory                           */    \
-  X(RANDOM, "random")           /* read the OS random source                    */    \
-  X(ALLOC, "alloc")             /* allocate memory                              */    \
-  X(FREE, "free")               /* release memory (the hook's answer is ignored) */
+/* The operations, named by what they do to the disk, not by the OS call:
+ * X(NAME, name for tests and traces, verb for safefs_last_error_message). */
+#define SAFEFS__OP_MAP(X)                                                                  \
+  X(OPEN_DIR, "open_dir", "open directory")   /* open a directory handle             */  \
+  X(STAT, "stat", "look at")                  /* look at a path without opening it   */  \
+  X(READLINK, "readlink", "read link")        /* read a symbolic link                */  \
+  X(CREATE_TEMP, "create_temp", "create")     /* create the temp file exclusively    */  \
+  X(WRITE, "write", "write")                  /* write bytes to an open file         */  \
+  X(SYNC, "sync", "sync")                     /* make a file's data durable          */  \
+  X(SET_MODE, "set_mode", "set permissions of") /* permissions / owner / attributes  */  \
+  X(CLOSE, "close", "close")                  /* close a file or handle              */  \
+  X(LINK, "link", "link")                     /* hard link (backup of the old target) */ \
+  X(RENAME, "rename", "rename")               /* rename or replace                   */  \
+  X(SYNC_DIR, "sync_dir", "sync directory")   /* make directory entries durable      */  \
+  X(UNLINK, "unlink", "delete")               /* remove a name                       */  \
+  X(OPEN_READ, "open_read", "open")           /* open a file for reading             */  \
+  X(READ, "read", "read")                     /* read bytes                          */  \
+  X(OPEN_LOCK, "open_lock", "open lock file") /* open or create a lock file          */  \
+  X(LOCK, "lock", "lock")                     /* take or wait for a file lock        */  \
+  X(UNLOCK, "unlock", "unlock")               /* drop a file lock                    */  \
+  X(LIST_DIR, "list_dir", "list directory")   /* enumerate a directory               */  \
+  X(RMDIR, "rmdir", "remove directory")       /* remove an empty directory           */  \
+  X(MKDIR, "mkdir", "create directory")       /* create a directory                  */  \
+  X(RANDOM, "random", "read random bytes")    /* read the OS random source           */  \
+  X(ALLOC, "alloc", "allocate")               /* allocate memory                     */  \
+  X(FREE, "free", "free") /* release memory (the hook's answer is ignored)            */
 
 enum safefs__op {
-#define SAFEFS__OP_ENUM(name, str) SAFEFS__OP_##name,
+#define SAFEFS__OP_ENUM(name, str, verb) SAFEFS__OP_##name,
   SAFEFS__OP_MAP(SAFEFS__OP_ENUM)
 #undef SAFEFS__OP_ENUM
   SAFEFS__OP_COUNT
@@ -50,16 +51,20 @@ enum safefs__op {
 /* One call about to be made. Pointers are valid only during the hook. */
 struct safefs__call {
   enum safefs__op op;
-  const char *path;  /* UTF-8 or NULL; the main path or name involved      */
-  const char *path2; /* second path (rename/link target) or NULL           */
-  const void *data;  /* WRITE: the bytes about to be written; RENAME by
-                        ReplaceFileW: the backup's UTF-8 name or NULL       */
-  size_t size;       /* WRITE/READ/ALLOC: the size asked for;
-                        RENAME: SAFEFS__RENAME_* flags                     */
-  long long handle;  /* the descriptor or handle involved, or -1           */
+  const char *path;      /* UTF-8 or NULL; the main path or name involved   */
+  const char *path2;     /* second path (rename/link target) or NULL        */
+  const char *backup;    /* RENAME by ReplaceFileW: the backup's UTF-8 name,
+                            or NULL                                         */
+  unsigned rename_flags; /* RENAME: SAFEFS__RENAME_* flags                  */
+  const void *data;      /* WRITE: the bytes about to be written; ALLOC: the
+                            block being grown (NULL for a new one); FREE:
+                            the block                                       */
+  size_t size;           /* WRITE/READ/ALLOC: the size asked for            */
+  long long handle;      /* the descriptor or handle involved, or -1        */
 };
 
-/* RENAME flags, in `size`, so a test can see what kind of rename it is:
+/* RENAME flags, in `rename_flags`, so a test can see what kind of rename
+ * it is:
  *   NOREPLACE  fails if the destination exists (renameat2 RENAME_NOREPLACE,
  *              MoveFileExW without MOVEFILE_REPLACE_EXISTING);
  *   DURABLE    durable when it returns (MOVEFILE_WRITE_THROUGH); on POSIX
@@ -89,10 +94,13 @@ long safefs__seam(const struct safefs__call *call);
  * safefs__seam_set (which clears it); it gets the same ctx and the call
  * as the hook saw it.
  *
- * Every wrapper in src/<backend>/sys.c asks about its call with
- * safefs__seam_call and reports the outcome exactly once, after it, with
- * safefs__seam_done (the lock's own wrappers in win32/lock.c do not yet):
- *   result  opens (OPEN_DIR, CREATE_TEMP, OPEN_READ, OPEN_LOCK): the new
+ * Every wrapper in src/<backend>/sys.c (all the OS calls either backend
+ * makes, the Win32 lock's included) asks about its call with
+ * safefs__seam_call or safefs__seam_rename and reports the outcome exactly
+ * once, after it, with safefs__seam_done:
+ *   result  opens (OPEN_DIR, CREATE_TEMP, OPEN_READ, OPEN_LOCK, and on
+ *           Windows the opens made by handle-relative NtCreateFile under
+ *           the op they prepare: STAT, UNLINK, RMDIR, RENAME): the new
  *           descriptor or handle (a HANDLE as (long long)(intptr_t));
  *           WRITE/READ: the bytes transferred; every other op: 0;
  *           -1 for a failure, including one the hook injected;
@@ -107,6 +115,9 @@ typedef void (*safefs__seam_after_fn)(void *ctx, const struct safefs__call *call
 void safefs__seam_set_after(safefs__seam_after_fn fn);
 const char *safefs__op_name(enum safefs__op op);
 
+/* The verb safefs_last_error_message uses for op ("rename", "sync"). */
+const char *safefs__op_verb(enum safefs__op op);
+
 /* Shorthand for the common case: only the op and one path. */
 long safefs__seam_op(enum safefs__op op, const char *path);
 
@@ -115,8 +126,18 @@ long safefs__seam_op(enum safefs__op op, const char *path);
 long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
                        size_t size, long long handle);
 
+/* The same for a RENAME of `from` to `to` (over it unless flags has
+ * SAFEFS__RENAME_NOREPLACE), keeping the old `to` at `backup` if not NULL. */
+long safefs__seam_rename(const char *from, const char *to, const char *backup, unsigned flags,
+                         long long handle);
+
 /* Report the outcome of this thread's last safefs__seam_call to the
- * after-hook. It may change errno / the last error: wrappers keep theirs. */
+ * after-hook, and, for a failure (result < 0), record the call and its OS
+ * error for safefs_last_error_message (error.c). Called with or without a
+ * hook. It may change errno / the last error: wrappers keep theirs. */
 void safefs__seam_done(long long result, long oserr);
+
+/* error.c: copy a failed call's verb and paths for the message. */
+void safefs__record_failed_call(const struct safefs__call *call, long oserr);
 
 #endif /* SAFEFS_SEAM_H */

@@ -13,28 +13,25 @@
 struct safefs_writer {
   safefs__temp *temp;
   int status; /* first failure; sticks, and the commit returns it */
-  long status_os_error;
+  struct safefs__saved_error status_error; /* its OS error and message */
   size_t used;
   unsigned char buffer[WRITER_BUFFER_SIZE];
 };
 
-static int check_path(const char *path) {
-  if (path == NULL || path[0] == '\0')
-    return safefs__fail(SAFEFS_EINVAL, 0);
-  return 0;
-}
-
 /* Whole-buffer replace: the writer's steps without the copy into its
  * buffer. create -> write -> commit; any failure before the commit
  * discards the temp, so the target is never touched. */
-int safefs_write_file(const char *path, const void *data, size_t size, unsigned flags) {
+static int write_file(const char *path, const void *data, size_t size, unsigned flags) {
   safefs__temp *t;
   int rc;
 
-  if ((rc = check_path(path)) != 0)
+  if ((rc = safefs__check_path("safefs_write_file", path, 1)) != 0)
     return rc;
-  if ((flags & ~KNOWN_FLAGS) != 0 || (data == NULL && size > 0))
-    return safefs__fail(SAFEFS_EINVAL, 0);
+  if ((flags & ~KNOWN_FLAGS) != 0)
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "safefs_write_file: unknown flags 0x%x",
+                            flags & ~KNOWN_FLAGS);
+  if (data == NULL && size > 0)
+    return safefs__fail_arg("safefs_write_file", "data is NULL and size is not 0");
   if ((flags & SAFEFS_MKDIRS) && (rc = safefs__make_parents(path, flags)) != 0)
     return rc;
   rc = safefs__temp_create(&t, path, flags);
@@ -43,25 +40,31 @@ int safefs_write_file(const char *path, const void *data, size_t size, unsigned 
   if (size > 0) {
     rc = safefs__temp_write(t, data, size);
     if (rc != 0) {
-      long os = safefs_last_os_error();
+      struct safefs__saved_error e;
+      safefs__error_save(&e);
       safefs__temp_discard(t);
-      return safefs__fail(rc, os);
+      return safefs__error_restore(&e, rc);
     }
   }
   return safefs__temp_commit(t);
 }
 
-int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags) {
+int safefs_write_file(const char *path, const void *data, size_t size, unsigned flags) {
+  return safefs__result(write_file(path, data, size, flags), "safefs_write_file", path);
+}
+
+static int writer_open(safefs_writer **out, const char *path, unsigned flags) {
   safefs_writer *w;
   int rc;
 
   if (out == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_writer_open", "out is NULL");
   *out = NULL;
-  if ((rc = check_path(path)) != 0)
+  if ((rc = safefs__check_path("safefs_writer_open", path, 1)) != 0)
     return rc;
   if ((flags & ~KNOWN_FLAGS) != 0)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "safefs_writer_open: unknown flags 0x%x",
+                            flags & ~KNOWN_FLAGS);
   if ((flags & SAFEFS_MKDIRS) && (rc = safefs__make_parents(path, flags)) != 0)
     return rc;
   w = (safefs_writer *)safefs__malloc(sizeof *w);
@@ -73,16 +76,20 @@ int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags) {
     return rc;
   }
   w->status = 0;
-  w->status_os_error = 0;
   w->used = 0;
   *out = w;
   return 0;
 }
 
-/* Remember the first failure so later calls and the commit report it. */
+int safefs_writer_open(safefs_writer **out, const char *path, unsigned flags) {
+  return safefs__result(writer_open(out, path, flags), "safefs_writer_open", path);
+}
+
+/* Remember the first failure so later calls and the commit report it,
+ * with the same OS error and message. */
 static int poison(safefs_writer *w, int rc) {
   w->status = rc;
-  w->status_os_error = safefs_last_os_error();
+  safefs__error_save(&w->status_error);
   return rc;
 }
 
@@ -99,10 +106,12 @@ int safefs_writer_write(safefs_writer *w, const void *data, size_t size) {
   const unsigned char *p = (const unsigned char *)data;
   int rc;
 
-  if (w == NULL || (data == NULL && size > 0))
-    return safefs__fail(SAFEFS_EINVAL, 0);
+  if (w == NULL)
+    return safefs__fail_arg("safefs_writer_write", "writer is NULL");
+  if (data == NULL && size > 0)
+    return safefs__fail_arg("safefs_writer_write", "data is NULL and size is not 0");
   if (w->status != 0)
-    return safefs__fail(w->status, w->status_os_error);
+    return safefs__error_restore(&w->status_error, w->status);
   /* Fill the buffer; a write at least as large as the buffer goes straight
      to the file once the buffer is empty, so big writes are not copied. */
   while (size > 0) {
@@ -126,18 +135,17 @@ int safefs_writer_write(safefs_writer *w, const void *data, size_t size) {
 
 int safefs_writer_commit(safefs_writer *w) {
   int rc;
-  long os;
 
   if (w == NULL)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_arg("safefs_writer_commit", "writer is NULL");
   rc = w->status;
-  os = w->status_os_error;
   if (rc == 0 && (rc = flush_buffer(w)) != 0)
-    os = safefs_last_os_error();
+    poison(w, rc);
   if (rc != 0) {
     safefs__temp_discard(w->temp);
+    rc = safefs__error_restore(&w->status_error, rc);
     safefs__free(w);
-    return safefs__fail(rc, os);
+    return rc;
   }
   rc = safefs__temp_commit(w->temp);
   safefs__free(w);

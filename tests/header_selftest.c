@@ -20,6 +20,11 @@ int main(void) {
     printf("constant mismatch\n");
     failures++;
   }
-  printf("%d passed, %d failed\n", 3 - failures, failures);
+  /* no failure on this thread yet: the message is there, and empty */
+  if (safefs_last_error_message() == NULL || safefs_last_error_message()[0] != '\0') {
+    printf("last_error_message not empty before any failure\n");
+    failures++;
+  }
+  printf("%d passed, %d failed\n", 4 - failures, failures);
   return failures != 0;
 }

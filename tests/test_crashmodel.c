@@ -840,7 +840,6 @@ static void negative_controls(void **state) {
                 CM_CHECK_COUNT);
 }
 
-#ifndef _WIN32 /* see main(): the Win32 deleter does not report outcomes yet */
 /* ---- the deleter ----------------------------------------------------------------
  * safefs_remove and safefs_remove_tree promise no durability (safefs.h): a
  * crash after they returned may still show the old state. Before and after,
@@ -951,7 +950,6 @@ static void remove_crash_states(void **state) {
 static void remove_tree_crash_states(void **state) {
   removal_crash_states((const char *)*state, REMOVE_TREE);
 }
-#endif
 
 /* After the run: what the checker went through, and the findings. */
 static int summary(int failed) {
@@ -985,14 +983,11 @@ static const struct CMUnitTest tests[] = {
     CRASH_TEST(injected_failures_write_file),
     CRASH_TEST(injected_failures_writer),
     CRASH_TEST(injected_failures_noreplace),
-#ifndef _WIN32
-    /* The Win32 deleter's wrappers do not report their outcomes to the
-     * seam yet (handle-relative NtCreateFile opens, dispositions), so its
-     * traces cannot be replayed; its deleter is covered by test_remove's
-     * fault injection under Wine. */
+    /* both backends' deleters: every Win32 wrapper reports its outcome
+     * too, and the model follows the handle-relative opens and the
+     * dispositions set on an entry's own handle (testutil_crash.c) */
     CRASH_TEST(remove_crash_states),
     CRASH_TEST(remove_tree_crash_states),
-#endif
     CRASH_TEST(negative_controls),
 };
 const struct tu_suite tu_suite = {"crashmodel", tests, sizeof tests / sizeof tests[0], NULL,

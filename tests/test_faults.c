@@ -14,6 +14,7 @@
 
 #include "platform.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -71,7 +72,24 @@ static int optional_call(enum safefs__op op, int nth, int close_calls) {
 
 struct outcome {
   int runs, failed_as_expected, survived;
+  int shown[SAFEFS__OP_COUNT]; /* one sample message per op is printed */
 };
+
+/* The message of a failed write names the failing step (the op's verb, or
+ * "out of memory") and the path: the target's name (also inside the temp
+ * and backup names) or its directory. */
+static void check_message(struct tu_scratch *s, enum api api, enum safefs__op op, int nth,
+                          long err, struct outcome *out) {
+  const char *msg = safefs_last_error_message();
+  const char *step = op == SAFEFS__OP_ALLOC ? "out of memory" : safefs__op_verb(op);
+  if (api == API_WRITER && op == SAFEFS__OP_ALLOC && strstr(msg, step) != NULL)
+    return; /* an allocation in safefs_writer_commit, which has no path to name */
+  if (strstr(msg, step) == NULL || (strstr(msg, "target.json") == NULL && strstr(msg, s->dir) == NULL))
+    fail_msg("%s #%d err %ld: message \"%s\" does not name \"%s\" and the path",
+             safefs__op_name(op), nth, err, msg, step);
+  if (!out->shown[op]++)
+    print_message("  %s: %s\n", safefs__op_name(op), msg);
+}
 
 /* Reset the target to OLD (or remove it for NOREPLACE), run one write with
  * the nth call of op failing with err, and check the invariants. */
@@ -123,6 +141,7 @@ static void run_one(struct tu_scratch *s, enum api api, enum safefs__op op, int 
              safefs_status_name(rc), safefs_status_name(expect_status));
   if (op != SAFEFS__OP_ALLOC)
     assert_int_equal(safefs_last_os_error(), err);
+  check_message(s, api, op, nth, err, out);
   if (api == API_NOREPLACE) {
     assert_false(tu_exists(s->file));
     assert_int_equal(tu_count_entries(s->dir), 0);
@@ -139,9 +158,10 @@ static void fail_every_call(void **state, enum api api) {
   struct tu_scratch *s = (struct tu_scratch *)*state;
   long errs[3];
   int counts[SAFEFS__OP_COUNT];
-  struct outcome out = {0, 0, 0};
+  struct outcome out;
   int op, nth, e;
 
+  memset(&out, 0, sizeof out);
   errs[0] = tu_err_io();
   errs[1] = tu_err_nospace();
   errs[2] = tu_err_access();
@@ -263,12 +283,135 @@ static void read_fails_cleanly(void **state) {
     tu_fault_add(ops[i], 1, tu_err_io(), 1);
     rc = safefs_read_file(s->file, &data, &n);
     assert_int_equal(rc, ops[i] == SAFEFS__OP_ALLOC ? SAFEFS_ENOMEM : SAFEFS_EIO);
+    /* "open '<path>': ...", "read '<path>': ...", "out of memory ... '<path>'" */
+    assert_non_null(strstr(safefs_last_error_message(), s->file));
+    assert_non_null(strstr(safefs_last_error_message(), ops[i] == SAFEFS__OP_ALLOC
+                                                            ? "out of memory"
+                                                            : safefs__op_verb(ops[i])));
     assert_null(data);
     assert_int_equal(n, 0);
     assert_int_equal(tu_live_blocks(), 0);
     tu_faults_off();
     assert_int_equal(tu_open_handles(), handles);
   }
+}
+
+/* The message is the last failure's: a later success leaves it, a later
+ * failure replaces it. */
+static void message_survives_success(void **state) {
+  struct tu_scratch *s = (struct tu_scratch *)*state;
+  char *missing = tu_join(s->dir, "no-such-dir/x.json");
+  void *data;
+  size_t n;
+  assert_int_equal(safefs_write_file(missing, "x", 1, 0), SAFEFS_ENOENT);
+  assert_non_null(strstr(safefs_last_error_message(), "no-such-dir"));
+#ifndef _WIN32
+  assert_non_null(strstr(safefs_last_error_message(), "open directory"));
+#endif
+  assert_int_equal(safefs_write_file(s->file, NEW, strlen(NEW), 0), 0);
+  assert_int_equal(safefs_read_file(s->file, &data, &n), 0);
+  safefs_free(data);
+  assert_non_null(strstr(safefs_last_error_message(), "no-such-dir"));
+  assert_int_equal(safefs_read_file(missing, &data, &n), SAFEFS_ENOENT);
+  assert_non_null(strstr(safefs_last_error_message(), "open '"));
+  free(missing);
+}
+
+/* Argument errors name the function and what is wrong. */
+static void argument_errors_have_messages(void **state) {
+  struct tu_scratch *s = (struct tu_scratch *)*state;
+  safefs_writer *w;
+  safefs_lock *lock;
+  void *data;
+  size_t n;
+  char *dir_path = tu_join(s->dir, "sub/");
+  assert_int_equal(safefs_write_file(NULL, "x", 1, 0), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_write_file: path is NULL");
+  assert_int_equal(safefs_last_os_error(), 0);
+  assert_int_equal(safefs_write_file(s->file, "x", 1, 0x80), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_write_file: unknown flags 0x80");
+  assert_int_equal(safefs_write_file(s->file, NULL, 1, 0), SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "data is NULL"));
+  assert_int_equal(safefs_write_file(dir_path, "x", 1, 0), SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "names no file"));
+  assert_int_equal(safefs_writer_open(&w, "", 0), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_writer_open: path is empty");
+  assert_int_equal(safefs_read_file(s->file, NULL, &n), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_read_file: data is NULL");
+  assert_int_equal(safefs_read_file(NULL, &data, &n), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_read_file: path is NULL");
+  assert_int_equal(safefs_lock_acquire(&lock, s->file, 0x40, 0), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_lock_acquire: unknown flags 0x40");
+  assert_int_equal(safefs_lock_release(NULL), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_lock_release: lock is NULL");
+  assert_int_equal(safefs_remove(NULL, 0), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_remove: path is NULL");
+  assert_int_equal(safefs_sweep(s->dir, -1), SAFEFS_EINVAL);
+  assert_string_equal(safefs_last_error_message(), "safefs_sweep: min_age_s is negative");
+#if defined(_WIN32)
+  assert_int_equal(safefs_write_file("bad\xff.json", "x", 1, 0), SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "not valid UTF-8"));
+  assert_non_null(strstr(safefs_last_error_message(), "safefs_write_file"));
+  assert_int_equal(safefs_read_file("bad\xc3(.json", &data, &n), SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "safefs_read_file"));
+#endif
+  free(dir_path);
+}
+
+/* A message longer than the buffer is cut on a UTF-8 boundary and ends in
+ * "...": a path of 400 three-byte characters cannot fit. */
+static void long_message_is_cut_on_a_character(void **state) {
+  struct tu_scratch *s = (struct tu_scratch *)*state;
+  char name[1300];
+  char *path;
+  const char *msg;
+  size_t i, len;
+  for (i = 0; i < 400; i++)
+    memcpy(name + 3 * i, "\xe2\x82\xac", 3); /* U+20AC, the euro sign */
+  memcpy(name + 1200, "/x", 3);
+  path = tu_join(s->dir, name);
+  assert_int_not_equal(safefs_write_file(path, "x", 1, 0), 0);
+  msg = safefs_last_error_message();
+  len = strlen(msg);
+  assert_true(len > 100 && len < SAFEFS__MESSAGE_MAX);
+  assert_string_equal(msg + len - 3, "...");
+  /* the byte before "..." ends a whole character: ASCII or the euro's last */
+  for (i = 0; i + 3 < len;) {
+    unsigned char c = (unsigned char)msg[i];
+    size_t k = c < 0x80 ? 1 : c >= 0xF0 ? 4 : c >= 0xE0 ? 3 : 2;
+    assert_true(i + k <= len - 3);
+    i += k;
+  }
+  free(path);
+}
+
+/* Per thread: a failure in one thread leaves another's message alone. */
+struct thread_failure {
+  const char *path;
+  int rc;
+  char message[SAFEFS__MESSAGE_MAX];
+};
+
+static void *fail_in_thread(void *arg) {
+  struct thread_failure *f = (struct thread_failure *)arg;
+  f->rc = safefs_remove(f->path, 0);
+  strcpy(f->message, safefs_last_error_message());
+  return NULL;
+}
+
+static void message_is_per_thread(void **state) {
+  struct tu_scratch *s = (struct tu_scratch *)*state;
+  struct thread_failure f;
+  pthread_t t;
+  char *other = tu_join(s->dir, "missing-in-thread");
+  assert_int_equal(safefs_write_file(NULL, "x", 1, 0), SAFEFS_EINVAL);
+  f.path = other;
+  assert_int_equal(pthread_create(&t, NULL, fail_in_thread, &f), 0);
+  assert_int_equal(pthread_join(t, NULL), 0);
+  assert_int_equal(f.rc, SAFEFS_ENOENT);
+  assert_non_null(strstr(f.message, "missing-in-thread"));
+  assert_string_equal(safefs_last_error_message(), "safefs_write_file: path is NULL");
+  free(other);
 }
 
 /* Negative control: the checks above do notice damage. A hook that
@@ -299,5 +442,9 @@ static const struct CMUnitTest tests[] = {
     FAULT_TEST(writer_failure_is_sticky),
     FAULT_TEST(read_fails_cleanly),
     FAULT_TEST(checks_detect_damage),
+    FAULT_TEST(message_survives_success),
+    FAULT_TEST(argument_errors_have_messages),
+    FAULT_TEST(long_message_is_cut_on_a_character),
+    FAULT_TEST(message_is_per_thread),
 };
 TU_SUITE("faults", tests, NULL);

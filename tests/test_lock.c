@@ -825,6 +825,16 @@ static void every_call_fails_in_turn(void **state) {
         assert_null(l);
       if ((rc != 0) == (rc2 != 0) || (rc | rc2) != expect)
         fail_msg("%s #%d: acquire %d, release %d", safefs__op_name(ops[i]), nth, rc, rc2);
+      {
+        /* the message names the failing step and the lock file */
+        const char *msg = safefs_last_error_message();
+        const char *step = ops[i] == SAFEFS__OP_ALLOC ? "out of memory" : safefs__op_verb(ops[i]);
+        if (strstr(msg, step) == NULL || strstr(msg, s->file) == NULL)
+          fail_msg("%s #%d: message \"%s\" does not name \"%s\" and %s",
+                   safefs__op_name(ops[i]), nth, msg, step, s->file);
+        if (nth == 1)
+          print_message("  %s: %s\n", safefs__op_name(ops[i]), msg);
+      }
       assert_int_equal(tu_live_blocks(), 0);
       tu_faults_off();
       assert_int_equal(tu_open_handles(), handles);

@@ -344,17 +344,17 @@ static void wide_path_conversion(void **state) {
       {"C:/\xe6\x97\xa5", L"\\\\?\\C:\\\x65e5"},
   };
   size_t i;
-  wchar_t *w;
+  struct safefs__wpath p;
   (void)state;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-    assert_int_equal(safefs__sys_wide_path(cases[i].in, &w), 0);
-    if (wcscmp(w, cases[i].out) != 0)
-      fail_msg("%s -> %ls, expected %ls", cases[i].in, w, cases[i].out);
-    assert_int_equal(safefs__sys_base_offset(w), wcsrchr(w, L'\\') - w + 1);
-    safefs__free(w);
+    assert_int_equal(safefs__path_from_utf8(&p, cases[i].in), 0);
+    if (wcscmp(p.wide, cases[i].out) != 0)
+      fail_msg("%s -> %ls, expected %ls", cases[i].in, p.wide, cases[i].out);
+    assert_int_equal(safefs__path_base_offset(p.wide), wcsrchr(p.wide, L'\\') - p.wide + 1);
+    safefs__path_free(&p);
   }
-  assert_int_equal(safefs__sys_wide_path("C:/\xc0\xaf", &w), SAFEFS_EINVAL);
-  assert_null(w);
+  assert_int_equal(safefs__path_from_utf8(&p, "C:/\xc0\xaf"), SAFEFS_EINVAL);
+  assert_null(p.wide);
 }
 
 /* Windows symbolic links are followed to the file they name. Wine 8
@@ -566,6 +566,12 @@ static void faults_before_the_rename(void **state) {
     if (safefs_last_os_error() != cases[i].err)
       fail_msg("%s: os error %ld, expected %ld", safefs__op_name(cases[i].op),
                safefs_last_os_error(), cases[i].err);
+    /* the message names the step and the file (the target, or the temp
+       named after it) */
+    if (strstr(safefs_last_error_message(), safefs__op_verb(cases[i].op)) == NULL ||
+        strstr(safefs_last_error_message(), "f.txt") == NULL)
+      fail_msg("%s: message \"%s\" does not name the step and the file",
+               safefs__op_name(cases[i].op), safefs_last_error_message());
     /* a failure before the rename is never retried */
     tu_faults_reset();
     tu_fault_add(cases[i].op, 1, cases[i].err, 1);
@@ -687,6 +693,11 @@ static void faults_at_the_rename(void **state) {
   print_message("access denied at every rename, budget 200 ms: SAFEFS_EBUSY after %lld ms, "
                 "%d attempts\n",
                 elapsed, tu_calls(SAFEFS__OP_RENAME));
+  /* "rename '.f.txt.safefs-...tmp' over 'f.txt' in '...': ..., retried for N ms" */
+  print_message("  %s\n", safefs_last_error_message());
+  assert_non_null(strstr(safefs_last_error_message(), "rename '.f.txt.safefs-"));
+  assert_non_null(strstr(safefs_last_error_message(), "over 'f.txt' in '"));
+  assert_non_null(strstr(safefs_last_error_message(), "(error 5), retried for "));
   assert_true(elapsed >= 190 && elapsed < 1500);
   assert_true(tu_calls(SAFEFS__OP_RENAME) > 3);
   tu_faults_off();
@@ -731,7 +742,7 @@ static long act_out(void *ctx, const struct safefs__call *call) {
     return 0;
   if (act_error == ERROR_UNABLE_TO_MOVE_REPLACEMENT_2) {
     /* the old file is at the backup name ReplaceFileW was given */
-    const char *backup = (const char *)call->data;
+    const char *backup = call->backup;
     char *to;
     wchar_t *wfrom = tu_wide(act_target), *wto;
     assert_non_null(backup);

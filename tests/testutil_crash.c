@@ -240,8 +240,8 @@ static long record_before(void *ctx, const struct safefs__call *c) {
   e->path2 = xstrdup(c->path2);
   e->handle = c->handle;
   if (c->op == SAFEFS__OP_RENAME) {
-    e->flags = (unsigned)c->size;
-    e->backup = xstrdup((const char *)c->data);
+    e->flags = c->rename_flags;
+    e->backup = xstrdup(c->backup);
   }
   if (c->op == SAFEFS__OP_WRITE) {
     e->data = (unsigned char *)xmemdup(c->data, c->size);
@@ -322,6 +322,9 @@ struct fdent {
   long long fd;
   int ino; /* -1: outside the model */
   size_t pos;
+  int parent;     /* Win32 entry handles (opened to delete or rename the
+                     entry): the directory it is in, else -1 */
+  char name[256]; /* and its name there */
 };
 
 struct model {
@@ -468,6 +471,8 @@ static void fd_add(struct model *m, long long fd, int ino) {
   f->fd = fd;
   f->ino = ino;
   f->pos = 0;
+  f->parent = -1;
+  f->name[0] = '\0';
 }
 
 static void fd_close(struct model *m, long long fd) {
@@ -576,6 +581,10 @@ static int resolve(const struct model *m, long long handle, const char *path, ch
     copy = norm_path(path);
   } else {
     const struct fdent *f = fd_find((struct model *)m, handle);
+    if (f != NULL && f->parent >= 0 && strcmp(f->name, path) == 0) {
+      *leaf = xstrdup(path); /* the Win32 deleter's disposition, on the entry's own handle */
+      return f->parent;
+    }
     if (f == NULL || f->ino < 0 || !m->in[f->ino].is_dir)
       return -1;
     dir = f->ino;
@@ -1060,6 +1069,26 @@ out:
   return changed;
 }
 
+/* The Win32 deleter opens an entry with DELETE access, relative to its
+ * directory's handle, under the op it is about to do (UNLINK, RMDIR,
+ * RENAME), and the call returns the entry's handle: that open changes
+ * nothing. The deed is the disposition set on that handle afterwards,
+ * reported with the entry's name and its handle (see resolve). */
+static int replay_entry_open(struct model *m, const struct cm_event *ev) {
+  char *leaf;
+  int dir = resolve(m, ev->handle, ev->path, &leaf);
+  int ino = dir < 0 || leaf == NULL ? -1 : lookup(m, dir, leaf);
+  struct fdent *f;
+  fd_add(m, ev->result, ino);
+  f = fd_find(m, ev->result);
+  if (dir >= 0 && leaf != NULL && strlen(leaf) < sizeof f->name) {
+    f->parent = dir;
+    strcpy(f->name, leaf);
+  }
+  free(leaf);
+  return 0;
+}
+
 /* Replay event m->where; returns 1 if it changed the model. */
 static int replay(struct model *m, const struct cm_event *ev) {
   int ok = ev->reported && ev->result >= 0 && !ev->skipped;
@@ -1093,6 +1122,8 @@ static int replay(struct model *m, const struct cm_event *ev) {
   case SAFEFS__OP_RENAME:
   case SAFEFS__OP_UNLINK:
   case SAFEFS__OP_RMDIR:
+    if (ok && ev->result > 0 && m->kind == CM_WIN32)
+      return replay_entry_open(m, ev);
     return replay_name_op(m, ev, ok);
   default:
     return 0;

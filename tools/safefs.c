@@ -58,8 +58,11 @@ static int usage(void) {
 
 int safefs_cli_fail(const char *what, int status) {
   const char *name = safefs_status_name(status);
+  const char *detail = safefs_last_error_message();
   fprintf(stderr, "safefs: %s: %s (%s, os error %ld)\n", what, safefs_strerror(status),
           name ? name : "?", safefs_last_os_error());
+  if (detail[0] != '\0') /* which call failed, on which path, and why */
+    fprintf(stderr, "safefs: %s\n", detail);
   return 1;
 }
 

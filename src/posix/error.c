@@ -1,7 +1,10 @@
-/* errno -> SAFEFS_E*, in one place for the POSIX backend. */
-#include <errno.h>
+/* errno -> SAFEFS_E*, in one place for the POSIX backend, and errno's
+ * text for the error message. */
+#include "sys.h" /* first: the feature-test macros */
 
-#include "../platform.h"
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
 
 int safefs__status_from_os(long oserr) {
   switch (oserr) {
@@ -54,8 +57,22 @@ int safefs__status_from_os(long oserr) {
   }
 }
 
-int safefs__fail_os(long oserr) {
-  return safefs__fail(safefs__status_from_os(oserr), oserr);
+/* strerror_r, not strerror (which may share one buffer between threads).
+ * Two incompatible versions exist: XSI's returns 0 and fills buf; GNU's
+ * (glibc with _GNU_SOURCE, which sys.h defines on Linux) returns the text,
+ * which may be a static string rather than buf. musl, macOS and the BSDs
+ * have the XSI one whatever the macros say. */
+void safefs__os_error_text(long oserr, char *buf, size_t cap) {
+  char text[160];
+  const char *s;
+#if defined(__GLIBC__) && defined(_GNU_SOURCE)
+  s = strerror_r((int)oserr, text, sizeof text);
+#else
+  s = strerror_r((int)oserr, text, sizeof text) == 0 ? text : NULL;
+#endif
+  if (s == NULL || s[0] == '\0')
+    s = "unknown error";
+  snprintf(buf, cap, "%s (errno %ld)", s, oserr);
 }
 
 /* POSIX lets a file be renamed over or unlinked while others hold it open,

@@ -52,6 +52,7 @@
 
 struct safefs__lockfile {
   int fd;
+  char *path; /* for messages */
 };
 
 /* Open read-write: the holder writes the marker, and NFS needs a file open
@@ -85,9 +86,14 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
   f = (safefs__lockfile *)safefs__malloc(sizeof *f);
   if (f == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
+  if ((f->path = safefs__strdup(path)) == NULL) {
+    safefs__free(f);
+    return SAFEFS_ENOMEM;
+  }
   f->fd = open_lock_file(path);
   if (f->fd < 0) {
     rc = safefs__fail_os(errno);
+    safefs__free(f->path);
     safefs__free(f);
     return rc;
   }
@@ -95,15 +101,16 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
    * device is refused: the marker needs a file with an offset. */
   rc = 0;
   if (safefs__sys_fstat(f->fd, &st) != 0)
-    rc = safefs__fail_os(errno);
+    rc = safefs__fail_os_at(errno, path, NULL);
   else if (S_ISDIR(st.st_mode))
-    rc = safefs__fail(SAFEFS_EISDIR, EISDIR);
+    rc = safefs__fail_msg(SAFEFS_EISDIR, EISDIR, "lock '%s': is a directory", path);
   else if (!S_ISREG(st.st_mode))
-    rc = safefs__fail(SAFEFS_EINVAL, EINVAL);
+    rc = safefs__fail_msg(SAFEFS_EINVAL, EINVAL, "lock '%s': not a regular file", path);
   if (rc != 0) {
-    long os = safefs_last_os_error();
+    struct safefs__saved_error e;
+    safefs__error_save(&e);
     safefs__lockfile_close(f);
-    return safefs__fail(rc, os);
+    return safefs__error_restore(&e, rc);
   }
   *out = f;
   return 0;
@@ -121,14 +128,14 @@ int safefs__lockfile_lock(safefs__lockfile *f, int which, int shared, long wait_
     return 0;
   if (errno == EWOULDBLOCK || errno == EAGAIN || errno == EACCES)
     return safefs__fail(SAFEFS__AGAIN, errno); /* fcntl says EACCES or EAGAIN */
-  return safefs__fail_os(errno);
+  return safefs__fail_os_at(errno, f->path, NULL);
 }
 
 int safefs__lockfile_unlock(safefs__lockfile *f, int which) {
   int rc = which == SAFEFS__LOCK_GATE ? safefs__sys_lock_range(f->fd, F_UNLCK, GATE_OFFSET, 1, 0)
                                       : safefs__sys_flock(f->fd, LOCK_UN);
   if (rc != 0)
-    return safefs__fail_os(errno);
+    return safefs__fail_os_at(errno, f->path, NULL);
   return 0;
 }
 
@@ -136,7 +143,7 @@ int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
   unsigned char b;
   long n = safefs__sys_pread(f->fd, &b, 1, 0);
   if (n < 0)
-    return safefs__fail_os(errno);
+    return safefs__fail_os_at(errno, f->path, NULL);
   *byte = n == 1 ? b : -1;
   return 0;
 }
@@ -144,14 +151,15 @@ int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
 int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte) {
   long n = safefs__sys_pwrite(f->fd, &byte, 1, 0);
   if (n != 1)
-    return safefs__fail_os(n < 0 ? errno : ENOSPC);
+    return safefs__fail_os_at(n < 0 ? errno : ENOSPC, f->path, NULL);
   return 0;
 }
 
 int safefs__lockfile_close(safefs__lockfile *f) {
   int rc = 0;
   if (safefs__sys_close(f->fd) != 0)
-    rc = safefs__fail_os(errno);
+    rc = safefs__fail_os_at(errno, f->path, NULL);
+  safefs__free(f->path);
   safefs__free(f);
   return rc;
 }

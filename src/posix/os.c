@@ -1,10 +1,5 @@
 /* Randomness, time and path syntax for the POSIX backend. */
-#if defined(__linux__) && !defined(_GNU_SOURCE)
-#define _GNU_SOURCE
-#endif
-#if defined(__APPLE__) && !defined(_DARWIN_C_SOURCE)
-#define _DARWIN_C_SOURCE
-#endif
+#include "sys.h" /* first: the feature-test macros */
 
 #include <errno.h>
 #include <fcntl.h>
@@ -15,35 +10,34 @@
 #include <sys/random.h>
 #endif
 
-#include "../platform.h"
-
 /* Linux: getrandom (never blocks once the pool is initialised, no fd).
  * macOS and the BSDs: arc4random_buf, which cannot fail. Anything else:
  * /dev/urandom. */
-int safefs__random(void *buf, size_t size) {
+int safefs__os_random(void *buf, size_t size, long *oserr) {
   unsigned char *p = (unsigned char *)buf;
-  long inj = safefs__seam_op(SAFEFS__OP_RANDOM, NULL);
-  if (inj > 0)
-    return safefs__fail_os(inj);
 #if defined(__linux__)
   while (size > 0) {
     ssize_t n = getrandom(p, size, 0);
     if (n < 0) {
       if (errno == EINTR)
         continue;
-      return safefs__fail_os(errno);
+      *oserr = errno;
+      return safefs__status_from_os(errno);
     }
     p += n;
     size -= (size_t)n;
   }
   return 0;
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
+  SAFEFS__UNUSED(oserr);
   arc4random_buf(p, size);
   return 0;
 #else
   int fd = open("/dev/urandom", O_RDONLY | O_CLOEXEC);
-  if (fd < 0)
-    return safefs__fail_os(errno);
+  if (fd < 0) {
+    *oserr = errno;
+    return safefs__status_from_os(errno);
+  }
   while (size > 0) {
     ssize_t n = read(fd, p, size);
     if (n <= 0) {
@@ -51,7 +45,8 @@ int safefs__random(void *buf, size_t size) {
       if (e == EINTR)
         continue;
       close(fd);
-      return safefs__fail_os(e);
+      *oserr = e;
+      return safefs__status_from_os(e);
     }
     p += n;
     size -= (size_t)n;

@@ -24,11 +24,14 @@
 #include <unistd.h>
 
 struct safefs__dir {
+  char *path;  /* for messages: the path the caller named (open_path), or a
+                  child's name in its parent */
   int fd;      /* -1 while parked */
   DIR *list;   /* the listing once started; it owns fd from then on */
   dev_t dev;   /* identity, to check a parked directory on re-opening */
   ino_t ino;
   int removed; /* names removed through fd since this listing pass began */
+  int pass_over; /* the last read ended a pass: the next one rewinds */
 };
 
 static int kind_of(mode_t mode) {
@@ -39,25 +42,29 @@ static int kind_of(mode_t mode) {
   return SAFEFS__ENTRY_FILE;
 }
 
-/* Record a failed attempt; POSIX never has a transient one, but the
- * predicate is asked so that the contract is the same as on Windows. */
-static int attempt_failed(int e) {
-  int rc = safefs__fail_os(e);
-  return safefs__os_transient(e) ? SAFEFS__AGAIN : rc;
+/* Record a failed attempt on an entry of d; POSIX never has a transient
+ * one, but the shared verdict is asked so that the contract is the same
+ * as on Windows. */
+static int attempt_failed(const safefs__dir *d, int e) {
+  return safefs__attempt_failed(e, NULL, d->path);
 }
 
-/* Wrap an open directory descriptor; takes it over, also on failure. */
-static int wrap_dir(safefs__dir **out, int fd, const struct stat *st) {
+/* Wrap an open directory descriptor; takes it over (and `path`, a copy or
+ * NULL), also on failure. */
+static int wrap_dir(safefs__dir **out, int fd, const struct stat *st, char *path) {
   safefs__dir *d = (safefs__dir *)safefs__malloc(sizeof *d);
   if (d == NULL) {
+    safefs__free(path);
     safefs__sys_close(fd);
     return safefs__fail(SAFEFS_ENOMEM, 0);
   }
+  d->path = path;
   d->fd = fd;
   d->list = NULL;
   d->dev = st->st_dev;
   d->ino = st->st_ino;
   d->removed = 0;
+  d->pass_over = 0;
   *out = d;
   return 0;
 }
@@ -76,13 +83,23 @@ static int open_dir_at(int dirfd, const char *name, int nofollow, struct stat *s
   return fd;
 }
 
+/* Wrap fd with a copy of `label` (the path, or a child's name). */
+static int wrap_dir_named(safefs__dir **out, int fd, const struct stat *st, const char *label) {
+  char *copy = safefs__strdup(label);
+  if (copy == NULL) {
+    safefs__sys_close(fd);
+    return SAFEFS_ENOMEM;
+  }
+  return wrap_dir(out, fd, st, copy);
+}
+
 int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   struct stat st;
   int fd = open_dir_at(AT_FDCWD, dir, 0, &st);
   *out = NULL;
   if (fd < 0)
-    return safefs__fail_os(errno);
-  return wrap_dir(out, fd, &st);
+    return safefs__fail_os_at(errno, dir, NULL);
+  return wrap_dir_named(out, fd, &st, dir);
 }
 
 /* O_NOFOLLOW makes a link at `name` fail (ELOOP, or ENOTDIR on some
@@ -98,37 +115,37 @@ int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *n
   *out = NULL;
   if (fd < 0) {
     if (errno == ELOOP || errno == ENOTDIR)
-      return safefs__fail(SAFEFS_ENOTDIR, errno);
-    return safefs__fail_os(errno);
+      return safefs__fail_msg(SAFEFS_ENOTDIR, errno, "'%s' is not a directory", name);
+    return safefs__fail_os_at(errno, name, parent->path);
   }
   if ((st.st_mode & (S_IWUSR | S_IXUSR)) != (S_IWUSR | S_IXUSR))
     /* a failure (not the owner) shows up as EACCES on the first unlink */
     safefs__sys_fchmod(fd, (st.st_mode & 07777) | S_IWUSR | S_IXUSR);
-  return wrap_dir(out, fd, &st);
+  return wrap_dir_named(out, fd, &st, name);
 }
 
-/* readdir makes no promise about entries removed while a listing is open:
- * some filesystems skip entries then. So a pass that removed anything is
- * followed by another from the start; the listing is over after a pass
- * that removed nothing (for an emptied directory, one read of "." and ".."). */
-int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
+/* One pass of the listing (see platform.h): fdopendir once, rewinddir for
+ * each later pass. */
+int safefs__dir_read(safefs__dir *d, const char **name, int *kind) {
   if (d->list == NULL) {
     d->list = safefs__sys_fdopendir(d->fd);
     if (d->list == NULL)
-      return safefs__fail_os(errno);
+      return safefs__fail_os_at(errno, d->path, NULL);
     d->removed = 0;
+    d->pass_over = 0;
+  } else if (d->pass_over) {
+    rewinddir(d->list); /* cannot fail; a new pass */
+    d->removed = 0;
+    d->pass_over = 0;
   }
   for (;;) {
     struct dirent *e = safefs__sys_readdir(d->list);
     const char *n;
     if (e == NULL) {
       if (errno != 0)
-        return safefs__fail_os(errno);
-      if (d->removed == 0)
-        return 0;
-      rewinddir(d->list); /* cannot fail; a new pass */
-      d->removed = 0;
-      continue;
+        return safefs__fail_os_at(errno, d->path, NULL);
+      d->pass_over = 1;
+      return 0;
     }
     n = e->d_name;
     if (n[0] == '.' && (n[1] == '\0' || (n[1] == '.' && n[2] == '\0')))
@@ -147,13 +164,17 @@ int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
       if (safefs__sys_fstatat(d->fd, n, &st, AT_SYMLINK_NOFOLLOW) != 0) {
         if (errno == ENOENT) /* removed since it was listed */
           continue;
-        return safefs__fail_os(errno);
+        return safefs__fail_os_at(errno, NULL, d->path);
       }
       *kind = kind_of(st.st_mode);
       *name = n;
       return 1;
     }
   }
+}
+
+int safefs__dir_removed(const safefs__dir *d) {
+  return d->removed;
 }
 
 /* The later of mtime and ctime: a rename (as into the trash) changes only
@@ -163,7 +184,7 @@ int safefs__dir_stat(safefs__dir *d, const char *name, int *kind, long long *age
   struct timespec now;
   time_t t;
   if (safefs__sys_fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-    return safefs__fail_os(errno);
+    return safefs__fail_os_at(errno, NULL, d->path);
   t = st.st_mtime > st.st_ctime ? st.st_mtime : st.st_ctime;
   *kind = kind_of(st.st_mode);
   /* not time(): on Linux it reads a coarse clock that can lag the
@@ -186,8 +207,8 @@ int safefs__dir_unlink(safefs__dir *d, const char *name) {
   e = errno;
   if ((e == EISDIR || e == EPERM) &&
       safefs__sys_fstatat(d->fd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode))
-    return safefs__fail(SAFEFS_EISDIR, e);
-  return attempt_failed(e);
+    return safefs__fail_msg(SAFEFS_EISDIR, e, "delete '%s': is a directory", name);
+  return attempt_failed(d, e);
 }
 
 int safefs__dir_rmdir(safefs__dir *d, const char *name) {
@@ -195,7 +216,7 @@ int safefs__dir_rmdir(safefs__dir *d, const char *name) {
     d->removed++;
     return 0;
   }
-  return attempt_failed(errno);
+  return attempt_failed(d, errno);
 }
 
 /* The no-replace rename is atomic where the kernel and filesystem have it
@@ -209,21 +230,21 @@ int safefs__dir_rename(safefs__dir *d, const char *from, const char *to) {
   if (safefs__sys_renameat(d->fd, from, d->fd, to, 1) == 0)
     return 0;
   if (errno != ENOTSUP)
-    return attempt_failed(errno);
+    return attempt_failed(d, errno);
   if (safefs__sys_fstatat(d->fd, to, &st, AT_SYMLINK_NOFOLLOW) == 0)
-    return safefs__fail_os(EEXIST);
+    return safefs__fail_msg(SAFEFS_EEXIST, EEXIST, "rename '%s' to '%s': the name is taken", from,
+                            to);
   if (errno != ENOENT)
-    return attempt_failed(errno);
+    return attempt_failed(d, errno);
   if (safefs__sys_renameat(d->fd, from, d->fd, to, 0) != 0)
-    return attempt_failed(errno);
+    return attempt_failed(d, errno);
   return 0;
 }
 
 int safefs__dir_sync(safefs__dir *d) {
   int fd = d->list != NULL ? dirfd(d->list) : d->fd;
-  if (safefs__sys_fsync(fd, SAFEFS__OP_SYNC_DIR) != 0 && errno != EINVAL && errno != ENOTSUP &&
-      errno != EOPNOTSUPP)
-    return safefs__fail_os(errno);
+  if (safefs__sys_fsync(fd, SAFEFS__OP_SYNC_DIR) != 0 && !safefs__dir_sync_tolerated(errno))
+    return safefs__fail_os_at(errno, d->path, NULL);
   return 0;
 }
 
@@ -250,10 +271,11 @@ int safefs__dir_unpark(safefs__dir *d, safefs__dir *child) {
   struct stat st;
   int fd = open_dir_at(child->fd, "..", 1, &st);
   if (fd < 0)
-    return safefs__fail_os(errno);
+    return safefs__fail_os_at(errno, "..", NULL);
   if (st.st_dev != d->dev || st.st_ino != d->ino) {
     safefs__sys_close(fd);
-    return safefs__fail(SAFEFS_EBUSY, 0);
+    return safefs__fail_msg(SAFEFS_EBUSY, 0,
+                            "a directory being deleted was moved away by another process");
   }
   d->fd = fd;
   d->removed = 0;
@@ -264,5 +286,6 @@ void safefs__dir_close(safefs__dir *d) {
   if (d == NULL)
     return;
   release(d);
+  safefs__free(d->path);
   safefs__free(d);
 }

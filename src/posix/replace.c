@@ -37,7 +37,6 @@
 #include <unistd.h>
 
 #define MAX_SYMLINK_HOPS 40
-#define MAX_NAME_TRIES 16
 
 struct safefs__temp {
   int dirfd;
@@ -47,9 +46,16 @@ struct safefs__temp {
   mode_t mode;      /* final permission bits */
   uid_t uid;
   gid_t gid;
+  char *dir;        /* the directory's path as the caller gave it, for messages */
   char *base;       /* target file name inside dirfd */
   char name[SAFEFS__NAME_MAX + 1]; /* temp file name inside dirfd */
 };
+
+/* Fail with errno value e: the message names the failed call's own paths,
+ * or `subject` (the temp, for calls on its descriptor), in t's directory. */
+static int fail_in_dir(const safefs__temp *t, int e, const char *subject) {
+  return safefs__fail_os_at(e, subject, t->dir);
+}
 
 /* Length of the directory part of `path` (for joining a relative symlink),
  * including the trailing '/', 0 if none. */
@@ -61,12 +67,12 @@ static size_t dir_prefix_len(const char *path) {
 /* Follow symbolic links at the last component of `path` to the path of the
  * file to replace, which may not exist yet (a dangling link creates the
  * file it names, as an editor would). *out is a new string, *st the lstat of
- * it and *exists whether it exists. Links in directory components are left
+ * it (all zero if it does not exist) and *exists whether it exists. Links in directory components are left
  * to the kernel. */
 static int resolve_target(const char *path, char **out, struct stat *st, int *exists) {
   char *cur = NULL;
   size_t len = strlen(path);
-  int hops;
+  int hops, rc;
 
   cur = (char *)safefs__malloc(len + 1);
   if (cur == NULL)
@@ -79,7 +85,8 @@ static int resolve_target(const char *path, char **out, struct stat *st, int *ex
 
     if (safefs__sys_fstatat(AT_FDCWD, cur, st, AT_SYMLINK_NOFOLLOW) != 0) {
       int e = errno;
-      if (e == ENOENT) {
+      if (e == ENOENT) { /* nothing there yet: nothing to describe */
+        memset(st, 0, sizeof *st);
         *exists = 0;
         *out = cur;
         return 0;
@@ -93,8 +100,11 @@ static int resolve_target(const char *path, char **out, struct stat *st, int *ex
       return 0;
     }
     if (hops == MAX_SYMLINK_HOPS) {
+      rc = safefs__fail_msg(SAFEFS_EINVAL, ELOOP,
+                            "resolve '%s': more than %d symbolic links in a row", path,
+                            MAX_SYMLINK_HOPS);
       safefs__free(cur);
-      return safefs__fail_os(ELOOP);
+      return rc;
     }
     link = (char *)safefs__malloc((size_t)st->st_size + 2);
     if (link == NULL) {
@@ -128,10 +138,18 @@ static int resolve_target(const char *path, char **out, struct stat *st, int *ex
   }
 }
 
-/* The mode a new file gets: 0666 & ~umask. umask() itself changes the mask
- * and is not thread-safe, so on Linux the mask is read from
- * /proc/self/status; elsewhere (or without /proc) it is read once per
- * process with umask() at first use. */
+/* The mode a new file gets: 0666 & ~umask. POSIX can read the mask only
+ * by setting it (umask()), which is not thread-safe, so on Linux (4.7 and
+ * later) the mask is read from /proc/self/status, which is exact and
+ * current. Elsewhere (macOS, the BSDs, Linux without /proc) there is no
+ * safe way, and this is a known limitation, not a fix: the mask is read
+ * once per process, at the first new file, with umask(022) then umask(m).
+ *   - Racy: a file another thread of the application creates between those
+ *     two calls gets 022 applied instead of the real mask.
+ *   - Stale: if the application changes its umask afterwards, new files
+ *     keep getting the first mask.
+ * An application that changes its umask while running, on those systems,
+ * should set the mode of new files itself (README, "Atomic replace"). */
 static mode_t read_umask_once(void) {
   static int done;
   static mode_t cached;
@@ -167,44 +185,46 @@ static void free_temp(safefs__temp *t) {
     safefs__sys_close(t->fd);
   if (t->dirfd >= 0)
     safefs__sys_close(t->dirfd);
+  safefs__free(t->dir);
   safefs__free(t->base);
   safefs__free(t);
 }
 
-/* Open the directory that will hold both names. */
+/* Open the directory that will hold both names; keeps its path and the
+ * target's name in t. */
 static int open_parent(const char *target, safefs__temp *t) {
-  size_t dir_len;
   const char *base;
-  char *dir;
-  int rc = safefs__split_path(target, &dir_len, &base);
+  int rc = safefs__split_dir(target, &t->dir, &base);
 
   if (rc != 0)
-    return safefs__fail(rc, 0);
+    return rc;
   t->base = (char *)safefs__malloc(strlen(base) + 1);
-  dir = (char *)safefs__malloc(dir_len + 2);
-  if (t->base == NULL || dir == NULL) {
-    safefs__free(dir);
+  if (t->base == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
-  }
   strcpy(t->base, base);
-  if (dir_len == 0) {
-    dir[0] = '.';
-    dir[1] = '\0';
-  } else {
-    memcpy(dir, target, dir_len);
-    dir[dir_len] = '\0';
-  }
-  t->dirfd = safefs__sys_openat(AT_FDCWD, dir, O_RDONLY | O_DIRECTORY, 0, SAFEFS__OP_OPEN_DIR);
-  rc = t->dirfd < 0 ? safefs__fail_os(errno) : 0;
-  safefs__free(dir);
-  return rc;
+  t->dirfd = safefs__sys_openat(AT_FDCWD, t->dir, O_RDONLY | O_DIRECTORY, 0,
+                                SAFEFS__OP_OPEN_DIR);
+  return t->dirfd < 0 ? safefs__fail_os(errno) : 0;
+}
+
+/* O_EXCL|O_NOFOLLOW: a name planted by someone who can write the
+ * directory (file or symlink) is never opened; another is drawn. */
+static int create_temp(void *ctx, const char *name) {
+  safefs__temp *t = (safefs__temp *)ctx;
+  t->fd = safefs__sys_openat(t->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
+                             t->mode & 0600, SAFEFS__OP_CREATE_TEMP);
+  if (t->fd >= 0)
+    return 0;
+  if (errno == EEXIST || errno == ELOOP)
+    return safefs__fail(SAFEFS_EEXIST, errno);
+  return fail_in_dir(t, errno, NULL);
 }
 
 int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
   safefs__temp *t;
   struct stat st;
   char *target = NULL;
-  int rc, tries;
+  int rc;
 
   *out = NULL;
   t = (safefs__temp *)safefs__malloc(sizeof *t);
@@ -213,6 +233,7 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
   t->dirfd = -1;
   t->fd = -1;
   t->flags = flags;
+  t->dir = NULL;
   t->base = NULL;
 
   rc = resolve_target(path, &target, &st, &t->target_exists);
@@ -223,11 +244,14 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
     goto fail;
   if (t->target_exists) {
     if (S_ISDIR(st.st_mode)) {
-      rc = safefs__fail(SAFEFS_EISDIR, EISDIR);
+      rc = safefs__fail_msg(SAFEFS_EISDIR, EISDIR, "replace '%s' in '%s': is a directory",
+                            t->base, t->dir);
       goto fail;
     }
     if (flags & SAFEFS_NOREPLACE) {
-      rc = safefs__fail(SAFEFS_EEXIST, EEXIST);
+      rc = safefs__fail_msg(SAFEFS_EEXIST, EEXIST,
+                            "create '%s' in '%s': already exists (SAFEFS_NOREPLACE)", t->base,
+                            t->dir);
       goto fail;
     }
     t->mode = st.st_mode & 07777;
@@ -237,26 +261,8 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
     t->mode = 0666 & ~current_umask();
   }
 
-  /* O_EXCL|O_NOFOLLOW: a name planted by someone who can write the
-   * directory (file or symlink) is never opened; we draw another name. */
-  for (tries = 0; tries < MAX_NAME_TRIES; tries++) {
-    rc = safefs__make_name(t->name, t->base, SAFEFS__KIND_TMP);
-    if (rc != 0)
-      goto fail;
-    t->fd = safefs__sys_openat(t->dirfd, t->name,
-                               O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-                               t->mode & 0600, SAFEFS__OP_CREATE_TEMP);
-    if (t->fd >= 0)
-      break;
-    if (errno != EEXIST && errno != ELOOP) {
-      rc = safefs__fail_os(errno);
-      goto fail;
-    }
-  }
-  if (t->fd < 0) {
-    rc = safefs__fail_os(EEXIST);
+  if ((rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, create_temp, t)) != 0)
     goto fail;
-  }
   *out = t;
   return 0;
 
@@ -267,7 +273,7 @@ fail:
 
 int safefs__temp_write(safefs__temp *t, const void *data, size_t size) {
   if (safefs__sys_write_all(t->fd, data, size) != 0)
-    return safefs__fail_os(errno);
+    return fail_in_dir(t, errno, t->name);
   return 0;
 }
 
@@ -288,9 +294,9 @@ void safefs__temp_discard(safefs__temp *t) {
 static int set_final_mode(safefs__temp *t) {
   if (t->target_exists && (t->uid != geteuid() || t->gid != getegid()))
     if (safefs__sys_fchown(t->fd, t->uid, t->gid) != 0 && errno != EPERM)
-      return safefs__fail_os(errno);
+      return fail_in_dir(t, errno, t->name);
   if (safefs__sys_fchmod(t->fd, t->mode) != 0)
-    return safefs__fail_os(errno);
+    return fail_in_dir(t, errno, t->name);
   return 0;
 }
 
@@ -307,19 +313,19 @@ int safefs__temp_commit(safefs__temp *t) {
   int durable = !(t->flags & SAFEFS_NOSYNC);
   int noreplace = (t->flags & SAFEFS_NOREPLACE) != 0;
   char backup[SAFEFS__NAME_MAX + 1];
+  struct safefs__saved_error e;
   int have_backup = 0, rc;
-  long os;
 
   if ((rc = set_final_mode(t)) != 0)
     goto fail;
   if (durable && safefs__sys_fsync(t->fd, SAFEFS__OP_SYNC) != 0) {
-    rc = safefs__fail_os(errno);
+    rc = fail_in_dir(t, errno, t->name);
     goto fail;
   }
   rc = safefs__sys_close(t->fd);
   t->fd = -1;
   if (rc != 0) {
-    rc = safefs__fail_os(errno);
+    rc = fail_in_dir(t, errno, t->name);
     goto fail;
   }
 
@@ -327,22 +333,22 @@ int safefs__temp_commit(safefs__temp *t) {
     have_backup = safefs__sys_linkat(t->dirfd, t->base, t->dirfd, backup) == 0;
 
   if (safefs__sys_renameat(t->dirfd, t->name, t->dirfd, t->base, noreplace) != 0) {
-    rc = safefs__fail_os(errno);
+    rc = fail_in_dir(t, errno, NULL);
     if (have_backup)
       safefs__sys_unlinkat(t->dirfd, backup, 0);
     goto fail;
   }
 
   if (durable && safefs__sys_fsync(t->dirfd, SAFEFS__OP_SYNC_DIR) != 0) {
-    int e = errno;
-    /* Filesystems that cannot sync a directory say so with EINVAL or
-     * ENOTSUP; their rename is as durable as they can make it. */
-    if (e != EINVAL && e != ENOTSUP && e != EOPNOTSUPP) {
-      rc = safefs__fail_os(e);
-      os = e;
+    int err = errno;
+    /* a filesystem that cannot sync a directory: its rename is as durable
+       as it can make it (see sys.h) */
+    if (!safefs__dir_sync_tolerated(err)) {
+      rc = safefs__fail_os_at(err, t->dir, NULL);
+      safefs__error_save(&e);
       restore_old(t, have_backup, backup);
       free_temp(t);
-      return safefs__fail(rc, os);
+      return safefs__error_restore(&e, rc);
     }
   }
   if (have_backup)
@@ -351,9 +357,9 @@ int safefs__temp_commit(safefs__temp *t) {
   return 0;
 
 fail:
-  os = safefs_last_os_error();
+  safefs__error_save(&e);
   safefs__temp_discard(t);
-  return safefs__fail(rc, os);
+  return safefs__error_restore(&e, rc);
 }
 
 /* One mkdir; the umask narrows 0777 as for any new directory. */

@@ -38,7 +38,7 @@ static int from_stat(const struct stat *st, struct safefs__identity *id) {
  * filesystem type are optional: a filesystem without them still gives a
  * sound stamp (the ctime tells reused inode numbers apart), so their
  * failures only keep the safe defaults. */
-static int identity_of_fd(int fd, struct safefs__identity *id) {
+int safefs__identity_of_fd(int fd, struct safefs__identity *id) {
   struct stat st;
   unsigned long long gen;
   int rc;
@@ -73,11 +73,7 @@ int safefs__identity_path(const char *path, struct safefs__identity *id) {
       return safefs__fail_os(errno);
     return from_stat(&st, id);
   }
-  rc = identity_of_fd(fd, id);
+  rc = safefs__identity_of_fd(fd, id);
   safefs__sys_close(fd);
   return rc;
-}
-
-int safefs__rfile_identity(long long handle, struct safefs__identity *id) {
-  return identity_of_fd((int)handle, id);
 }

@@ -136,6 +136,10 @@ int safefs__sys_fsync(int fd, enum safefs__op op) {
   return rc;
 }
 
+int safefs__dir_sync_tolerated(int e) {
+  return e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP;
+}
+
 int safefs__sys_close(int fd) {
   if (refused(SAFEFS__OP_CLOSE, NULL, NULL, fd)) {
     int e = errno;
@@ -274,8 +278,11 @@ static int rename_now(int fromfd, const char *from, int tofd, const char *to, in
 }
 
 int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to, int noreplace) {
-  if (ask(SAFEFS__OP_RENAME, from, to, fromfd, NULL, noreplace ? SAFEFS__RENAME_NOREPLACE : 0) > 0)
+  long r = safefs__seam_rename(from, to, NULL, noreplace ? SAFEFS__RENAME_NOREPLACE : 0u, fromfd);
+  if (r > 0) {
+    errno = (int)r;
     return (int)done(-1);
+  }
   return (int)done(rename_now(fromfd, from, tofd, to, noreplace));
 }
 

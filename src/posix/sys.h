@@ -8,6 +8,9 @@
  * an error injected by the seam arrives as errno too.
  *
  * src/win32/sys.h is this file's mirror for the Win32 calls.
+ *
+ * Every file of the backend includes this header first, so the
+ * feature-test macros below are defined once, before any system header.
  */
 #ifndef SAFEFS_POSIX_SYS_H
 #define SAFEFS_POSIX_SYS_H
@@ -40,6 +43,12 @@ long safefs__sys_read(int fd, void *buf, size_t size);
  * (macOS's fsync does not flush the drive cache), falling back to fsync
  * when the filesystem refuses it. `op` is SYNC or SYNC_DIR. */
 int safefs__sys_fsync(int fd, enum safefs__op op);
+
+/* 1 if a directory fsync failing with errno value e means only that the
+ * filesystem cannot sync directories (EINVAL, ENOTSUP: some network and
+ * FUSE filesystems); their renames are as durable as they can make them,
+ * so the failure is tolerated. */
+int safefs__dir_sync_tolerated(int e);
 
 /* close(), never retried: after EINTR the descriptor is gone on Linux and
  * may be reused by another thread, so a retry could close someone else's. */
@@ -79,6 +88,10 @@ int safefs__sys_generation(int fd, unsigned long long *gen);
  * clock (FAT/exFAT, network, FUSE), 0 if not, -1 with errno. STAT for the
  * seam. */
 int safefs__sys_coarse_times(int fd);
+
+/* The identity of an open file, for a stamp (src/posix/stamp.c; read.c
+ * uses it on the file it reads). */
+int safefs__identity_of_fd(int fd, struct safefs__identity *id);
 
 /* flock(), retrying EINTR. */
 int safefs__sys_flock(int fd, int operation);

@@ -1,7 +1,8 @@
-/* GetLastError() -> SAFEFS_E*, in one place for the Win32 backend. */
-#include <windows.h>
+/* GetLastError() -> SAFEFS_E*, in one place for the Win32 backend, and
+ * the system's text for the error message. */
+#include "sys.h"
 
-#include "../platform.h"
+#include <stdio.h>
 
 /* Not in every SDK's winerror.h (MinGW-w64 lacks it). */
 #ifndef ERROR_DISK_QUOTA_EXCEEDED
@@ -85,8 +86,23 @@ int safefs__status_from_os(long oserr) {
   }
 }
 
-int safefs__fail_os(long oserr) {
-  return safefs__fail(safefs__status_from_os(oserr), oserr);
+/* FormatMessageW into a fixed buffer (no FORMAT_MESSAGE_ALLOCATE_BUFFER:
+ * the failure path must not allocate), on one line, without the final
+ * period, then to UTF-8. An error the system has no text for (an NTSTATUS
+ * from BCryptGenRandom) is just its number. */
+void safefs__os_error_text(long oserr, char *buf, size_t cap) {
+  wchar_t wide[256];
+  char text[3 * 256 + 1];
+  DWORD n = FormatMessageW(FORMAT_MESSAGE_FROM_SYSTEM | FORMAT_MESSAGE_IGNORE_INSERTS |
+                               FORMAT_MESSAGE_MAX_WIDTH_MASK,
+                           NULL, (DWORD)oserr, 0, wide, sizeof wide / sizeof wide[0], NULL);
+  while (n > 0 && (wide[n - 1] == L' ' || wide[n - 1] == L'.' || wide[n - 1] == L'\r' ||
+                   wide[n - 1] == L'\n'))
+    n--;
+  if (n == 0 || safefs__utf16_to_utf8((const unsigned short *)wide, n, text, sizeof text) < 0)
+    snprintf(buf, cap, "unknown error (error %ld)", oserr);
+  else
+    snprintf(buf, cap, "%s (error %ld)", text, oserr);
 }
 
 /* Windows refuses to rename over, delete or open a file that another

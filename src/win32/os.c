@@ -17,16 +17,15 @@
  * a documented API that MinGW, MSVC and Wine all provide, unlike
  * RtlGenRandom (SystemFunction036), which Microsoft says may go away. It
  * takes a ULONG size, so larger requests are made in pieces. */
-int safefs__random(void *buf, size_t size) {
+int safefs__os_random(void *buf, size_t size, long *oserr) {
   unsigned char *p = (unsigned char *)buf;
-  long inj = safefs__seam_op(SAFEFS__OP_RANDOM, NULL);
-  if (inj > 0)
-    return safefs__fail_os(inj);
   while (size > 0) {
     ULONG chunk = size > 0x40000000u ? 0x40000000u : (ULONG)size;
     NTSTATUS st = BCryptGenRandom(NULL, p, chunk, BCRYPT_USE_SYSTEM_PREFERRED_RNG);
-    if (st < 0) /* !NT_SUCCESS; the status is kept as the OS error */
-      return safefs__fail(SAFEFS_EIO, (long)st);
+    if (st < 0) { /* !NT_SUCCESS; the status is kept as the OS error */
+      *oserr = (long)st;
+      return SAFEFS_EIO;
+    }
     p += chunk;
     size -= chunk;
   }

@@ -11,8 +11,8 @@
  * handle too. So a directory swapped for a junction while the walk is
  * inside the tree cannot send the deletion elsewhere, the depth of a tree
  * is not limited by the 32767-character path limit, and each step costs
- * the same at any depth (path-based calls re-parse the whole path: a
- * 1000-level tree took 90 s that way under Wine, against ~1 s now).
+ * the same at any depth (path-based calls re-parse the whole path; see
+ * BENCHMARKS.md, "Windows design measurements").
  *
  * Deleting: the entry is opened with DELETE access, sharing everything so
  * we never block anyone, and given a delete disposition on that handle:
@@ -21,8 +21,9 @@
  *     hold the file with FILE_SHARE_DELETE, and read-only does not matter;
  *   - where that is refused (older Windows, FAT, some network
  *     filesystems, Wine 8: ERROR_INVALID_PARAMETER), the classic
- *     FileDispositionInfo, after clearing the read-only attribute (put back
- *     if the delete still fails). The name then stays, delete-pending,
+ *     FileDispositionInfo; a read-only entry refuses it, and the remedy
+ *     (safefs__try_with_remedy) clears the attribute and tries once more,
+ *     putting it back if the delete still fails. The name then stays, delete-pending,
  *     until every holder has closed the file: why ../remove.c renames a
  *     file aside first, and why a directory whose children are still
  *     delete-pending gets ERROR_DIR_NOT_EMPTY for a while.
@@ -71,6 +72,8 @@ struct disposition_info_ex {
 
 struct safefs__dir {
   HANDLE h;
+  char *label;         /* for messages: the path the caller named (open_path),
+                          or a child's name in its parent */
   wchar_t *path;       /* \\?\ path with a trailing backslash, for renames;
                           NULL until needed for a directory opened by handle */
   size_t len;          /* of path */
@@ -90,15 +93,13 @@ static int kind_of(DWORD attrs) {
   return SAFEFS__ENTRY_FILE;
 }
 
-/* Record a failed attempt; SAFEFS__AGAIN if it is worth another. A
- * directory's ERROR_DIR_NOT_EMPTY is transient only while removing a tree
- * (in_tree): its children are delete-pending and go when their holders
- * close them. */
-static int attempt_failed(DWORD e, int in_tree) {
-  int rc = safefs__fail_os((long)e);
-  if (safefs__os_transient((long)e) || (in_tree && e == ERROR_DIR_NOT_EMPTY))
-    return SAFEFS__AGAIN;
-  return rc;
+/* Record a failed attempt on an entry of d; SAFEFS__AGAIN if it is worth
+ * another (the shared verdict). A directory's ERROR_DIR_NOT_EMPTY is
+ * transient too, but only while removing a tree (in_tree): its children
+ * are delete-pending and go when their holders close them. */
+static int attempt_failed(const safefs__dir *d, DWORD e, int in_tree) {
+  int rc = safefs__attempt_failed((long)e, NULL, d->label);
+  return in_tree && e == ERROR_DIR_NOT_EMPTY ? SAFEFS__AGAIN : rc;
 }
 
 /* Open `name` in d itself with DELETE access. Without the right to change
@@ -116,58 +117,95 @@ static int open_for_delete(safefs__dir *d, const char *name, enum safefs__op op,
                             op);
   if (h == INVALID_HANDLE_VALUE) {
     e = GetLastError();
-    if (e == ERROR_ACCESS_DENIED)
-      return safefs__fail_os((long)e); /* a real permission error: at once */
-    return attempt_failed(e, 0);
+    if (e == ERROR_ACCESS_DENIED) /* a real permission error: at once (top of the file) */
+      return safefs__fail_os_at((long)e, NULL, d->label);
+    return attempt_failed(d, e, 0);
   }
   if (!safefs__sys_file_info(h, info)) {
     e = GetLastError();
     safefs__sys_close(h);
-    return safefs__fail_os((long)e);
+    return safefs__fail_os_at((long)e, name, d->label);
   }
   *out = h;
   return 0;
 }
 
-/* Give the open entry a delete disposition (see the top of this file). */
-static int delete_by_handle(HANDLE h, DWORD attrs, const char *label, enum safefs__op op,
-                            int in_tree) {
+/* The classic delete disposition on an open entry, and its remedy: a
+ * read-only entry refuses it (STATUS_CANNOT_DELETE, ERROR_ACCESS_DENIED),
+ * so the attribute is cleared and the disposition tried once more; if the
+ * entry is still not deleted, the attribute is put back. */
+struct classic_delete {
+  HANDLE h;
+  DWORD attrs;
+  const char *name;
+  enum safefs__op op;
+  int cleared;
+};
+
+static long try_classic_delete(void *ctx) {
+  struct classic_delete *c = (struct classic_delete *)ctx;
+  FILE_DISPOSITION_INFO info;
+  info.DeleteFile = TRUE;
+  if (safefs__sys_set_file_info(c->h, c->name, FileDispositionInfo, &info, sizeof info, c->op))
+    return 0;
+  return (long)GetLastError();
+}
+
+static long clear_readonly(void *ctx, long oserr) {
+  struct classic_delete *c = (struct classic_delete *)ctx;
+  if (oserr != ERROR_ACCESS_DENIED || !(c->attrs & FILE_ATTRIBUTE_READONLY) || c->cleared)
+    return oserr;
+  if (!safefs__sys_set_attributes(c->h, c->attrs & ~(DWORD)FILE_ATTRIBUTE_READONLY))
+    return (long)GetLastError();
+  c->cleared = 1;
+  return 0;
+}
+
+static void put_readonly_back(void *ctx) {
+  struct classic_delete *c = (struct classic_delete *)ctx;
+  safefs__sys_set_attributes(c->h, c->attrs);
+}
+
+/* Give the open entry `name` of d a delete disposition (see the top of
+ * this file). */
+static int delete_by_handle(const safefs__dir *d, HANDLE h, DWORD attrs, const char *name,
+                            enum safefs__op op, int in_tree) {
   struct disposition_info_ex ex;
-  FILE_DISPOSITION_INFO classic;
-  int cleared = 0;
+  struct classic_delete c;
+  struct safefs__remedy remedy;
   DWORD e;
 
   ex.Flags = DISPOSITION_DELETE | DISPOSITION_POSIX_SEMANTICS | DISPOSITION_IGNORE_READONLY;
-  if (safefs__sys_set_file_info(h, label, DISPOSITION_INFO_EX, &ex, sizeof ex, op))
+  if (safefs__sys_set_file_info(h, name, DISPOSITION_INFO_EX, &ex, sizeof ex, op))
     return 0;
   e = GetLastError();
   if (e != ERROR_INVALID_PARAMETER && e != ERROR_NOT_SUPPORTED && e != ERROR_INVALID_FUNCTION)
-    return attempt_failed(e, in_tree);
+    return attempt_failed(d, e, in_tree);
 
-  if (attrs & FILE_ATTRIBUTE_READONLY) {
-    if (!safefs__sys_set_attributes_by_handle(h, attrs & ~(DWORD)FILE_ATTRIBUTE_READONLY))
-      return attempt_failed(GetLastError(), in_tree);
-    cleared = 1;
-  }
-  classic.DeleteFile = TRUE;
-  if (safefs__sys_set_file_info(h, label, FileDispositionInfo, &classic, sizeof classic, op))
-    return 0;
-  e = GetLastError();
-  if (cleared) /* not deleted: leave it as it was */
-    safefs__sys_set_attributes_by_handle(h, attrs);
-  return attempt_failed(e, in_tree);
+  c.h = h;
+  c.attrs = attrs;
+  c.name = name;
+  c.op = op;
+  c.cleared = 0;
+  remedy.fix = clear_readonly;
+  remedy.undo = put_readonly_back;
+  remedy.ctx = &c;
+  e = (DWORD)safefs__try_with_remedy(try_classic_delete, &c, &remedy);
+  return e == 0 ? 0 : attempt_failed(d, e, in_tree);
 }
 
-/* Wrap an open directory handle (and its path, if known); both are taken
- * over, also on failure. */
-static int wrap_dir(safefs__dir **out, HANDLE h, wchar_t *path) {
+/* Wrap an open directory handle (and its path and label, if known); all
+ * are taken over, also on failure. */
+static int wrap_dir(safefs__dir **out, HANDLE h, wchar_t *path, char *label) {
   safefs__dir *d = (safefs__dir *)safefs__malloc(sizeof *d);
   if (d == NULL) {
     safefs__free(path);
+    safefs__free(label);
     safefs__sys_close(h);
     return safefs__fail(SAFEFS_ENOMEM, 0);
   }
   d->h = h;
+  d->label = label;
   d->path = path;
   d->len = path != NULL ? wcslen(path) : 0;
   d->list = NULL;
@@ -207,43 +245,49 @@ static int with_backslash(wchar_t *p, wchar_t **out) {
  * keeps it from being renamed or removed while we work in it. */
 int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   BY_HANDLE_FILE_INFORMATION info;
-  wchar_t *w, *full;
+  struct safefs__wpath p;
+  wchar_t *full;
+  char *label;
   HANDLE h;
   int rc;
 
   *out = NULL;
-  if ((rc = safefs__sys_wide_path(dir, &w)) != 0)
+  if ((rc = safefs__path_from_utf8(&p, dir)) != 0)
     return rc;
-  h = safefs__sys_create_file(w, dir, FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE,
+  h = safefs__sys_create_file(&p, FILE_LIST_DIRECTORY | FILE_READ_ATTRIBUTES | SYNCHRONIZE,
                               FILE_SHARE_READ | FILE_SHARE_WRITE, OPEN_EXISTING,
                               FILE_FLAG_BACKUP_SEMANTICS, SAFEFS__OP_OPEN_DIR);
   if (h == INVALID_HANDLE_VALUE) {
-    rc = safefs__sys_fail_path(GetLastError(), w);
-    safefs__free(w);
-    return rc;
+    rc = safefs__path_fail(GetLastError(), &p, NULL);
+  } else if (!safefs__sys_file_info(h, &info)) {
+    rc = safefs__fail_os_at((long)GetLastError(), dir, NULL);
+  } else if (!(info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
+    rc = safefs__fail_msg(SAFEFS_ENOTDIR, ERROR_DIRECTORY, "'%s' is not a directory", dir);
+  } else if ((label = safefs__strdup(dir)) == NULL) {
+    rc = SAFEFS_ENOMEM;
+  } else {
+    if ((rc = with_backslash(p.wide, &full)) != 0) { /* takes p.wide over */
+      safefs__free(label);
+      safefs__sys_close(h);
+      return rc;
+    }
+    return wrap_dir(out, h, full, label);
   }
-  if (!safefs__sys_file_info(h, &info)) {
-    DWORD e = GetLastError();
+  if (h != INVALID_HANDLE_VALUE) {
+    struct safefs__saved_error e;
+    safefs__error_save(&e);
     safefs__sys_close(h);
-    safefs__free(w);
-    return safefs__fail_os((long)e);
+    safefs__error_restore(&e, rc);
   }
-  if (!(info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)) {
-    safefs__sys_close(h);
-    safefs__free(w);
-    return safefs__fail(SAFEFS_ENOTDIR, ERROR_DIRECTORY);
-  }
-  if ((rc = with_backslash(w, &full)) != 0) {
-    safefs__sys_close(h);
-    return rc;
-  }
-  return wrap_dir(out, h, full);
+  safefs__path_free(&p);
+  return rc;
 }
 
 /* FILE_DIRECTORY_FILE refuses a file (ERROR_DIRECTORY); a directory link
  * or junction opens as itself, and the attribute check refuses it. */
 int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *name) {
   BY_HANDLE_FILE_INFORMATION info;
+  char *label;
   HANDLE h;
   DWORD e;
 
@@ -253,19 +297,24 @@ int safefs__dir_open_child(safefs__dir **out, safefs__dir *parent, const char *n
   if (h == INVALID_HANDLE_VALUE) {
     e = GetLastError();
     if (e == ERROR_DIRECTORY)
-      return safefs__fail(SAFEFS_ENOTDIR, (long)e);
-    return safefs__fail_os((long)e);
+      return safefs__fail_msg(SAFEFS_ENOTDIR, (long)e, "'%s' is not a directory", name);
+    return safefs__fail_os_at((long)e, NULL, parent->label);
   }
   if (!safefs__sys_file_info(h, &info)) {
     e = GetLastError();
     safefs__sys_close(h);
-    return safefs__fail_os((long)e);
+    return safefs__fail_os_at((long)e, name, parent->label);
   }
   if (info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT) {
     safefs__sys_close(h);
-    return safefs__fail(SAFEFS_ENOTDIR, ERROR_DIRECTORY);
+    return safefs__fail_msg(SAFEFS_ENOTDIR, ERROR_DIRECTORY, "'%s' is a link, not a directory",
+                            name);
   }
-  return wrap_dir(out, h, NULL);
+  if ((label = safefs__strdup(name)) == NULL) {
+    safefs__sys_close(h);
+    return SAFEFS_ENOMEM;
+  }
+  return wrap_dir(out, h, NULL, label);
 }
 
 /* The next raw entry of the listing: 1 with *out, 0 at the end of a pass,
@@ -289,7 +338,7 @@ static int next_raw(safefs__dir *d, const FILE_ID_BOTH_DIR_INFO **out) {
     if (!safefs__sys_list_dir(d->h, d->restart, d->list, LIST_BUFFER_SIZE)) {
       DWORD e = GetLastError();
       if (e != ERROR_NO_MORE_FILES)
-        return safefs__fail_os((long)e);
+        return safefs__fail_os_at((long)e, d->label, NULL);
       d->restart = 1;
       return 0;
     }
@@ -301,32 +350,30 @@ static int next_raw(safefs__dir *d, const FILE_ID_BOTH_DIR_INFO **out) {
   }
 }
 
-/* Passes are repeated while the last one removed something, as on POSIX
- * (see platform.h). */
-int safefs__dir_next(safefs__dir *d, const char **name, int *kind) {
+/* The next entry of the pass, "." and ".." left out (see platform.h). */
+int safefs__dir_read(safefs__dir *d, const char **name, int *kind) {
   for (;;) {
-    const FILE_ID_BOTH_DIR_INFO *e = NULL; /* set when next_raw returns 1 */
+    const FILE_ID_BOTH_DIR_INFO *e = NULL; /* set whenever next_raw returns 1 */
     const wchar_t *n;
     int units, rc = next_raw(d, &e);
-    if (rc < 0)
+    if (rc <= 0)
       return rc;
-    if (rc == 0) {
-      if (d->removed == 0)
-        return 0;
-      continue;
-    }
     n = e->FileName;
     units = (int)(e->FileNameLength / sizeof(wchar_t));
     if ((units == 1 && n[0] == L'.') || (units == 2 && n[0] == L'.' && n[1] == L'.'))
       continue;
     safefs__free(d->name);
     d->name = NULL;
-    if ((rc = safefs__sys_utf8(n, units, &d->name)) != 0)
+    if ((rc = safefs__path_utf8(n, units, 0, &d->name)) != 0)
       return rc;
     *name = d->name;
     *kind = kind_of(e->FileAttributes);
     return 1;
   }
+}
+
+int safefs__dir_removed(const safefs__dir *d) {
+  return d->removed;
 }
 
 /* An open for FILE_READ_ATTRIBUTES only is not subject to share modes, so
@@ -343,11 +390,11 @@ int safefs__dir_stat(safefs__dir *d, const char *name, int *kind, long long *age
   h = safefs__sys_open_at(d->h, name, FILE_READ_ATTRIBUTES, SHARE_ALL, OPEN_ENTRY,
                           SAFEFS__OP_STAT);
   if (h == INVALID_HANDLE_VALUE)
-    return safefs__fail_os((long)GetLastError());
+    return safefs__fail_os_at((long)GetLastError(), NULL, d->label);
   if (!safefs__sys_file_info_ex(h, FileBasicInfo, &info, sizeof info)) {
     e = GetLastError();
     safefs__sys_close(h);
-    return safefs__fail_os((long)e);
+    return safefs__fail_os_at((long)e, name, d->label);
   }
   safefs__sys_close(h);
   t = info.LastWriteTime.QuadPart > info.ChangeTime.QuadPart ? info.LastWriteTime.QuadPart
@@ -369,11 +416,13 @@ static int remove_entry(safefs__dir *d, const char *name, int is_dir) {
   if (rc != 0)
     return rc;
   if (is_dir && kind_of(info.dwFileAttributes) != SAFEFS__ENTRY_DIR)
-    rc = safefs__fail(SAFEFS_ENOTDIR, ERROR_DIRECTORY);
+    rc = safefs__fail_msg(SAFEFS_ENOTDIR, ERROR_DIRECTORY, "remove directory '%s': not a directory",
+                          name);
   else if (!is_dir && kind_of(info.dwFileAttributes) == SAFEFS__ENTRY_DIR)
-    rc = safefs__fail(SAFEFS_EISDIR, ERROR_ACCESS_DENIED); /* as DeleteFileW says */
+    rc = safefs__fail_msg(SAFEFS_EISDIR, ERROR_ACCESS_DENIED, /* as DeleteFileW says */
+                          "delete '%s': is a directory", name);
   else
-    rc = delete_by_handle(h, info.dwFileAttributes, name,
+    rc = delete_by_handle(d, h, info.dwFileAttributes, name,
                           is_dir ? SAFEFS__OP_RMDIR : SAFEFS__OP_UNLINK, is_dir);
   safefs__sys_close(h); /* the classic disposition takes effect here */
   if (rc == 0)
@@ -393,12 +442,13 @@ int safefs__dir_rmdir(safefs__dir *d, const char *name) {
  * named, asked of the handle otherwise. */
 static int dir_path(safefs__dir *d) {
   wchar_t *p;
+  int rc;
   if (d->path != NULL)
     return 0;
   if (!safefs__sys_final_path(d->h, &p))
-    return safefs__fail_os((long)GetLastError());
-  if (with_backslash(p, &d->path) != 0)
-    return SAFEFS_ENOMEM;
+    return safefs__fail_os_at((long)GetLastError(), NULL, d->label);
+  if ((rc = with_backslash(p, &d->path)) != 0)
+    return rc;
   d->len = wcslen(d->path);
   return 0;
 }
@@ -411,31 +461,31 @@ static int dir_path(safefs__dir *d) {
  * avoid the path, but Wine 8 refuses it.) */
 int safefs__dir_rename(safefs__dir *d, const char *from, const char *to) {
   BY_HANDLE_FILE_INFORMATION info;
-  wchar_t *wfrom = NULL, *wto = NULL;
+  struct safefs__wpath wfrom, wto;
   HANDLE h;
   DWORD e;
   int rc;
 
-  if ((rc = dir_path(d)) != 0)
-    return rc;
-  if ((rc = safefs__sys_wide_join(d->path, d->len, from, &wfrom)) != 0 ||
-      (rc = safefs__sys_wide_join(d->path, d->len, to, &wto)) != 0) {
-    safefs__free(wfrom);
+  wfrom.wide = NULL;
+  wto.wide = NULL;
+  if ((rc = dir_path(d)) != 0 || (rc = safefs__path_join(&wfrom, d->path, d->len, from)) != 0 ||
+      (rc = safefs__path_join(&wto, d->path, d->len, to)) != 0) {
+    safefs__path_free(&wfrom);
     return rc;
   }
-  if (safefs__sys_move_file(wfrom, wto, 0, from, to)) {
+  if (safefs__sys_move_file(&wfrom, &wto, 0)) {
     rc = 0;
   } else if ((e = GetLastError()) == ERROR_ACCESS_DENIED) {
     rc = open_for_delete(d, from, SAFEFS__OP_RENAME, &h, &info);
     if (rc == 0) {
       safefs__sys_close(h);
-      rc = attempt_failed(e, 0); /* we may delete it: something holds it */
+      rc = attempt_failed(d, e, 0); /* we may delete it: something holds it */
     }
   } else {
-    rc = attempt_failed(e, 0);
+    rc = attempt_failed(d, e, 0);
   }
-  safefs__free(wfrom);
-  safefs__free(wto);
+  safefs__path_free(&wfrom);
+  safefs__path_free(&wto);
   return rc;
 }
 
@@ -468,6 +518,7 @@ void safefs__dir_close(safefs__dir *d) {
   if (d == NULL)
     return;
   safefs__sys_close(d->h);
+  safefs__free(d->label);
   safefs__free(d->path);
   safefs__free(d->list);
   safefs__free(d->name);

@@ -41,19 +41,17 @@
  *     for replacing a document-like file ("Alternatives to using
  *     Transactional NTFS").
  *   - It replaces a target that readers hold open with FILE_SHARE_DELETE
- *     (as safefs_read_file does). MoveFileExW cannot: measured under Wine
- *     8.0, MoveFileExW(REPLACE_EXISTING) fails with ERROR_ACCESS_DENIED for
- *     as long as such a reader holds the file, so a replace under two
- *     readers reading in a loop ran out of its 2 s budget (SAFEFS_EBUSY),
- *     where ReplaceFileW did 200 replaces in about 0.6 s without one
- *     failure, and 8 writers x 1,000 replaces under 2 readers none either.
+ *     (as safefs_read_file does). MoveFileExW(REPLACE_EXISTING) cannot: it
+ *     fails with ERROR_ACCESS_DENIED for as long as such a reader holds the
+ *     file (the figures are in BENCHMARKS.md, "Windows design
+ *     measurements").
  *   - SetFileInformationByHandle(FileRenameInfoEx,
  *     FILE_RENAME_FLAG_POSIX_SEMANTICS | FILE_RENAME_FLAG_REPLACE_IF_EXISTS),
  *     as Git for Windows uses, is also not blocked by such readers, but it
  *     keeps nothing of the target either, needs Windows 10 1709 and NTFS,
  *     and could not be tested here: under Wine 8.0 it fails with
  *     ERROR_INVALID_PARAMETER.
- *   Caveats: these measurements are Wine's, not Windows'. Wine's own
+ *   Caveats: the measurements are Wine's, not Windows'. Wine's own
  *   ReplaceFileW is two renames (the old file to the backup name, then the
  *   new one in), so under Wine a concurrent reader can briefly find no
  *   file, and a crash between the two leaves the old content only under
@@ -80,8 +78,6 @@
 
 #include <string.h>
 
-#define MAX_NAME_TRIES 16
-
 /* Attributes a user may have set on the target that the new content
  * keeps. READONLY is refused instead (SAFEFS_EACCES); ARCHIVE is always
  * set, because the content changed since the last backup. */
@@ -94,19 +90,29 @@ struct safefs__temp {
   unsigned flags;
   int target_exists;
   DWORD attrs;     /* the attributes the new content gets */
-  wchar_t *target; /* \\?\ path of the file to replace (links followed) */
-  wchar_t *temp;   /* \\?\ path of the temp, in the target's directory */
-  char *base;      /* UTF-8 name of the target, for names and the seam */
+  struct safefs__wpath target; /* the file to replace (links followed), shown by
+                                  its name once resolved */
+  struct safefs__wpath temp;   /* the temp, in the target's directory */
+  char *base;      /* UTF-8 name of the target, for names and messages */
+  char *dir;       /* the target's directory, for messages */
   char name[SAFEFS__NAME_MAX + 1]; /* UTF-8 name of the temp */
 };
 
 static void free_temp(safefs__temp *t) {
   if (t->h != INVALID_HANDLE_VALUE)
     safefs__sys_close(t->h);
-  safefs__free(t->target);
-  safefs__free(t->temp);
+  safefs__path_free(&t->target);
+  safefs__path_free(&t->temp);
   safefs__free(t->base);
+  safefs__free(t->dir);
   safefs__free(t);
+}
+
+/* Fail with Win32 error e: the message names the failed call's own names,
+ * or `subject` (the temp, for calls on its handle), in the target's
+ * directory. */
+static int fail_in_dir(const safefs__temp *t, DWORD e, const char *subject) {
+  return safefs__fail_os_at((long)e, subject, t->dir);
 }
 
 /* The target is a reparse point (a symbolic link, a junction, or a
@@ -116,58 +122,59 @@ static void free_temp(safefs__temp *t) {
  * missing is SAFEFS_ENOENT: reading where it points needs the reparse
  * data itself, which safefs does not parse, so, unlike POSIX, such a link
  * is not used to create its target. */
-static int follow_link(safefs__temp *t, const char *label, DWORD *attrs) {
+static int follow_link(safefs__temp *t, DWORD *attrs) {
   HANDLE h;
   wchar_t *final;
   BOOL ok;
   DWORD e;
 
-  h = safefs__sys_create_file(t->target, label, 0,
-                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+  h = safefs__sys_create_file(&t->target, 0, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                               OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, SAFEFS__OP_STAT);
   if (h == INVALID_HANDLE_VALUE)
-    return safefs__sys_fail_path(GetLastError(), t->target);
+    return safefs__path_fail(GetLastError(), &t->target, NULL);
   ok = safefs__sys_final_path(h, &final);
   e = GetLastError();
   safefs__sys_close(h);
   if (!ok)
-    return safefs__fail_os((long)e);
-  safefs__free(t->target);
-  t->target = final;
-  *attrs = safefs__sys_attributes(t->target, label);
+    return safefs__fail_os_at((long)e, t->target.name, NULL);
+  safefs__path_free(&t->target);
+  t->target.wide = final;
+  *attrs = safefs__sys_attributes(&t->target);
   if (*attrs == INVALID_FILE_ATTRIBUTES)
-    return safefs__sys_fail_path(GetLastError(), t->target);
+    return safefs__path_fail(GetLastError(), &t->target, NULL);
   return 0;
 }
 
 /* Find the file to replace and check that it may be replaced; fills
- * t->target, t->base, t->target_exists and t->attrs. */
+ * t->target, t->base, t->dir, t->target_exists and t->attrs. */
 static int resolve_target(safefs__temp *t, const char *path) {
-  size_t dir_len, base_at;
-  const char *base;
+  size_t base_at;
   DWORD attrs;
   int rc;
 
-  /* a path that names no file ("dir/", ".", "..") before GetFullPathNameW
-     quietly turns it into a directory */
-  if (safefs__split_path(path, &dir_len, &base) != 0)
-    return safefs__fail(SAFEFS_EINVAL, 0);
-  if ((rc = safefs__sys_wide_path(path, &t->target)) != 0)
+  /* (a path that names no file, "dir/", ".", "..", which GetFullPathNameW
+     would quietly turn into a directory, was refused by the shared writer) */
+  if ((rc = safefs__path_from_utf8(&t->target, path)) != 0)
     return rc;
-  attrs = safefs__sys_attributes(t->target, path);
+  attrs = safefs__sys_attributes(&t->target);
   if (attrs == INVALID_FILE_ATTRIBUTES) {
     DWORD e = GetLastError();
     if (e != ERROR_FILE_NOT_FOUND)
-      return safefs__sys_fail_path(e, t->target);
-  } else if ((attrs & FILE_ATTRIBUTE_REPARSE_POINT) && (rc = follow_link(t, path, &attrs)) != 0) {
+      return safefs__path_fail(e, &t->target, NULL);
+  } else if ((attrs & FILE_ATTRIBUTE_REPARSE_POINT) && (rc = follow_link(t, &attrs)) != 0) {
     return rc;
   }
-  base_at = safefs__sys_base_offset(t->target);
+  base_at = safefs__path_base_offset(t->target.wide);
   /* "name:stream" would make the temp an alternate stream of another file */
-  if (t->target[base_at] == L'\0' || wcschr(t->target + base_at, L':') != NULL)
-    return safefs__fail(SAFEFS_EINVAL, ERROR_INVALID_NAME);
-  if ((rc = safefs__sys_utf8(t->target + base_at, -1, &t->base)) != 0)
+  if (t->target.wide[base_at] == L'\0' || wcschr(t->target.wide + base_at, L':') != NULL)
+    return safefs__fail_msg(SAFEFS_EINVAL, ERROR_INVALID_NAME,
+                            "replace '%s': the name is not a file name (a stream or a drive)",
+                            path);
+  if ((rc = safefs__path_utf8(t->target.wide + base_at, -1, 0, &t->base)) != 0 ||
+      (rc = safefs__path_utf8(t->target.wide, (int)(base_at > 0 ? base_at - 1 : 0), 1,
+                              &t->dir)) != 0)
     return rc;
+  t->target.name = t->base; /* from here on the messages name the directory */
 
   t->target_exists = attrs != INVALID_FILE_ATTRIBUTES;
   if (!t->target_exists) {
@@ -175,21 +182,44 @@ static int resolve_target(safefs__temp *t, const char *path) {
     return 0;
   }
   if (attrs & FILE_ATTRIBUTE_DIRECTORY)
-    return safefs__fail(SAFEFS_EISDIR, ERROR_DIRECTORY);
+    return safefs__fail_msg(SAFEFS_EISDIR, ERROR_DIRECTORY, "replace '%s' in '%s': is a directory",
+                            t->base, t->dir);
   if (t->flags & SAFEFS_NOREPLACE)
-    return safefs__fail(SAFEFS_EEXIST, ERROR_FILE_EXISTS);
+    return safefs__fail_msg(SAFEFS_EEXIST, ERROR_FILE_EXISTS,
+                            "create '%s' in '%s': already exists (SAFEFS_NOREPLACE)", t->base,
+                            t->dir);
   /* ReplaceFileW refuses a read-only target, and clearing the attribute
      behind the user's back would defeat its purpose */
   if (attrs & FILE_ATTRIBUTE_READONLY)
-    return safefs__fail(SAFEFS_EACCES, ERROR_ACCESS_DENIED);
+    return safefs__fail_msg(SAFEFS_EACCES, ERROR_ACCESS_DENIED,
+                            "replace '%s' in '%s': the read-only attribute is set", t->base,
+                            t->dir);
   t->attrs = (attrs & KEPT_ATTRIBUTES) | FILE_ATTRIBUTE_ARCHIVE;
   return 0;
 }
 
+/* CREATE_NEW never opens a name that is already there: another is drawn. */
+static int create_temp(void *ctx, const char *name) {
+  safefs__temp *t = (safefs__temp *)ctx;
+  DWORD e;
+  int rc;
+  safefs__path_free(&t->temp);
+  if ((rc = safefs__path_join(&t->temp, t->target.wide, safefs__path_base_offset(t->target.wide),
+                              name)) != 0)
+    return rc;
+  t->h = safefs__sys_create_file(&t->temp, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE,
+                                 CREATE_NEW, FILE_ATTRIBUTE_HIDDEN, SAFEFS__OP_CREATE_TEMP);
+  if (t->h != INVALID_HANDLE_VALUE)
+    return 0;
+  e = GetLastError();
+  if (e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS)
+    return safefs__fail(SAFEFS_EEXIST, (long)e);
+  return safefs__path_fail(e, &t->temp, t->dir);
+}
+
 int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
   safefs__temp *t;
-  size_t dir_len;
-  int rc, tries;
+  int rc;
 
   *out = NULL;
   t = (safefs__temp *)safefs__malloc(sizeof *t);
@@ -197,73 +227,47 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
     return safefs__fail(SAFEFS_ENOMEM, 0);
   t->h = INVALID_HANDLE_VALUE;
   t->flags = flags;
-  t->target = NULL;
-  t->temp = NULL;
+  t->target.wide = NULL;
+  t->target.name = path;
+  t->temp.wide = NULL;
+  t->temp.name = t->name;
   t->base = NULL;
+  t->dir = NULL;
 
-  if ((rc = resolve_target(t, path)) != 0)
-    goto fail;
-  dir_len = safefs__sys_base_offset(t->target);
-  for (tries = 0; tries < MAX_NAME_TRIES; tries++) {
-    DWORD e;
-    if ((rc = safefs__make_name(t->name, t->base, SAFEFS__KIND_TMP)) != 0)
-      goto fail;
-    safefs__free(t->temp);
-    if ((rc = safefs__sys_wide_join(t->target, dir_len, t->name, &t->temp)) != 0)
-      goto fail;
-    t->h = safefs__sys_create_file(t->temp, t->name, GENERIC_WRITE,
-                                   FILE_SHARE_READ | FILE_SHARE_DELETE, CREATE_NEW,
-                                   FILE_ATTRIBUTE_HIDDEN, SAFEFS__OP_CREATE_TEMP);
-    if (t->h != INVALID_HANDLE_VALUE)
-      break;
-    e = GetLastError();
-    if (e != ERROR_FILE_EXISTS && e != ERROR_ALREADY_EXISTS) {
-      rc = safefs__sys_fail_path(e, t->temp);
-      goto fail;
-    }
-  }
-  if (t->h == INVALID_HANDLE_VALUE) {
-    rc = safefs__fail_os(ERROR_FILE_EXISTS);
-    goto fail;
+  if ((rc = resolve_target(t, path)) != 0 ||
+      (rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, create_temp, t)) != 0) {
+    free_temp(t);
+    return rc;
   }
   *out = t;
   return 0;
-
-fail:
-  free_temp(t);
-  return rc;
 }
 
 int safefs__temp_write(safefs__temp *t, const void *data, size_t size) {
   if (!safefs__sys_write_all(t->h, data, size))
-    return safefs__fail_os((long)GetLastError());
+    return fail_in_dir(t, GetLastError(), t->name);
   return 0;
 }
 
 /* Remove a name of ours (the temp, a backup), waiting out a scanner that
- * holds it. A name that is already gone is fine. */
-struct doomed {
-  const wchar_t *path;
-  const char *label;
-};
-
+ * holds it. A name that is already gone is fine. The outcome is not the
+ * caller's: the error state is kept as it was. */
 static int delete_attempt(void *ctx) {
-  struct doomed *d = (struct doomed *)ctx;
+  const struct safefs__wpath *p = (const struct safefs__wpath *)ctx;
   DWORD e;
-  if (safefs__sys_delete_file(d->path, d->label))
+  if (safefs__sys_delete_file(p))
     return 0;
   e = GetLastError();
   if (e == ERROR_FILE_NOT_FOUND)
     return 0;
-  safefs__fail_os((long)e);
-  return safefs__os_transient((long)e) ? SAFEFS__AGAIN : safefs__status_from_os((long)e);
+  return safefs__attempt_failed((long)e, NULL, NULL);
 }
 
-static void delete_name(const wchar_t *path, const char *label) {
-  struct doomed d;
-  d.path = path;
-  d.label = label;
-  safefs__retry(delete_attempt, &d, -1);
+static void delete_name(const struct safefs__wpath *p) {
+  struct safefs__saved_error e;
+  safefs__error_save(&e);
+  safefs__retry(delete_attempt, (void *)p, -1);
+  safefs__error_restore(&e, 0);
 }
 
 void safefs__temp_discard(safefs__temp *t) {
@@ -273,7 +277,7 @@ void safefs__temp_discard(safefs__temp *t) {
     safefs__sys_close(t->h);
     t->h = INVALID_HANDLE_VALUE;
   }
-  delete_name(t->temp, t->name);
+  delete_name(&t->temp);
   free_temp(t);
 }
 
@@ -289,40 +293,37 @@ struct put {
   enum put_mode mode;
   int can_replace;    /* 0 once the filesystem said it has no ReplaceFileW */
   int backup_has_old; /* the old content sits at the backup name */
-  wchar_t *backup;    /* \\?\ path of the backup name, NULL if none */
+  struct safefs__wpath backup; /* the backup name; wide NULL if none */
   char backup_name[SAFEFS__NAME_MAX + 1];
 };
 
 static int target_exists_now(const safefs__temp *t) {
-  return safefs__sys_attributes(t->target, t->base) != INVALID_FILE_ATTRIBUTES;
+  return safefs__sys_attributes(&t->target) != INVALID_FILE_ATTRIBUTES;
 }
 
 /* A fresh backup name beside the target. Without a random name there is
  * no backup (ReplaceFileW then gets NULL), as on POSIX; without memory
  * there is no write. */
 static int draw_backup(struct put *p) {
-  safefs__free(p->backup);
-  p->backup = NULL;
+  int rc;
+  safefs__path_free(&p->backup);
   p->backup_has_old = 0;
   if (safefs__make_name(p->backup_name, p->t->base, SAFEFS__KIND_OLD) != 0)
     return 0;
-  return safefs__sys_wide_join(p->t->target, safefs__sys_base_offset(p->t->target),
-                               p->backup_name, &p->backup);
+  rc = safefs__path_join(&p->backup, p->t->target.wide, safefs__path_base_offset(p->t->target.wide),
+                         p->backup_name);
+  if (rc == SAFEFS_ENOMEM)
+    safefs__message_append(", for a backup of '%s' in '%s'", p->t->base, p->t->dir);
+  return rc;
 }
 
 /* A failed attempt: wait and try again while someone holds the file, but
- * report at once what waiting will not change: ERROR_ACCESS_DENIED on a
- * read-only target (or one that became a directory) is not a holder. */
+ * report at once what waiting will not change, by the one access-denied
+ * policy (path.h): a read-only target, or one that became a directory. */
 static int after_failure(const safefs__temp *t, DWORD e) {
-  if (e == ERROR_ACCESS_DENIED) {
-    DWORD attrs = safefs__sys_attributes(t->target, t->base);
-    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_READONLY))
-      return safefs__fail(SAFEFS_EACCES, (long)e);
-    if (attrs != INVALID_FILE_ATTRIBUTES && (attrs & FILE_ATTRIBUTE_DIRECTORY))
-      return safefs__fail(SAFEFS_EISDIR, (long)e);
-  }
-  safefs__fail_os((long)e);
-  return safefs__os_transient((long)e) ? SAFEFS__AGAIN : safefs__status_from_os((long)e);
+  if (e == ERROR_ACCESS_DENIED)
+    return safefs__path_denied(&t->target, 0, NULL, t->dir);
+  return safefs__attempt_failed((long)e, NULL, t->dir);
 }
 
 /* One attempt at putting the temp in place (see the retry in commit).
@@ -332,7 +333,7 @@ static int after_failure(const safefs__temp *t, DWORD e) {
  * Windows documents every outcome, so each one is recoverable; without
  * one, ERROR_UNABLE_TO_MOVE_REPLACEMENT may leave the target gone with the
  * old content nowhere we know. (It also keeps Wine's ReplaceFileW from
- * leaving its own rf*.tmp files behind when writers race, as measured.)
+ * leaving its own rf*.tmp files behind when writers race: BENCHMARKS.md.)
  *   ERROR_UNABLE_TO_REMOVE_REPLACED (1175): the target could not be moved
  *     (held open without FILE_SHARE_DELETE); nothing changed: try again.
  *   ERROR_UNABLE_TO_MOVE_REPLACEMENT (1176): with a backup name, both files
@@ -364,44 +365,43 @@ static int put_attempt(void *ctx) {
   for (;;) {
     switch (p->mode) {
     case PUT_NOREPLACE:
-      if (safefs__sys_move_file(t->temp, t->target, through, t->name, t->base))
+      if (safefs__sys_move_file(&t->temp, &t->target, through))
         return 0;
       e = GetLastError();
       if (e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS)
-        return safefs__fail(SAFEFS_EEXIST, (long)e);
+        return fail_in_dir(t, e, NULL); /* SAFEFS_EEXIST */
       return after_failure(t, e);
     case PUT_MOVE:
-      if (safefs__sys_move_file(t->temp, t->target,
-                                MOVEFILE_REPLACE_EXISTING | through, t->name,
-                                t->base))
+      if (safefs__sys_move_file(&t->temp, &t->target, MOVEFILE_REPLACE_EXISTING | through))
         return 0;
       rc = after_failure(t, GetLastError());
       if (rc == SAFEFS__AGAIN && p->can_replace && target_exists_now(t)) {
-        long os = safefs_last_os_error();
+        struct safefs__saved_error move_error; /* the error to report is still the move's */
         int drawn = 0;
+        safefs__error_save(&move_error);
         if (p->backup_has_old)
-          delete_name(p->backup, p->backup_name);
-        if (p->backup_has_old || p->backup == NULL)
+          delete_name(&p->backup);
+        if (p->backup_has_old || p->backup.wide == NULL)
           drawn = draw_backup(p);
-        safefs__fail(0, os); /* the error to report is still the move's */
         if (drawn != 0)
           return drawn;
+        safefs__error_restore(&move_error, 0);
         p->mode = PUT_REPLACE;
       }
       return rc;
     case PUT_REPLACE:
-      if (safefs__sys_replace_file(t->target, t->temp, p->backup, t->base, t->name,
-                                   p->backup ? p->backup_name : NULL)) {
-        p->backup_has_old = p->backup != NULL;
+      if (safefs__sys_replace_file(&t->target, &t->temp,
+                                   p->backup.wide != NULL ? &p->backup : NULL)) {
+        p->backup_has_old = p->backup.wide != NULL;
         return 0;
       }
       e = GetLastError();
       switch (e) {
       case ERROR_UNABLE_TO_MOVE_REPLACEMENT:
-        safefs__fail_os((long)e);
+        fail_in_dir(t, e, NULL);
         return SAFEFS__AGAIN;
       case ERROR_UNABLE_TO_MOVE_REPLACEMENT_2:
-        p->backup_has_old = p->backup != NULL;
+        p->backup_has_old = p->backup.wide != NULL;
         p->mode = PUT_MOVE;
         continue;
       case ERROR_INVALID_FUNCTION:
@@ -425,31 +425,31 @@ static int put_attempt(void *ctx) {
  * another writer's file took it, that file is newer and stays). */
 static void restore_backup(struct put *p) {
   if (!target_exists_now(p->t) &&
-      safefs__sys_move_file(p->backup, p->t->target, MOVEFILE_WRITE_THROUGH, p->backup_name,
-                            p->t->base))
+      safefs__sys_move_file(&p->backup, &p->t->target, MOVEFILE_WRITE_THROUGH))
     return;
-  delete_name(p->backup, p->backup_name);
+  delete_name(&p->backup);
 }
 
 int safefs__temp_commit(safefs__temp *t) {
+  struct safefs__saved_error e;
   struct put p;
   int rc;
-  long os;
 
   p.t = t;
   p.mode = PUT_MOVE;
   p.can_replace = 1;
   p.backup_has_old = 0;
-  p.backup = NULL;
-  if (!safefs__sys_set_attributes_by_handle(t->h, t->attrs)) {
-    rc = safefs__fail_os((long)GetLastError());
+  p.backup.wide = NULL;
+  p.backup.name = p.backup_name;
+  if (!safefs__sys_set_attributes(t->h, t->attrs)) {
+    rc = fail_in_dir(t, GetLastError(), t->name);
     goto fail;
   }
   if (!(t->flags & SAFEFS_NOSYNC) && !safefs__sys_flush(t->h)) {
-    rc = safefs__fail_os((long)GetLastError());
+    rc = fail_in_dir(t, GetLastError(), t->name);
     goto fail;
   }
-  rc = safefs__sys_close(t->h) ? 0 : safefs__fail_os((long)GetLastError());
+  rc = safefs__sys_close(t->h) ? 0 : fail_in_dir(t, GetLastError(), t->name);
   t->h = INVALID_HANDLE_VALUE;
   if (rc != 0)
     goto fail;
@@ -465,29 +465,29 @@ int safefs__temp_commit(safefs__temp *t) {
   if (rc != 0)
     goto fail;
   if (p.backup_has_old)
-    delete_name(p.backup, p.backup_name); /* if it stays, safefs_sweep finds it */
-  safefs__free(p.backup);
+    delete_name(&p.backup); /* if it stays, safefs_sweep finds it */
+  safefs__path_free(&p.backup);
   free_temp(t);
   return 0;
 
 fail:
-  os = safefs_last_os_error();
+  safefs__error_save(&e);
   if (p.backup_has_old)
     restore_backup(&p);
-  safefs__free(p.backup);
+  safefs__path_free(&p.backup);
   safefs__temp_discard(t);
-  return safefs__fail(rc, os);
+  return safefs__error_restore(&e, rc);
 }
 
 /* One CreateDirectoryW; ERROR_PATH_NOT_FOUND is told apart as POSIX does
  * (a file above it is SAFEFS_ENOTDIR). */
 int safefs__mkdir(const char *path) {
-  wchar_t *w;
+  struct safefs__wpath p;
   int rc;
-  if ((rc = safefs__sys_wide_path(path, &w)) != 0)
+  if ((rc = safefs__path_from_utf8(&p, path)) != 0)
     return rc;
-  if (!safefs__sys_create_directory(w, path))
-    rc = safefs__sys_fail_path(GetLastError(), w);
-  safefs__free(w);
+  if (!safefs__sys_create_directory(&p))
+    rc = safefs__path_fail(GetLastError(), &p, NULL);
+  safefs__path_free(&p);
   return rc;
 }

@@ -46,7 +46,7 @@ static long long settle_of(HANDLE h) {
 }
 
 /* The clock is read before the attributes (see platform.h). */
-static int identity_of_handle(HANDLE h, struct safefs__identity *id) {
+int safefs__identity_of_handle(HANDLE h, struct safefs__identity *id) {
   BY_HANDLE_FILE_INFORMATION info;
   FILE_BASIC_INFO basic;
   struct id_info ext;
@@ -81,25 +81,21 @@ static int identity_of_handle(HANDLE h, struct safefs__identity *id) {
  * FILE_FLAG_BACKUP_SEMANTICS lets a directory open, to be told apart as
  * SAFEFS_EISDIR rather than access denied. */
 int safefs__identity_path(const char *path, struct safefs__identity *id) {
-  wchar_t *wpath;
+  struct safefs__wpath p;
   HANDLE h;
   int rc;
-  if ((rc = safefs__sys_wide_path(path, &wpath)) != 0)
+  if ((rc = safefs__path_from_utf8(&p, path)) != 0)
     return rc;
-  h = safefs__sys_create_file(wpath, path, FILE_READ_ATTRIBUTES,
+  h = safefs__sys_create_file(&p, FILE_READ_ATTRIBUTES,
                               FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
                               OPEN_EXISTING, FILE_FLAG_BACKUP_SEMANTICS, SAFEFS__OP_OPEN_READ);
   if (h == INVALID_HANDLE_VALUE) {
-    rc = safefs__sys_fail_path(GetLastError(), wpath);
-    safefs__free(wpath);
+    rc = safefs__path_fail(GetLastError(), &p, NULL);
+    safefs__path_free(&p);
     return rc;
   }
-  safefs__free(wpath);
-  rc = identity_of_handle(h, id);
+  safefs__path_free(&p);
+  rc = safefs__identity_of_handle(h, id);
   safefs__sys_close(h);
   return rc;
-}
-
-int safefs__rfile_identity(long long handle, struct safefs__identity *id) {
-  return identity_of_handle((HANDLE)(INT_PTR)handle, id);
 }
