@@ -26,17 +26,22 @@ int safefs__stamp_same(const safefs_stamp *a, const safefs_stamp *b) {
          a->mtime == b->mtime && a->ctime == b->ctime;
 }
 
-int safefs_stamp_get(const char *path, safefs_stamp *out) {
+static int stamp_get(const char *path, safefs_stamp *out) {
   struct safefs__identity id;
   int rc;
-  if (out != NULL)
-    memset(out, 0, sizeof *out);
-  if (out == NULL || path == NULL || path[0] == '\0')
-    return safefs__fail(SAFEFS_EINVAL, 0);
+  if (out == NULL)
+    return safefs__fail_arg("safefs_stamp_get", "out is NULL");
+  memset(out, 0, sizeof *out);
+  if ((rc = safefs__check_path("safefs_stamp_get", path, 0)) != 0)
+    return rc;
   if ((rc = safefs__identity_path(path, &id)) != 0)
     return rc;
   safefs__stamp_from(&id, out);
   return 0;
+}
+
+int safefs_stamp_get(const char *path, safefs_stamp *out) {
+  return safefs__result(stamp_get(path, out), "safefs_stamp_get", path);
 }
 
 int safefs_stamp_equal(const safefs_stamp *a, const safefs_stamp *b) {

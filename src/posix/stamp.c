@@ -19,11 +19,11 @@
 
 /* A regular file's identity from its attributes, without the optional
  * parts (generation; settle is the safe, coarse window). */
-static int from_stat(const struct stat *st, struct safefs__identity *id) {
+static int from_stat(const struct stat *st, const char *path, struct safefs__identity *id) {
   if (S_ISDIR(st->st_mode))
-    return safefs__fail(SAFEFS_EISDIR, EISDIR);
+    return safefs__fail_msg(SAFEFS_EISDIR, EISDIR, "stamp '%s': is a directory", path);
   if (!S_ISREG(st->st_mode))
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "stamp '%s': not a regular file", path);
   id->file[0] = (unsigned long long)st->st_dev;
   id->file[1] = (unsigned long long)st->st_ino;
   id->file[2] = id->file[3] = 0;
@@ -38,15 +38,15 @@ static int from_stat(const struct stat *st, struct safefs__identity *id) {
  * filesystem type are optional: a filesystem without them still gives a
  * sound stamp (the ctime tells reused inode numbers apart), so their
  * failures only keep the safe defaults. */
-int safefs__identity_of_fd(int fd, struct safefs__identity *id) {
+int safefs__identity_of_fd(int fd, const char *path, struct safefs__identity *id) {
   struct stat st;
   unsigned long long gen;
   int rc;
 
   id->now = safefs__wall_ns();
   if (safefs__sys_fstat(fd, &st) != 0)
-    return safefs__fail_os(errno);
-  if ((rc = from_stat(&st, id)) != 0)
+    return safefs__fail_os_at(errno, path, NULL);
+  if ((rc = from_stat(&st, path, id)) != 0)
     return rc;
   if (safefs__sys_generation(fd, &gen) == 0)
     id->file[3] = gen;
@@ -71,9 +71,9 @@ int safefs__identity_path(const char *path, struct safefs__identity *id) {
     id->now = safefs__wall_ns();
     if (safefs__sys_fstatat(AT_FDCWD, path, &st, 0) != 0)
       return safefs__fail_os(errno);
-    return from_stat(&st, id);
+    return from_stat(&st, path, id);
   }
-  rc = safefs__identity_of_fd(fd, id);
+  rc = safefs__identity_of_fd(fd, path, id);
   safefs__sys_close(fd);
   return rc;
 }

@@ -90,8 +90,8 @@ int safefs__sys_generation(int fd, unsigned long long *gen);
 int safefs__sys_coarse_times(int fd);
 
 /* The identity of an open file, for a stamp (src/posix/stamp.c; read.c
- * uses it on the file it reads). */
-int safefs__identity_of_fd(int fd, struct safefs__identity *id);
+ * uses it on the file it reads); `path` names it in messages. */
+int safefs__identity_of_fd(int fd, const char *path, struct safefs__identity *id);
 
 /* flock(), retrying EINTR. */
 int safefs__sys_flock(int fd, int operation);

@@ -66,5 +66,5 @@ void safefs__rfile_close(safefs__rfile *f) {
 }
 
 int safefs__rfile_identity(safefs__rfile *f, struct safefs__identity *id) {
-  return safefs__identity_of_handle(f->h, id);
+  return safefs__identity_of_handle(f->h, f->path, id);
 }

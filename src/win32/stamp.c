@@ -46,7 +46,7 @@ static long long settle_of(HANDLE h) {
 }
 
 /* The clock is read before the attributes (see platform.h). */
-int safefs__identity_of_handle(HANDLE h, struct safefs__identity *id) {
+int safefs__identity_of_handle(HANDLE h, const char *path, struct safefs__identity *id) {
   BY_HANDLE_FILE_INFORMATION info;
   FILE_BASIC_INFO basic;
   struct id_info ext;
@@ -54,11 +54,11 @@ int safefs__identity_of_handle(HANDLE h, struct safefs__identity *id) {
   id->now = safefs__wall_ns();
   if (!safefs__sys_file_info(h, &info) ||
       !safefs__sys_file_info_ex(h, FileBasicInfo, &basic, sizeof basic))
-    return safefs__fail_os((long)GetLastError());
+    return safefs__fail_os_at((long)GetLastError(), path, NULL);
   if (info.dwFileAttributes & FILE_ATTRIBUTE_DIRECTORY)
-    return safefs__fail(SAFEFS_EISDIR, ERROR_DIRECTORY);
+    return safefs__fail_msg(SAFEFS_EISDIR, ERROR_DIRECTORY, "stamp '%s': is a directory", path);
   if (info.dwFileAttributes & FILE_ATTRIBUTE_DEVICE)
-    return safefs__fail(SAFEFS_EINVAL, 0);
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "stamp '%s': not a regular file", path);
   if (safefs__sys_file_info_ex(h, ID_INFO_CLASS, &ext, sizeof ext)) {
     id->file[0] = ext.volume;
     memcpy(&id->file[1], ext.id, 8);
@@ -95,7 +95,7 @@ int safefs__identity_path(const char *path, struct safefs__identity *id) {
     return rc;
   }
   safefs__path_free(&p);
-  rc = safefs__identity_of_handle(h, id);
+  rc = safefs__identity_of_handle(h, path, id);
   safefs__sys_close(h);
   return rc;
 }

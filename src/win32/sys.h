@@ -21,8 +21,8 @@
 long long safefs__filetime_ns(long long ticks);
 
 /* The identity of an open file, for a stamp (src/win32/stamp.c; read.c
- * uses it on the file it reads). */
-int safefs__identity_of_handle(HANDLE h, struct safefs__identity *id);
+ * uses it on the file it reads); `path` names it in messages. */
+int safefs__identity_of_handle(HANDLE h, const char *path, struct safefs__identity *id);
 
 /* CreateFileW, not inheritable. `op` says what the open is for
  * (CREATE_TEMP, OPEN_READ, OPEN_LOCK, OPEN_DIR, STAT). */
