@@ -89,6 +89,8 @@ SAFEFS_EXTERN const char *safefs_version_string(void);
   X(ENOTDIR, -13, "not a directory")                                                          \
   /* read-only filesystem */                                                                  \
   X(EROFS, -14, "read-only filesystem")                                                       \
+  /* the calling thread already holds this lock and asked to wait for it forever */           \
+  X(EDEADLK, -15, "the calling thread already holds this lock")                               \
   /* an OS error with no better mapping; see safefs_last_os_error */                          \
   X(EUNKNOWN, -99, "unknown OS error")
 
@@ -320,18 +322,35 @@ typedef struct safefs_lock safefs_lock;
  *
  * Every safefs_lock object is its own holder: two objects on one path
  * exclude each other whether they are in two processes, two threads or one
- * thread (acquiring twice from one thread waits for itself and times out;
- * it is not reentrant). Closing some other descriptor or handle of the lock
- * file does not release it. Programs the holder starts never inherit it
- * (a POSIX child forked without exec shares it until it exits or execs,
- * though release still frees it). It is released when the holder dies (at once on POSIX, after a short
- * OS delay on Windows). Shared holders coexist; an exclusive holder
- * excludes everyone. POSIX: flock(); Windows: LockFileEx (see README).
+ * thread. It is not reentrant: a thread that already holds the lock file
+ * (through another object, shared or exclusive) and asks again with no
+ * timeout gets SAFEFS_EDEADLK at once instead of waiting for itself; with
+ * a timeout it waits and times out (a shared request can also wait behind
+ * an exclusive acquirer queued at the gate, see below). Closing some other
+ * descriptor or handle of the lock file does not release it. Programs the
+ * holder starts never inherit it (a POSIX child forked without exec shares
+ * it until it exits or execs, though release still frees it). It is
+ * released when the holder dies (at once on POSIX, after a short OS delay
+ * on Windows). Shared holders coexist; an exclusive holder excludes
+ * everyone; a waiting exclusive acquirer holds back new shared ones
+ * (writer preference). POSIX: flock() plus a byte-range lock for the
+ * gate; Windows: LockFileEx on two bytes (see README).
+ *
+ * The lock file is never followed: a symbolic link, junction or other
+ * reparse point at `path` is refused with SAFEFS_EINVAL and the file it
+ * names is never touched. And safefs writes only into its own lock files:
+ * a file that is empty or holds just the marker byte ('0' or '1'); any
+ * other file (the data file locked by mistake) is refused with
+ * SAFEFS_EINVAL, unchanged. Creating a missing lock file is retried
+ * within the retry budget when a network or FUSE filesystem says ENOENT
+ * although the directory exists.
  *
  * timeout_ms: 0 = one attempt, < 0 = wait forever, > 0 = wait at most that
  * long (returning within a few milliseconds after it). Returns 0, or
  * SAFEFS_ETIMEDOUT (held by someone else for the whole timeout),
- * SAFEFS_EINVAL (NULL/empty path, unknown flags, not a regular file),
+ * SAFEFS_EDEADLK (no timeout, and this thread already holds it),
+ * SAFEFS_EINVAL (NULL/empty path, unknown flags, not a regular file, a
+ * link, not a safefs lock file),
  * SAFEFS_ENOENT (directory missing), SAFEFS_ENOTDIR, SAFEFS_EISDIR,
  * SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_ENOTSUP (the filesystem has no locks),
  * SAFEFS_ENOSPC / SAFEFS_EIO (writing the marker), SAFEFS_ENAMETOOLONG,

@@ -55,7 +55,50 @@ struct safefs_lock {
   safefs__lockfile *file;
   int shared;
   int abandoned;
+  unsigned long long id[2]; /* which file (safefs__lockfile_id) */
+  const void *thread;       /* the acquiring thread (thread_tag) */
+  safefs_lock *next;        /* in `held` */
 };
+
+/* The locks this process holds, so that a thread asking, with no timeout,
+ * for a lock file it already holds is told SAFEFS_EDEADLK instead of
+ * waiting for itself forever (Python's filelock raises an error there).
+ * A list under the process mutex: acquires and releases are rare next to
+ * the OS calls they make. */
+static safefs_lock *held;
+
+/* A per-thread address names the thread without any OS call. */
+static SAFEFS__TLS char thread_tag;
+
+/* 1 if the calling thread holds the file `id` through some object. */
+static int thread_holds(const unsigned long long id[2]) {
+  const safefs_lock *l;
+  int found = 0;
+  safefs__process_mutex(1);
+  for (l = held; l != NULL && !found; l = l->next)
+    found = l->thread == &thread_tag && l->id[0] == id[0] && l->id[1] == id[1];
+  safefs__process_mutex(0);
+  return found;
+}
+
+static void hold(safefs_lock *lock) {
+  lock->thread = &thread_tag;
+  safefs__process_mutex(1);
+  lock->next = held;
+  held = lock;
+  safefs__process_mutex(0);
+}
+
+static void unhold(const safefs_lock *lock) {
+  safefs_lock **p;
+  safefs__process_mutex(1);
+  for (p = &held; *p != NULL; p = &(*p)->next)
+    if (*p == lock) {
+      *p = lock->next;
+      break;
+    }
+  safefs__process_mutex(0);
+}
 
 /* Take lock `which` by the deadline (SAFEFS__NO_DEADLINE for none),
  * polling as the top of the file says. */
@@ -107,16 +150,26 @@ static int wait_for_lock(safefs__lockfile *f, const char *path, int shared, long
   return rc;
 }
 
-/* Exclusive only: read the mark the previous holder left, then set ours.
- * Both happen under the lock, so no other holder sees the file between. */
-static int mark_held(safefs_lock *lock) {
+/* Under the lock, so nobody else changes the file meanwhile: check that
+ * it is a lock file of safefs's (empty, or just the marker), and for an
+ * exclusive holder read the mark the previous holder left, then set ours.
+ * Anything else in the file (the data file locked by mistake) is refused
+ * before a byte is written. */
+static int check_and_mark(safefs_lock *lock, const char *path) {
   int byte, rc;
-  rc = safefs__lockfile_read_byte(lock->file, &byte);
-  if (rc == 0)
-    rc = safefs__lockfile_write_byte(lock->file, MARKER_HELD);
-  if (rc == 0)
-    lock->abandoned = byte == MARKER_HELD;
-  return rc;
+  if ((rc = safefs__lockfile_read_byte(lock->file, &byte)) != 0)
+    return rc;
+  if (byte != -1 && byte != MARKER_HELD && byte != MARKER_FREE)
+    return safefs__fail_msg(SAFEFS_EINVAL, 0,
+                            "lock '%s': not a safefs lock file (it holds other data); "
+                            "refused, nothing written",
+                            path);
+  if (lock->shared)
+    return 0;
+  if ((rc = safefs__lockfile_write_byte(lock->file, MARKER_HELD)) != 0)
+    return rc;
+  lock->abandoned = byte == MARKER_HELD;
+  return 0;
 }
 
 static int lock_acquire(safefs_lock **out, const char *path, unsigned flags, long timeout_ms) {
@@ -143,8 +196,15 @@ static int lock_acquire(safefs_lock **out, const char *path, unsigned flags, lon
     safefs__free(lock);
     return rc;
   }
-  rc = wait_for_lock(lock->file, path, lock->shared, timeout_ms);
-  if (rc == 0 && !lock->shared && (rc = mark_held(lock)) != 0) {
+  safefs__lockfile_id(lock->file, lock->id);
+  if (timeout_ms < 0 && thread_holds(lock->id))
+    rc = safefs__fail_msg(SAFEFS_EDEADLK, 0,
+                          "lock '%s': this thread already holds it and would wait for "
+                          "itself forever",
+                          path);
+  else
+    rc = wait_for_lock(lock->file, path, lock->shared, timeout_ms);
+  if (rc == 0 && (rc = check_and_mark(lock, path)) != 0) {
     safefs__error_save(&e);
     safefs__lockfile_unlock(lock->file, SAFEFS__LOCK_HOLD);
     rc = safefs__error_restore(&e, rc);
@@ -155,6 +215,7 @@ static int lock_acquire(safefs_lock **out, const char *path, unsigned flags, lon
     safefs__free(lock);
     return safefs__error_restore(&e, rc);
   }
+  hold(lock);
   *out = lock;
   return 0;
 }
@@ -179,6 +240,7 @@ int safefs_lock_release(safefs_lock *lock) {
 
   if (lock == NULL)
     return safefs__fail_arg("safefs_lock_release", "lock is NULL");
+  unhold(lock);
   if (!lock->shared && (rc = safefs__lockfile_write_byte(lock->file, MARKER_FREE)) != 0)
     safefs__error_save(&first);
   if ((r = safefs__lockfile_unlock(lock->file, SAFEFS__LOCK_HOLD)) != 0 && rc == 0) {

@@ -68,6 +68,11 @@ long long safefs__now_ms(void);
  * times on every platform. */
 long long safefs__wall_ns(void);
 
+/* The process-wide mutex of the few tables safefs keeps (the locks each
+ * thread holds, src/lock.c): 1 takes it, 0 lets it go. Never held across
+ * an OS call that may wait. */
+void safefs__process_mutex(int take);
+
 /* Sleep for ms milliseconds (0 yields). */
 void safefs__sleep_ms(long ms);
 
@@ -184,9 +189,16 @@ int safefs__lockfile_lock(safefs__lockfile *f, int which, int shared, long wait_
  * lock.c). */
 int safefs__lockfile_unlock(safefs__lockfile *f, int which);
 
-/* Byte 0 of the file: *byte is its value, or -1 if the file is empty. */
+/* What the lock file holds: *byte is -1 if it is empty, the byte if it
+ * holds exactly one (the marker), SAFEFS__LOCK_NOT_MARKER if it holds
+ * more (then it is no lock file of safefs's: src/lock.c refuses it). */
+#define SAFEFS__LOCK_NOT_MARKER (-2)
 int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte);
 int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte);
+
+/* Which file f is (device and inode; volume and file index), so that
+ * two lock objects on one file can be told apart from two files. */
+void safefs__lockfile_id(const safefs__lockfile *f, unsigned long long id[2]);
 
 /* Close the file (dropping any lock still held) and free f. */
 int safefs__lockfile_close(safefs__lockfile *f);

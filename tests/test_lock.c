@@ -439,13 +439,14 @@ static void one_thread_two_objects(void **state) {
 
 #ifndef _WIN32
   {
-    /* another name for the same file is the same lock */
-    char *link = in_dir(state, "link.lock");
-    assert_int_equal(symlink(s->file, link), 0);
-    acquire_ok(&a, link, SAFEFS_LOCK_EXCLUSIVE, 0);
+    /* another name for the same file (a hard link) is the same lock; a
+       symbolic link is refused (lock_path_is_never_followed) */
+    char *other = in_dir(state, "other-name.lock");
+    assert_int_equal(link(s->file, other), 0);
+    acquire_ok(&a, other, SAFEFS_LOCK_EXCLUSIVE, 0);
     expect_timeout(s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
     assert_int_equal(safefs_lock_release(a), 0);
-    free(link);
+    free(other);
   }
 #endif
 }
@@ -633,6 +634,136 @@ static void expect_error_at_once(const char *path, int status) {
   assert_int_equal(rc, status);
   assert_true(el < QUICK_MS);
 }
+
+/* A link planted at the lock path (a shared /tmp, a synced folder) must
+ * never make safefs write into the file it names. The victim's bytes are
+ * compared after each acquire; the negative control writes through the
+ * link as safefs once did, and the same comparison sees it. */
+static void lock_path_is_never_followed(void **state) {
+  char *victim = in_dir(state, "victim");
+  char *planted = in_dir(state, "planted.lock");
+  char *dangling = in_dir(state, "dangling.lock");
+  char *nowhere = in_dir(state, "nowhere");
+  FILE *f;
+  tu_write_raw(victim, "sensitive", 9);
+  if (tu_symlink(victim, planted, 0) != 0) {
+    print_message("no symbolic links here (Wine 8 creates none): skipped\n");
+    free(victim);
+    free(planted);
+    free(dangling);
+    free(nowhere);
+    skip();
+  }
+  expect_error_at_once(planted, SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "symbolic link"));
+  assert_true(tu_file_is(victim, "sensitive"));
+  assert_int_equal(tu_symlink(nowhere, dangling, 0), 0);
+  expect_error_at_once(dangling, SAFEFS_EINVAL);
+  assert_false(tu_exists(nowhere)); /* not created through the link either */
+  /* negative control: a marker written through the link is seen */
+  f = tu_fopen(planted, "r+b");
+  assert_non_null(f);
+  fputc('0', f);
+  fclose(f);
+  assert_false(tu_file_is(victim, "sensitive"));
+  free(victim);
+  free(planted);
+  free(dangling);
+  free(nowhere);
+}
+
+/* safefs writes only into its own lock files: empty, or just the marker.
+ * The data file locked by mistake is refused, unchanged. */
+static void only_own_lock_files_are_written(void **state) {
+  static const char *const own[] = {"", "0", "1"};
+  char *data = in_dir(state, "data.json");
+  char *lock_file = in_dir(state, "data.json.lock");
+  safefs_lock *l;
+  size_t i;
+  tu_write_raw(data, "{\"a\": 1}", 8);
+  expect_error_at_once(data, SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "not a safefs lock file"));
+  assert_true(tu_file_is(data, "{\"a\": 1}"));
+  tu_write_raw(data, "00", 2); /* two marker bytes are no marker either */
+  expect_error_at_once(data, SAFEFS_EINVAL);
+  assert_true(tu_file_is(data, "00"));
+  for (i = 0; i < sizeof own / sizeof own[0]; i++) {
+    tu_write_raw(lock_file, own[i], strlen(own[i]));
+    acquire_ok(&l, lock_file, SAFEFS_LOCK_SHARED, 0);
+    assert_int_equal(safefs_lock_release(l), 0);
+    acquire_ok(&l, lock_file, SAFEFS_LOCK_EXCLUSIVE, 0);
+    assert_int_equal(safefs_lock_abandoned(l), own[i][0] == '1');
+    assert_int_equal(safefs_lock_release(l), 0);
+    /* the control that the comparison sees writes: the marker was set */
+    assert_true(tu_file_is(lock_file, "0"));
+  }
+  free(data);
+  free(lock_file);
+}
+
+struct waiter {
+  const char *path;
+  int rc;
+};
+
+static void *wait_forever(void *arg) {
+  struct waiter *w = (struct waiter *)arg;
+  safefs_lock *l;
+  w->rc = safefs_lock_acquire(&l, w->path, SAFEFS_LOCK_EXCLUSIVE, -1);
+  if (w->rc == 0)
+    w->rc = safefs_lock_release(l);
+  return NULL;
+}
+
+/* A thread asking, with no timeout, for a lock it already holds through
+ * another object would wait for itself forever: SAFEFS_EDEADLK at once.
+ * Another thread asking the same is no deadlock: it waits and gets it (the
+ * negative control that the detection is about the calling thread). */
+static void same_thread_deadlock_is_reported(void **state) {
+  struct tu_scratch *s = (struct tu_scratch *)*state;
+  safefs_lock *a, *b = (safefs_lock *)&b;
+  struct waiter w;
+  pthread_t t;
+  long el;
+  acquire_ok(&a, s->file, SAFEFS_LOCK_EXCLUSIVE, 0);
+  assert_int_equal(acquire_ms(&b, s->file, SAFEFS_LOCK_EXCLUSIVE, -1, &el), SAFEFS_EDEADLK);
+  assert_null(b);
+  assert_true(el < QUICK_MS);
+  assert_non_null(strstr(safefs_last_error_message(), s->file));
+  assert_int_equal(acquire_ms(&b, s->file, SAFEFS_LOCK_SHARED, -1, &el), SAFEFS_EDEADLK);
+  assert_int_equal(acquire_ms(&b, s->file, SAFEFS_LOCK_EXCLUSIVE, 50, &el), SAFEFS_ETIMEDOUT);
+  w.path = s->file;
+  w.rc = 1;
+  assert_int_equal(pthread_create(&t, NULL, wait_forever, &w), 0);
+  tu_sleep_ms(100);
+  assert_int_equal(w.rc, 1); /* still waiting */
+  assert_int_equal(safefs_lock_release(a), 0);
+  pthread_join(t, NULL);
+  assert_int_equal(w.rc, 0);
+  /* released: the same thread may wait for it again */
+  acquire_ok(&a, s->file, SAFEFS_LOCK_SHARED, -1);
+  assert_int_equal(acquire_ms(&b, s->file, SAFEFS_LOCK_SHARED, -1, &el), SAFEFS_EDEADLK);
+  assert_int_equal(safefs_lock_release(a), 0);
+  acquire_ok(&a, s->file, SAFEFS_LOCK_EXCLUSIVE, -1);
+  assert_int_equal(safefs_lock_release(a), 0);
+}
+
+#ifndef _WIN32
+/* NFS and FUSE servers can answer a create in an existing directory with
+ * ENOENT (the server raced it): retried within the budget. */
+static void create_enoent_race_is_retried(void **state) {
+  char *fresh = in_dir(state, "fresh.lock");
+  safefs_lock *l;
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_OPEN_LOCK, 2, ENOENT, 1); /* the creates: calls 2 and 4 */
+  tu_fault_add(SAFEFS__OP_OPEN_LOCK, 4, ENOENT, 1);
+  acquire_ok(&l, fresh, SAFEFS_LOCK_EXCLUSIVE, 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_OPEN_LOCK), 6);
+  tu_faults_off();
+  assert_int_equal(safefs_lock_release(l), 0);
+  free(fresh);
+}
+#endif
 
 static void errors_are_reported_at_once(void **state) {
   struct tu_scratch *s = (struct tu_scratch *)*state;
@@ -931,6 +1062,12 @@ static const struct CMUnitTest tests[] = {
     LOCK_TEST(unrelated_close_keeps_lock),
     LOCK_TEST(children_do_not_inherit),
     LOCK_TEST(errors_are_reported_at_once),
+    LOCK_TEST(lock_path_is_never_followed),
+    LOCK_TEST(only_own_lock_files_are_written),
+    LOCK_TEST(same_thread_deadlock_is_reported),
+#ifndef _WIN32
+    LOCK_TEST(create_enoent_race_is_retried),
+#endif
 #ifndef _WIN32
     LOCK_TEST(sticky_directory_other_owner),
 #else

@@ -38,6 +38,7 @@
 #include "sys.h"
 
 #include <errno.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
@@ -52,27 +53,63 @@
 
 struct safefs__lockfile {
   int fd;
-  char *path; /* for messages */
+  char *path;              /* for messages */
+  unsigned long long id[2]; /* st_dev, st_ino */
 };
 
+/* 1 if the directory that would hold `path` exists: then a create that
+ * says ENOENT met a server racing it (NFS, FUSE), not a missing directory. */
+static int parent_exists(const char *path) {
+  const char *base;
+  size_t dir_len;
+  char *dir;
+  struct stat st;
+  int yes;
+  if (safefs__split_path(path, &dir_len, &base) != 0)
+    return 0;
+  if (dir_len == 0)
+    return 1;
+  if ((dir = (char *)safefs__malloc(dir_len + 1)) == NULL)
+    return 0;
+  memcpy(dir, path, dir_len);
+  dir[dir_len] = '\0';
+  yes = safefs__sys_fstatat(AT_FDCWD, dir, &st, 0) == 0 && S_ISDIR(st.st_mode);
+  safefs__free(dir);
+  return yes;
+}
+
 /* Open read-write: the holder writes the marker, and NFS needs a file open
- * for writing to grant an exclusive flock. First without O_CREAT, because
- * Linux's fs.protected_regular refuses O_CREAT on an existing file owned by
- * someone else in a sticky world-writable directory such as /tmp, even
- * when the file's mode lets us write it. Only a missing file is created
- * (mode 0666, less the umask, applied by the kernel). If the create is
- * refused, someone may have created the file between the two opens, so the
- * plain open is tried again, a bounded number of times: a real permission
- * error comes back after CREATE_TRIES quick rounds. */
+ * for writing to grant an exclusive flock. O_NOFOLLOW: a symbolic link
+ * planted at the lock path is refused (ELOOP), never followed into the file
+ * it names. First without O_CREAT, because Linux's fs.protected_regular
+ * refuses O_CREAT on an existing file owned by someone else in a sticky
+ * world-writable directory such as /tmp, even when the file's mode lets us
+ * write it. Only a missing file is created (mode 0666, less the umask,
+ * applied by the kernel). If the create is refused, someone may have
+ * created the file between the two opens, so the plain open is tried
+ * again, a bounded number of times: a real permission error comes back
+ * after CREATE_TRIES quick rounds. A create that says ENOENT although the
+ * directory exists (NFS and FUSE servers racing the create) is tried again
+ * within the retry budget, with the shared backoff. */
 static int open_lock_file(const char *path) {
+  long long deadline = safefs__now_ms() + safefs__budget(-1);
+  struct safefs__backoff b;
   int tries;
+  safefs__backoff_init(&b, SAFEFS__RETRY_MAX_SLEEP_MS, 0);
   for (tries = 0;; tries++) {
-    int fd = safefs__sys_openat(AT_FDCWD, path, O_RDWR | O_NOCTTY, 0, SAFEFS__OP_OPEN_LOCK);
+    int fd = safefs__sys_openat(AT_FDCWD, path, O_RDWR | O_NOCTTY | O_NOFOLLOW, 0,
+                                SAFEFS__OP_OPEN_LOCK);
     if (fd >= 0 || errno != ENOENT)
       return fd;
-    fd = safefs__sys_openat(AT_FDCWD, path, O_RDWR | O_NOCTTY | O_CREAT, 0666,
+    fd = safefs__sys_openat(AT_FDCWD, path, O_RDWR | O_NOCTTY | O_NOFOLLOW | O_CREAT, 0666,
                             SAFEFS__OP_OPEN_LOCK);
-    if (fd >= 0 || errno != EACCES || tries == CREATE_TRIES)
+    if (fd >= 0)
+      return fd;
+    if (errno == ENOENT && parent_exists(path) && safefs__backoff_sleep(&b, deadline)) {
+      errno = ENOENT;
+      continue;
+    }
+    if (errno != EACCES || tries >= CREATE_TRIES)
       return fd;
   }
 }
@@ -91,6 +128,13 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
     return SAFEFS_ENOMEM;
   }
   f->fd = open_lock_file(path);
+  if (f->fd < 0 && (errno == ELOOP || errno == EMLINK)) { /* EMLINK: FreeBSD's O_NOFOLLOW */
+    rc = safefs__fail_msg(SAFEFS_EINVAL, errno,
+                          "lock '%s': is a symbolic link; a lock file is never followed", path);
+    safefs__free(f->path);
+    safefs__free(f);
+    return rc;
+  }
   if (f->fd < 0) {
     rc = safefs__fail_os(errno);
     safefs__free(f->path);
@@ -106,6 +150,8 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
     rc = safefs__fail_msg(SAFEFS_EISDIR, EISDIR, "lock '%s': is a directory", path);
   else if (!S_ISREG(st.st_mode))
     rc = safefs__fail_msg(SAFEFS_EINVAL, EINVAL, "lock '%s': not a regular file", path);
+  f->id[0] = (unsigned long long)st.st_dev;
+  f->id[1] = (unsigned long long)st.st_ino;
   if (rc != 0) {
     struct safefs__saved_error e;
     safefs__error_save(&e);
@@ -139,13 +185,19 @@ int safefs__lockfile_unlock(safefs__lockfile *f, int which) {
   return 0;
 }
 
+/* Two bytes asked for, so that a file holding more than the marker shows. */
 int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
-  unsigned char b;
-  long n = safefs__sys_pread(f->fd, &b, 1, 0);
+  unsigned char b[2];
+  long n = safefs__sys_pread(f->fd, b, 2, 0);
   if (n < 0)
     return safefs__fail_os_at(errno, f->path, NULL);
-  *byte = n == 1 ? b : -1;
+  *byte = n == 0 ? -1 : n == 1 ? b[0] : SAFEFS__LOCK_NOT_MARKER;
   return 0;
+}
+
+void safefs__lockfile_id(const safefs__lockfile *f, unsigned long long id[2]) {
+  id[0] = f->id[0];
+  id[1] = f->id[1];
 }
 
 int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte) {

@@ -2,6 +2,7 @@
 #include "sys.h" /* first: the feature-test macros */
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <time.h>
@@ -60,6 +61,15 @@ long long safefs__now_ms(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static pthread_mutex_t process_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+void safefs__process_mutex(int take) {
+  if (take)
+    pthread_mutex_lock(&process_mutex);
+  else
+    pthread_mutex_unlock(&process_mutex);
 }
 
 long long safefs__wall_ns(void) {

@@ -31,6 +31,11 @@
  * was granted. So under Wine every call is one LOCKFILE_FAIL_IMMEDIATELY
  * attempt and src/lock.c polls, exactly as on POSIX.
  *
+ * A symbolic link or junction at the lock path is opened itself
+ * (FILE_FLAG_OPEN_REPARSE_POINT) and refused, never followed into the file
+ * it names. Not verified under Wine 8, whose CreateSymbolicLinkW creates
+ * nothing.
+ *
  * Opening: OPEN_ALWAYS with every share mode, so the lock file never
  * stands in the way of anyone else's open, rename or delete. Our open can
  * still meet a sharing violation (someone opened it without sharing) or a
@@ -52,8 +57,9 @@
 
 struct safefs__lockfile {
   HANDLE h;
-  HANDLE event; /* for timed waits; created on the first one */
-  char *path;   /* for messages */
+  HANDLE event;             /* for timed waits; created on the first one */
+  char *path;               /* for messages */
+  unsigned long long id[2]; /* volume serial number, file index */
 };
 
 /* ---- opening ---------------------------------------------------------------- */
@@ -70,7 +76,9 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
     return rc;
   rc = safefs__path_open(&p, GENERIC_READ | GENERIC_WRITE,
                          FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, OPEN_ALWAYS,
-                         FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED, SAFEFS__OP_OPEN_LOCK, &h);
+                         FILE_ATTRIBUTE_NORMAL | FILE_FLAG_OVERLAPPED |
+                             FILE_FLAG_OPEN_REPARSE_POINT,
+                         SAFEFS__OP_OPEN_LOCK, &h);
   safefs__path_free(&p);
   if (rc != 0)
     return rc;
@@ -80,6 +88,11 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
   rc = 0;
   if (!safefs__sys_file_info(h, &info))
     rc = safefs__fail_os_at((long)GetLastError(), path, NULL);
+  else if (info.dwFileAttributes & FILE_ATTRIBUTE_REPARSE_POINT)
+    rc = safefs__fail_msg(SAFEFS_EINVAL, 0,
+                          "lock '%s': is a symbolic link or junction; a lock file is never "
+                          "followed",
+                          path);
   else if (info.dwFileAttributes & FILE_ATTRIBUTE_READONLY)
     rc = safefs__fail_msg(SAFEFS_EACCES, ERROR_ACCESS_DENIED,
                           "open lock file '%s': the read-only attribute is set", path);
@@ -100,6 +113,8 @@ int safefs__lockfile_open(safefs__lockfile **out, const char *path) {
   }
   f->h = h;
   f->event = NULL;
+  f->id[0] = info.dwVolumeSerialNumber;
+  f->id[1] = ((unsigned long long)info.nFileIndexHigh << 32) | info.nFileIndexLow;
   *out = f;
   return 0;
 }
@@ -142,13 +157,19 @@ int safefs__lockfile_unlock(safefs__lockfile *f, int which) {
 
 /* ---- the marker byte and closing ------------------------------------------ */
 
+/* Two bytes asked for, so that a file holding more than the marker shows. */
 int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
-  unsigned char b = 0;
+  unsigned char b[2] = {0, 0};
   DWORD n;
-  if (!safefs__sys_transfer_at(f->h, SAFEFS__OP_READ, &b, 1, 0, &n))
+  if (!safefs__sys_transfer_at(f->h, SAFEFS__OP_READ, b, 2, 0, &n))
     return safefs__fail_os_at((long)GetLastError(), f->path, NULL);
-  *byte = n == 1 ? b : -1;
+  *byte = n == 0 ? -1 : n == 1 ? b[0] : SAFEFS__LOCK_NOT_MARKER;
   return 0;
+}
+
+void safefs__lockfile_id(const safefs__lockfile *f, unsigned long long id[2]) {
+  id[0] = f->id[0];
+  id[1] = f->id[1];
 }
 
 int safefs__lockfile_write_byte(safefs__lockfile *f, unsigned char byte) {

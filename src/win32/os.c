@@ -36,6 +36,15 @@ long long safefs__now_ms(void) {
   return (long long)GetTickCount64();
 }
 
+static SRWLOCK process_mutex = SRWLOCK_INIT;
+
+void safefs__process_mutex(int take) {
+  if (take)
+    AcquireSRWLockExclusive(&process_mutex);
+  else
+    ReleaseSRWLockExclusive(&process_mutex);
+}
+
 /* 100 ns ticks from 1601 to 1970. */
 #define TICKS_1601_TO_1970 116444736000000000LL
 
