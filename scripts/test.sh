@@ -53,7 +53,7 @@ mkdir -p "$B"
 # below). Once it is installed /usr/bin/wine prefers the 32-bit loader, so
 # the 64-bit suites name the 64-bit one (scripts/wine-env.sh).
 PACKAGES="build-essential cmake pkg-config libcmocka-dev mingw-w64 wine wine64 wine32:i386
-dpkg-dev e2fsprogs xfsprogs clang clang-tools libclang-rt-dev valgrind"
+dpkg-dev e2fsprogs xfsprogs clang clang-tools libclang-rt-dev valgrind libglib2.0-dev"
 
 say() { printf '\n==== %s\n' "$*"; }
 
