@@ -10,17 +10,23 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* dir/rel, malloc'd. */
-static char *at(const char *dir, const char *rel) {
-  return tu_join(dir, rel);
+/* dir/rel in one of a few static buffers, so a test names its paths
+ * without freeing them (the tests of this file run one at a time; the
+ * racing threads build their own). */
+static const char *at(const char *dir, const char *rel) {
+  static char ring[8][512];
+  static unsigned next;
+  char *out = ring[next++ % 8];
+  snprintf(out, sizeof ring[0], "%s/%s", dir, rel);
+  return out;
 }
 
 static void creates_missing_parents(void **state) {
   const char *dir = (const char *)*state;
-  char *p = at(dir, "a/b/c/settings.json");
-  char *q = at(dir, "a/b/other.json");
-  char *r = at(dir, "x//y///f");
-  char *s = at(dir, "x/y/f");
+  const char *p = at(dir, "a/b/c/settings.json");
+  const char *q = at(dir, "a/b/other.json");
+  const char *r = at(dir, "x//y///f");
+  const char *s = at(dir, "x/y/f");
   assert_int_equal(safefs_write_file(p, "{}", 2, 0), SAFEFS_ENOENT); /* not asked */
   assert_int_equal(tu_count_entries(dir), 0);
   assert_int_equal(safefs_write_file(p, "{}", 2, SAFEFS_MKDIRS), 0);
@@ -33,18 +39,14 @@ static void creates_missing_parents(void **state) {
   assert_int_equal(safefs_write_file(r, "z", 1, SAFEFS_MKDIRS), 0); /* repeated separators */
   assert_true(tu_file_is(s, "z")); /* the same file, spelled plainly */
   assert_int_equal(tu_count_entries(dir), 2); /* a, x */
-  free(p);
-  free(q);
-  free(r);
-  free(s);
 }
 
 static void writer_creates_parents(void **state) {
   const char *dir = (const char *)*state;
-  char *p = at(dir, "dl/pkg/1.0/blob");
-  char *d = at(dir, "dl/pkg/1.0");
-  char *q = at(dir, "dl2/x/blob");
-  char *qd = at(dir, "dl2/x");
+  const char *p = at(dir, "dl/pkg/1.0/blob");
+  const char *d = at(dir, "dl/pkg/1.0");
+  const char *q = at(dir, "dl2/x/blob");
+  const char *qd = at(dir, "dl2/x");
   safefs_writer *w;
   assert_int_equal(safefs_writer_open(&w, p, SAFEFS_MKDIRS), 0);
   assert_int_equal(safefs_writer_write(w, "data", 4), 0);
@@ -55,18 +57,14 @@ static void writer_creates_parents(void **state) {
   assert_int_equal(safefs_writer_open(&w, q, SAFEFS_MKDIRS | SAFEFS_NOREPLACE), 0);
   safefs_writer_abort(w);
   assert_int_equal(tu_count_entries(qd), 0);
-  free(p);
-  free(d);
-  free(q);
-  free(qd);
 }
 
 static void component_that_is_a_file(void **state) {
   const char *dir = (const char *)*state;
-  char *f = at(dir, "file");
-  char *p = at(dir, "file/sub/x");
-  char *q = at(dir, "new/file/x");
-  char *nf = at(dir, "new/file");
+  const char *f = at(dir, "file");
+  const char *p = at(dir, "file/sub/x");
+  const char *q = at(dir, "new/file/x");
+  const char *nf = at(dir, "new/file");
   safefs_writer *w = (safefs_writer *)&w;
   tu_write_raw(f, "keep", 4);
   assert_int_equal(safefs_write_file(p, "x", 1, SAFEFS_MKDIRS), SAFEFS_ENOTDIR);
@@ -79,10 +77,6 @@ static void component_that_is_a_file(void **state) {
   assert_int_equal(safefs_write_file(q, "x", 1, SAFEFS_MKDIRS), SAFEFS_ENOTDIR);
   assert_true(tu_file_is(nf, "f"));
   assert_int_equal(safefs_write_file(f, "x", 1, SAFEFS_MKDIRS | 1u << 9), SAFEFS_EINVAL);
-  free(f);
-  free(p);
-  free(q);
-  free(nf);
 }
 
 /* ---- durability: the order of the calls ---------------------------------- */
@@ -130,8 +124,8 @@ static int check_order(const struct call_log *log, int durable) {
 
 static void new_directories_are_synced_in_order(void **state) {
   const char *dir = (const char *)*state;
-  char *p = at(dir, "d1/d2/d3/f");
-  char *q = at(dir, "e1/e2/f");
+  const char *p = at(dir, "d1/d2/d3/f");
+  const char *q = at(dir, "e1/e2/f");
   struct call_log log;
 #ifdef _WIN32
   skip(); /* no directory sync on Windows (see check_order) */
@@ -148,8 +142,6 @@ static void new_directories_are_synced_in_order(void **state) {
   assert_int_equal(safefs_write_file(q, "x", 1, SAFEFS_MKDIRS | SAFEFS_NOSYNC), 0);
   safefs__seam_set(NULL, NULL);
   assert_int_equal(check_order(&log, 0), 2);
-  free(p);
-  free(q);
 }
 
 /* ---- racing creators ------------------------------------------------------- */
@@ -169,7 +161,7 @@ static void *race(void *arg) {
   for (round = 0; round < ROUNDS; round++) {
     char *p;
     snprintf(rel, sizeof rel, "r%d/shared/deeper/deepest/file%d", round, r->id);
-    p = at(r->dir, rel);
+    p = tu_join(r->dir, rel); /* not at(): its buffers are not per thread */
     if (safefs_write_file(p, "x", 1, SAFEFS_MKDIRS | SAFEFS_NOSYNC) != 0)
       r->failures++;
     else if (!tu_file_is(p, "x"))
@@ -207,13 +199,12 @@ static void faults_leave_no_file(void **state) {
   size_t k;
   int n, calls, round = 0, failed = 0;
   for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
-    char *p;
+    const char *p;
     snprintf(rel, sizeof rel, "count%d/a/b/f", (int)k);
     p = at(dir, rel);
     tu_faults_reset();
     assert_int_equal(safefs_write_file(p, "x", 1, SAFEFS_MKDIRS), 0);
     calls = tu_calls(ops[k]);
-    free(p);
     for (n = 1; n <= calls; n++) {
       int rc;
       snprintf(rel, sizeof rel, "f%d/a/b/f", round++);
@@ -230,7 +221,6 @@ static void faults_leave_no_file(void **state) {
       }
       assert_int_equal(tu_live_blocks(), 0);
       tu_faults_off();
-      free(p);
     }
   }
   assert_true(failed > 0);
