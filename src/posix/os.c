@@ -66,10 +66,7 @@ long long safefs__now_ms(void) {
 static pthread_mutex_t process_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 void safefs__process_mutex(int take) {
-  if (take)
-    pthread_mutex_lock(&process_mutex);
-  else
-    pthread_mutex_unlock(&process_mutex);
+  (take ? pthread_mutex_lock : pthread_mutex_unlock)(&process_mutex);
 }
 
 long long safefs__wall_ns(void) {

@@ -39,10 +39,7 @@ long long safefs__now_ms(void) {
 static SRWLOCK process_mutex = SRWLOCK_INIT;
 
 void safefs__process_mutex(int take) {
-  if (take)
-    AcquireSRWLockExclusive(&process_mutex);
-  else
-    ReleaseSRWLockExclusive(&process_mutex);
+  (take ? AcquireSRWLockExclusive : ReleaseSRWLockExclusive)(&process_mutex);
 }
 
 /* 100 ns ticks from 1601 to 1970. */
