@@ -10,23 +10,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* dir/rel in one of a few static buffers, so a test names its paths
- * without freeing them (the tests of this file run one at a time; the
- * racing threads build their own). */
-static const char *at(const char *dir, const char *rel) {
-  static char ring[8][512];
-  static unsigned next;
-  char *out = ring[next++ % 8];
-  snprintf(out, sizeof ring[0], "%s/%s", dir, rel);
-  return out;
-}
-
 static void creates_missing_parents(void **state) {
   const char *dir = (const char *)*state;
-  const char *p = at(dir, "a/b/c/settings.json");
-  const char *q = at(dir, "a/b/other.json");
-  const char *r = at(dir, "x//y///f");
-  const char *s = at(dir, "x/y/f");
+  const char *p = tu_path(dir, "a/b/c/settings.json");
+  const char *q = tu_path(dir, "a/b/other.json");
+  const char *r = tu_path(dir, "x//y///f");
+  const char *s = tu_path(dir, "x/y/f");
   assert_int_equal(safefs_write_file(p, "{}", 2, 0), SAFEFS_ENOENT); /* not asked */
   assert_int_equal(tu_count_entries(dir), 0);
   assert_int_equal(safefs_write_file(p, "{}", 2, SAFEFS_MKDIRS), 0);
@@ -43,10 +32,10 @@ static void creates_missing_parents(void **state) {
 
 static void writer_creates_parents(void **state) {
   const char *dir = (const char *)*state;
-  const char *p = at(dir, "dl/pkg/1.0/blob");
-  const char *d = at(dir, "dl/pkg/1.0");
-  const char *q = at(dir, "dl2/x/blob");
-  const char *qd = at(dir, "dl2/x");
+  const char *p = tu_path(dir, "dl/pkg/1.0/blob");
+  const char *d = tu_path(dir, "dl/pkg/1.0");
+  const char *q = tu_path(dir, "dl2/x/blob");
+  const char *qd = tu_path(dir, "dl2/x");
   safefs_writer *w;
   assert_int_equal(safefs_writer_open(&w, p, SAFEFS_MKDIRS), 0);
   assert_int_equal(safefs_writer_write(w, "data", 4), 0);
@@ -61,10 +50,10 @@ static void writer_creates_parents(void **state) {
 
 static void component_that_is_a_file(void **state) {
   const char *dir = (const char *)*state;
-  const char *f = at(dir, "file");
-  const char *p = at(dir, "file/sub/x");
-  const char *q = at(dir, "new/file/x");
-  const char *nf = at(dir, "new/file");
+  const char *f = tu_path(dir, "file");
+  const char *p = tu_path(dir, "file/sub/x");
+  const char *q = tu_path(dir, "new/file/x");
+  const char *nf = tu_path(dir, "new/file");
   safefs_writer *w = (safefs_writer *)&w;
   tu_write_raw(f, "keep", 4);
   assert_int_equal(safefs_write_file(p, "x", 1, SAFEFS_MKDIRS), SAFEFS_ENOTDIR);
@@ -124,8 +113,8 @@ static int check_order(const struct call_log *log, int durable) {
 
 static void new_directories_are_synced_in_order(void **state) {
   const char *dir = (const char *)*state;
-  const char *p = at(dir, "d1/d2/d3/f");
-  const char *q = at(dir, "e1/e2/f");
+  const char *p = tu_path(dir, "d1/d2/d3/f");
+  const char *q = tu_path(dir, "e1/e2/f");
   struct call_log log;
 #ifdef _WIN32
   skip(); /* no directory sync on Windows (see check_order) */
@@ -161,7 +150,7 @@ static void *race(void *arg) {
   for (round = 0; round < ROUNDS; round++) {
     char *p;
     snprintf(rel, sizeof rel, "r%d/shared/deeper/deepest/file%d", round, r->id);
-    p = tu_join(r->dir, rel); /* not at(): its buffers are not per thread */
+    p = tu_join(r->dir, rel); /* not tu_path: that is the main thread's */
     if (safefs_write_file(p, "x", 1, SAFEFS_MKDIRS | SAFEFS_NOSYNC) != 0)
       r->failures++;
     else if (!tu_file_is(p, "x"))
@@ -201,14 +190,14 @@ static void faults_leave_no_file(void **state) {
   for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     const char *p;
     snprintf(rel, sizeof rel, "count%d/a/b/f", (int)k);
-    p = at(dir, rel);
+    p = tu_path(dir, rel);
     tu_faults_reset();
     assert_int_equal(safefs_write_file(p, "x", 1, SAFEFS_MKDIRS), 0);
     calls = tu_calls(ops[k]);
     for (n = 1; n <= calls; n++) {
       int rc;
       snprintf(rel, sizeof rel, "f%d/a/b/f", round++);
-      p = at(dir, rel);
+      p = tu_path(dir, rel);
       tu_faults_reset();
       tu_fault_add(ops[k], n, tu_err_io(), 1);
       rc = safefs_write_file(p, "x", 1, SAFEFS_MKDIRS);

@@ -39,11 +39,11 @@ static long swap_hook(void *ctx, const struct safefs__call *call) {
 
 static void swapped_directory_is_not_followed(void **state) {
   const char *dir = (const char *)*state;
-  char *outside = tu_join(dir, "outside");
-  char *outside_file = tu_join(outside, "precious.txt");
-  char *root = tu_join(dir, "tree");
-  char *victim = tu_join(root, "victim");
-  char *victim_file = tu_join(victim, "f");
+  const char *outside = tu_path(dir, "outside");
+  const char *outside_file = tu_path(outside, "precious.txt");
+  const char *root = tu_path(dir, "tree");
+  const char *victim = tu_path(root, "victim");
+  const char *victim_file = tu_path(victim, "f");
 
   tu_mkdir(outside);
   tu_write_raw(outside_file, "precious", 8);
@@ -60,11 +60,6 @@ static void swapped_directory_is_not_followed(void **state) {
   assert_int_equal(tu_count_entries(outside), 1);
   assert_false(tu_exists(root));
   assert_int_equal(tu_count_entries(dir), 1);
-  free(outside);
-  free(outside_file);
-  free(root);
-  free(victim);
-  free(victim_file);
 }
 
 /* ---- read-only directories ------------------------------------------------------ */
@@ -108,9 +103,9 @@ static int child_ro_tree(const char *home) {
 /* POSIX removes names of open files at once: no waiting at all. */
 static void open_files_are_removed_at_once(void **state) {
   const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "open.txt");
-  char *root = tu_join(dir, "tree");
-  char *inner = tu_join(root, "f0.txt");
+  const char *f = tu_path(dir, "open.txt");
+  const char *root = tu_path(dir, "tree");
+  const char *inner = tu_path(root, "f0.txt");
   int fd1, fd2;
   long long t0;
   tu_write_raw(f, "x", 1);
@@ -125,9 +120,6 @@ static void open_files_are_removed_at_once(void **state) {
   assert_int_equal(tu_count_entries(dir), 0);
   close(fd1);
   close(fd2);
-  free(f);
-  free(root);
-  free(inner);
 }
 
 static int run_helper(const char *mode, int argc, char **argv) {

@@ -33,7 +33,7 @@ static int remove_while_held(const char *f, DWORD share, DWORD hold_ms, long bud
 /* Held without FILE_SHARE_DELETE for 300 ms: safefs_remove waits. */
 static void held_file_is_waited_for(void **state) {
   const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "held.txt");
+  const char *f = tu_path(dir, "held.txt");
   tu_holder *h;
   long long took;
   tu_write_raw(f, "x", 1);
@@ -43,7 +43,6 @@ static void held_file_is_waited_for(void **state) {
   assert_true(took >= 200);
   assert_true(took < 4000);
   assert_int_equal(tu_count_entries(dir), 0);
-  free(f);
 }
 
 /* Held past the budget: EBUSY in about the budget. The file cannot even be
@@ -51,7 +50,7 @@ static void held_file_is_waited_for(void **state) {
  * under its own name, with its content. */
 static void held_past_budget_is_ebusy(void **state) {
   const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "held.txt");
+  const char *f = tu_path(dir, "held.txt");
   tu_holder *h;
   long long took;
   tu_write_raw(f, "content", 7);
@@ -66,14 +65,13 @@ static void held_past_budget_is_ebusy(void **state) {
   tu_holder_join(h);
   assert_int_equal(safefs_remove(f, -1), 0);
   assert_int_equal(tu_count_entries(dir), 0);
-  free(f);
 }
 
 /* Held WITH FILE_SHARE_DELETE: removed at once, and the name is free at
  * once even though the holder still has the file open. */
 static void held_with_share_delete(void **state) {
   const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "shared.txt");
+  const char *f = tu_path(dir, "shared.txt");
   tu_holder *h;
   int trash;
   tu_write_raw(f, "x", 1);
@@ -88,16 +86,15 @@ static void held_with_share_delete(void **state) {
   tu_holder_join(h);
   assert_int_equal(tu_count_own_names(dir), 0);
   assert_int_equal(tu_count_entries(dir), 1);
-  free(f);
 }
 
 /* A tree with a file held inside. Short hold: remove_tree waits and
  * succeeds. Hold past the budget: EBUSY; the sweep finishes after release. */
 static void tree_with_held_file(void **state) {
   const char *dir = (const char *)*state;
-  char *root = tu_join(dir, "tree");
-  char *inner = tu_join(root, "d0/f1.txt");
-  char *sibling = tu_join(dir, "sibling");
+  const char *root = tu_path(dir, "tree");
+  const char *inner = tu_path(root, "d0/f1.txt");
+  const char *sibling = tu_path(dir, "sibling");
   tu_holder *h;
   long long t0, took;
   int rc;
@@ -141,15 +138,12 @@ static void tree_with_held_file(void **state) {
   assert_int_equal(safefs_sweep(dir, 0), 0);
   assert_int_equal(tu_count_entries(dir), 1);
   assert_true(tu_file_is(sibling, "s"));
-  free(root);
-  free(inner);
-  free(sibling);
 }
 
 /* The retry loop itself, with transient errors injected. */
 static void transient_errors_are_retried(void **state) {
   const char *dir = (const char *)*state;
-  char *f = tu_join(dir, "f");
+  const char *f = tu_path(dir, "f");
   long long t0;
   tu_write_raw(f, "x", 1);
   tu_faults_reset();
@@ -171,7 +165,6 @@ static void transient_errors_are_retried(void **state) {
   assert_int_equal(tu_count_own_names(dir), 1);
   assert_int_equal(safefs_sweep(dir, 0), 0);
   assert_int_equal(tu_count_entries(dir), 0);
-  free(f);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -16,26 +16,24 @@
 #endif
 
 static void write_creates_new_file(void **state) {
-  char *p = tu_join((char *)*state, "new.txt");
+  const char *p = tu_path((char *)*state, "new.txt");
   assert_int_equal(safefs_write_file(p, "hello", 5, 0), 0);
   assert_true(tu_file_is(p, "hello"));
   assert_int_equal(tu_count_entries((char *)*state), 1);
-  free(p);
 }
 
 static void write_replaces_existing(void **state) {
-  char *p = tu_join((char *)*state, "a.txt");
+  const char *p = tu_path((char *)*state, "a.txt");
   tu_write_raw(p, "old content", 11);
   assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
   assert_true(tu_file_is(p, "new"));
   assert_int_equal(safefs_write_file(p, "newer and longer", 16, SAFEFS_NOSYNC), 0);
   assert_true(tu_file_is(p, "newer and longer"));
   assert_int_equal(tu_count_entries((char *)*state), 1);
-  free(p);
 }
 
 static void write_empty_and_zero_length(void **state) {
-  char *p = tu_join((char *)*state, "empty");
+  const char *p = tu_path((char *)*state, "empty");
   safefs_writer *w;
   tu_write_raw(p, "x", 1);
   assert_int_equal(safefs_write_file(p, NULL, 0, 0), 0);
@@ -46,11 +44,10 @@ static void write_empty_and_zero_length(void **state) {
   assert_int_equal(safefs_writer_write(w, NULL, 0), 0);
   assert_int_equal(safefs_writer_commit(w), 0);
   assert_true(tu_file_is(p, ""));
-  free(p);
 }
 
 static void bad_arguments(void **state) {
-  char *p = tu_join((char *)*state, "f");
+  const char *p = tu_path((char *)*state, "f");
   safefs_writer *w = (safefs_writer *)p; /* must be overwritten with NULL */
   void *data;
   size_t size;
@@ -80,14 +77,13 @@ static void bad_arguments(void **state) {
   }
   assert_true(tu_file_is(p, "keep"));
   assert_int_equal(tu_count_entries((char *)*state), 1);
-  free(p);
 }
 
 static void missing_parent_and_directory_target(void **state) {
-  char *missing = tu_join((char *)*state, "nope/file");
-  char *dir = tu_join((char *)*state, "sub");
-  char *file = tu_join((char *)*state, "plain");
-  char *under_file = tu_join(file, "child");
+  const char *missing = tu_path((char *)*state, "nope/file");
+  const char *dir = tu_path((char *)*state, "sub");
+  const char *file = tu_path((char *)*state, "plain");
+  const char *under_file = tu_path(file, "child");
   safefs_writer *w;
   assert_int_equal(safefs_write_file(missing, "x", 1, 0), SAFEFS_ENOENT);
   assert_true(safefs_last_os_error() != 0);
@@ -100,15 +96,11 @@ static void missing_parent_and_directory_target(void **state) {
   assert_int_equal(safefs_write_file(under_file, "x", 1, 0), SAFEFS_ENOTDIR);
   assert_true(tu_file_is(file, "f"));
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(missing);
-  free(dir);
-  free(file);
-  free(under_file);
 }
 
 static void directory_target_is_eisdir(void **state) {
-  char *sub = tu_join((char *)*state, "d");
-  char *inner = tu_join(sub, "x");
+  const char *sub = tu_path((char *)*state, "d");
+  const char *inner = tu_path(sub, "x");
   /* make a directory by writing a file into a new dir is not possible with
      safefs; use the scratch dir's child created by the OS */
   tu_mkdir(sub);
@@ -116,24 +108,21 @@ static void directory_target_is_eisdir(void **state) {
   assert_int_equal(safefs_write_file(inner, "x", 1, 0), 0);
   assert_int_equal(tu_count_entries(sub), 1);
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(sub);
-  free(inner);
 }
 
 static void noreplace(void **state) {
-  char *p = tu_join((char *)*state, "once");
+  const char *p = tu_path((char *)*state, "once");
   safefs_writer *w;
   assert_int_equal(safefs_write_file(p, "first", 5, SAFEFS_NOREPLACE), 0);
   assert_int_equal(safefs_write_file(p, "second", 6, SAFEFS_NOREPLACE), SAFEFS_EEXIST);
   assert_int_equal(safefs_writer_open(&w, p, SAFEFS_NOREPLACE), SAFEFS_EEXIST);
   assert_true(tu_file_is(p, "first"));
   assert_int_equal(tu_count_entries((char *)*state), 1);
-  free(p);
 }
 
 /* The target appears after writer_open: the atomic check at commit wins. */
 static void noreplace_checked_at_commit(void **state) {
-  char *p = tu_join((char *)*state, "late");
+  const char *p = tu_path((char *)*state, "late");
   safefs_writer *w;
   assert_int_equal(safefs_writer_open(&w, p, SAFEFS_NOREPLACE), 0);
   assert_int_equal(safefs_writer_write(w, "mine", 4), 0);
@@ -141,11 +130,10 @@ static void noreplace_checked_at_commit(void **state) {
   assert_int_equal(safefs_writer_commit(w), SAFEFS_EEXIST);
   assert_true(tu_file_is(p, "theirs"));
   assert_int_equal(tu_count_entries((char *)*state), 1);
-  free(p);
 }
 
 static void writer_streams_and_aborts(void **state) {
-  char *p = tu_join((char *)*state, "stream");
+  const char *p = tu_path((char *)*state, "stream");
   safefs_writer *w;
   char chunk[1000];
   size_t i, total = 0;
@@ -173,12 +161,11 @@ static void writer_streams_and_aborts(void **state) {
   assert_int_equal(tu_count_own_names((char *)*state), 0);
   assert_int_equal(tu_count_entries((char *)*state), 1);
   assert_int_equal((long)strlen("x"), 1);
-  free(p);
 }
 
 /* A write larger than the buffer goes straight to the file. */
 static void writer_large_single_write(void **state) {
-  char *p = tu_join((char *)*state, "big");
+  const char *p = tu_path((char *)*state, "big");
   size_t n = 1000 * 1000 + 7, got_n, i;
   char *data = (char *)malloc(n + 1), *got;
   safefs_writer *w;
@@ -193,11 +180,10 @@ static void writer_large_single_write(void **state) {
   assert_memory_equal(got, data, n);
   free(got);
   free(data);
-  free(p);
 }
 
 static void read_file_statuses(void **state) {
-  char *p = tu_join((char *)*state, "r");
+  const char *p = tu_path((char *)*state, "r");
   void *data = (void *)p;
   size_t size = 99;
   assert_int_equal(safefs_read_file(p, &data, &size), SAFEFS_ENOENT);
@@ -217,7 +203,6 @@ static void read_file_statuses(void **state) {
   assert_non_null(data);
   safefs_free(data);
   safefs_free(NULL);
-  free(p);
 }
 
 /* Names that need more than ASCII, and a name so long that the temp name
@@ -259,7 +244,7 @@ static mode_t mode_of(const char *p) {
 
 static void modes_are_kept(void **state) {
   const mode_t modes[] = {0600, 0640, 0755, 0444};
-  char *p = tu_join((char *)*state, "m");
+  const char *p = tu_path((char *)*state, "m");
   mode_t old = umask(077);
   size_t i;
   for (i = 0; i < sizeof modes / sizeof modes[0]; i++) {
@@ -277,7 +262,6 @@ static void modes_are_kept(void **state) {
   assert_int_equal(safefs_write_file(p, "n", 1, 0), 0);
   assert_int_equal(mode_of(p), 0644);
   umask(old);
-  free(p);
 }
 
 /* The temp file is never readable by more users than the final file. */
@@ -291,7 +275,7 @@ static long watch_temp_mode(void *ctx, const struct safefs__call *call) {
 }
 
 static void temp_is_private_while_written(void **state) {
-  char *p = tu_join((char *)*state, "secret");
+  const char *p = tu_path((char *)*state, "secret");
   tu_write_raw(p, "x", 1);
   assert_int_equal(chmod(p, 0644), 0);
   safefs__seam_set(watch_temp_mode, NULL);
@@ -305,12 +289,11 @@ static void temp_is_private_while_written(void **state) {
   safefs__seam_set(NULL, NULL);
   assert_int_equal(seen_temp_mode, 0400);
   assert_int_equal(mode_of(p), 0400);
-  free(p);
 }
 
 static void symlink_is_kept(void **state) {
-  char *real = tu_join((char *)*state, "real");
-  char *link = tu_join((char *)*state, "link");
+  const char *real = tu_path((char *)*state, "real");
+  const char *link = tu_path((char *)*state, "link");
   struct stat st;
   tu_write_raw(real, "old", 3);
   assert_int_equal(symlink("real", link), 0);
@@ -329,13 +312,11 @@ static void symlink_is_kept(void **state) {
     free(link2);
   }
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(real);
-  free(link);
 }
 
 static void dangling_symlink_creates_target(void **state) {
-  char *link = tu_join((char *)*state, "dangling");
-  char *target = tu_join((char *)*state, "created-through-link");
+  const char *link = tu_path((char *)*state, "dangling");
+  const char *target = tu_path((char *)*state, "created-through-link");
   struct stat st;
   assert_int_equal(symlink("created-through-link", link), 0);
   assert_int_equal(safefs_write_file(link, "made", 4, 0), 0);
@@ -352,16 +333,14 @@ static void dangling_symlink_creates_target(void **state) {
     free(a);
     free(b);
   }
-  free(link);
-  free(target);
 }
 
 /* Replacing one name of a hard-linked file gives that name a new file and
  * leaves the other name's content alone (the documented POSIX behaviour of
  * replace-by-rename). */
 static void hard_links(void **state) {
-  char *a = tu_join((char *)*state, "a");
-  char *b = tu_join((char *)*state, "b");
+  const char *a = tu_path((char *)*state, "a");
+  const char *b = tu_path((char *)*state, "b");
   struct stat st;
   tu_write_raw(a, "shared", 6);
   assert_int_equal(link(a, b), 0);
@@ -371,8 +350,6 @@ static void hard_links(void **state) {
   assert_int_equal(stat(b, &st), 0);
   assert_int_equal(st.st_nlink, 1);
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(a);
-  free(b);
 }
 
 /* A name planted where the temp will go, as a symlink to a file the
@@ -392,7 +369,7 @@ static long plant_symlink(void *ctx, const struct safefs__call *call) {
 }
 
 static void planted_temp_names_are_refused(void **state) {
-  char *p = tu_join((char *)*state, "target");
+  const char *p = tu_path((char *)*state, "target");
   plant_dir = (char *)*state;
   plant_victim = tu_join((char *)*state, "victim");
   tu_write_raw(plant_victim, "untouched", 9);
@@ -404,12 +381,11 @@ static void planted_temp_names_are_refused(void **state) {
   assert_true(tu_file_is(plant_victim, "untouched"));
   assert_true(tu_file_is(p, "data"));
   free(plant_victim);
-  free(p);
 }
 
 static void read_only_directory(void **state) {
-  char *sub = tu_join((char *)*state, "ro");
-  char *p = tu_join(sub, "f");
+  const char *sub = tu_path((char *)*state, "ro");
+  const char *p = tu_path(sub, "f");
   if (geteuid() == 0) {
     /* root ignores directory permissions; inject the error instead */
     tu_mkdir(sub);
@@ -428,13 +404,11 @@ static void read_only_directory(void **state) {
   assert_int_equal(safefs_last_os_error(), tu_err_access());
   assert_true(tu_file_is(p, "old"));
   assert_int_equal(tu_count_entries(sub), 1);
-  free(p);
-  free(sub);
 }
 
 /* Owner is kept where the process may chown (root in CI). */
 static void owner_is_kept_when_root(void **state) {
-  char *p = tu_join((char *)*state, "owned");
+  const char *p = tu_path((char *)*state, "owned");
   struct stat st;
   if (geteuid() != 0) {
     skip();
@@ -445,7 +419,6 @@ static void owner_is_kept_when_root(void **state) {
   assert_int_equal(stat(p, &st), 0);
   assert_int_equal(st.st_uid, 1234);
   assert_int_equal(st.st_gid, 4321);
-  free(p);
 }
 #endif
 

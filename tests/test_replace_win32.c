@@ -40,7 +40,7 @@ static void set_attributes(const char *path, DWORD attrs) {
  * (checked here). */
 static int write_while_held(const char *dir, const char *name, DWORD share, DWORD hold_ms,
                             long long *elapsed, long *os) {
-  char *p = tu_join(dir, name);
+  const char *p = tu_path(dir, name);
   tu_holder *h;
   long long t0;
   int rc;
@@ -52,7 +52,6 @@ static int write_while_held(const char *dir, const char *name, DWORD share, DWOR
   *os = safefs_last_os_error();
   tu_holder_join(h);
   assert_true(tu_file_is(p, rc == 0 ? "new" : "old"));
-  free(p);
   return rc;
 }
 
@@ -102,8 +101,8 @@ static void sharing_reader_does_not_block(void **state) {
 /* ---- attributes ------------------------------------------------------------ */
 
 static void hidden_and_system_are_kept(void **state) {
-  char *p = tu_join((char *)*state, "hidden.ini");
-  char *fresh = tu_join((char *)*state, "fresh.ini");
+  const char *p = tu_path((char *)*state, "hidden.ini");
+  const char *fresh = tu_path((char *)*state, "fresh.ini");
   DWORD a;
   tu_write_raw(p, "old", 3);
   set_attributes(p, FILE_ATTRIBUTE_HIDDEN | FILE_ATTRIBUTE_SYSTEM);
@@ -123,13 +122,11 @@ static void hidden_and_system_are_kept(void **state) {
   assert_false(a & FILE_ATTRIBUTE_HIDDEN);
   assert_false(a & FILE_ATTRIBUTE_READONLY);
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(p);
-  free(fresh);
 }
 
 /* Read-only: refused at once, not retried for the budget, not cleared. */
 static void read_only_target_is_eacces_fast(void **state) {
-  char *p = tu_join((char *)*state, "ro.txt");
+  const char *p = tu_path((char *)*state, "ro.txt");
   safefs_writer *w;
   long long t0, elapsed;
   tu_write_raw(p, "old", 3);
@@ -158,7 +155,6 @@ static void read_only_target_is_eacces_fast(void **state) {
   set_attributes(p, FILE_ATTRIBUTE_NORMAL);
   assert_true(tu_file_is(p, "old"));
   assert_int_equal(tu_count_own_names((char *)*state), 0);
-  free(p);
 }
 
 /* ---- paths ------------------------------------------------------------------ */
@@ -204,8 +200,8 @@ static void non_ascii_names_on_disk(void **state) {
   const char *utf8 = "\xf0\x9f\x98\x80-\xe6\x97\xa5-caf\xc3\xa9.txt";
   const wchar_t expect[] = {0xD83D, 0xDE00, L'-', 0x65E5, L'-', L'c', L'a', L'f',
                             0x00E9, L'.', L't', L'x', L't', 0};
-  char *p = tu_join((char *)*state, utf8);
-  char *pattern = tu_join((char *)*state, "*");
+  const char *p = tu_path((char *)*state, utf8);
+  const char *pattern = tu_path((char *)*state, "*");
   wchar_t *wpat = tu_wide(pattern);
   WIN32_FIND_DATAW fd;
   HANDLE f;
@@ -230,8 +226,6 @@ static void non_ascii_names_on_disk(void **state) {
   assert_memory_equal(data, "unicode!", 8);
   safefs_free(data);
   free(wpat);
-  free(pattern);
-  free(p);
 }
 
 /* Invalid UTF-8 anywhere in the path: SAFEFS_EINVAL, nothing created. */
@@ -258,7 +252,7 @@ static void invalid_utf8_is_einval(void **state) {
 }
 
 static void directory_target_is_eisdir(void **state) {
-  char *d = tu_join((char *)*state, "adir");
+  const char *d = tu_path((char *)*state, "adir");
   void *data;
   size_t size;
   safefs_writer *w;
@@ -269,7 +263,6 @@ static void directory_target_is_eisdir(void **state) {
   assert_null(data);
   assert_int_equal(tu_count_entries((char *)*state), 1);
   assert_int_equal(tu_count_entries(d), 0);
-  free(d);
 }
 
 /* Backslashes, relative paths (GetFullPathNameW against the current
@@ -277,9 +270,9 @@ static void directory_target_is_eisdir(void **state) {
 static void separators_relative_and_odd_names(void **state) {
   char *dir = (char *)*state;
   char *back = (char *)malloc(strlen(dir) + 32);
-  char *plain = tu_join(dir, "plain");
-  char *deep = tu_join(dir, "plain/a/b");
-  char *stream = tu_join(dir, "file.txt:stream");
+  const char *plain = tu_path(dir, "plain");
+  const char *deep = tu_path(dir, "plain/a/b");
+  const char *stream = tu_path(dir, "file.txt:stream");
   wchar_t old_cwd[MAX_PATH], *wdir = tu_wide(dir);
   size_t i;
 
@@ -324,9 +317,6 @@ static void separators_relative_and_odd_names(void **state) {
   assert_int_equal(tu_count_entries(dir), 4);
   assert_int_equal(tu_count_own_names(dir), 0);
   free(wdir);
-  free(stream);
-  free(deep);
-  free(plain);
   free(back);
 }
 
@@ -427,7 +417,7 @@ static DWORD WINAPI read_loop(LPVOID arg) {
  * one in), so there a reader can find no file for a moment: counted and
  * shown, not failed. */
 static void readers_during_replace(void **state) {
-  char *p = tu_join((char *)*state, "busy-read.dat");
+  const char *p = tu_path((char *)*state, "busy-read.dat");
   char *buf = (char *)malloc(VERSION_SIZE);
   struct reader r[2];
   HANDLE threads[2];
@@ -465,7 +455,6 @@ static void readers_during_replace(void **state) {
   assert_int_equal(tu_count_own_names((char *)*state), 0);
   assert_int_equal(tu_count_entries((char *)*state), 1);
   free(buf);
-  free(p);
 }
 
 /* ---- the temp while it is written ------------------------------------------ */
@@ -506,7 +495,7 @@ static long watch_temp(void *ctx, const struct safefs__call *call) {
 }
 
 static void temp_is_hidden_private_and_not_inherited(void **state) {
-  char *p = tu_join((char *)*state, "t.txt");
+  const char *p = tu_path((char *)*state, "t.txt");
   watch_dir = (char *)*state;
   temp_checked = 0;
   safefs__seam_set(watch_temp, NULL);
@@ -514,7 +503,6 @@ static void temp_is_hidden_private_and_not_inherited(void **state) {
   safefs__seam_set(NULL, NULL);
   assert_true(temp_checked);
   assert_true(tu_file_is(p, "content"));
-  free(p);
 }
 
 /* ---- fault injection -------------------------------------------------------- */
@@ -541,7 +529,7 @@ static void expect_write(const char *dir, const char *p, int status, unsigned fl
 
 static void faults_before_the_rename(void **state) {
   char *dir = (char *)*state;
-  char *p = tu_join(dir, "f.txt");
+  const char *p = tu_path(dir, "f.txt");
   struct {
     enum safefs__op op;
     long err;
@@ -580,12 +568,11 @@ static void faults_before_the_rename(void **state) {
     tu_faults_off();
     tu_write_raw(p, "old", 3);
   }
-  free(p);
 }
 
 static void faults_write_sync_and_names(void **state) {
   char *dir = (char *)*state;
-  char *p = tu_join(dir, "f.txt");
+  const char *p = tu_path(dir, "f.txt");
   size_t n = 3 * 1000 * 1000 + 11, got_n, i;
   char *big = (char *)malloc(n), *got;
 
@@ -633,7 +620,6 @@ static void faults_write_sync_and_names(void **state) {
   tu_faults_off();
   assert_true(tu_file_is(p, "old"));
   assert_int_equal(tu_count_own_names(dir), 0);
-  free(p);
 }
 
 static void faults_at_the_rename(void **state) {
@@ -664,7 +650,7 @@ static void faults_at_the_rename(void **state) {
       {{{1, ERROR_WRITE_PROTECT, 1}}, SAFEFS_EROFS, 1},
   };
   char *dir = (char *)*state;
-  char *p = tu_join(dir, "f.txt");
+  const char *p = tu_path(dir, "f.txt");
   long long t0, elapsed;
   size_t i, r;
 
@@ -722,14 +708,13 @@ static void faults_at_the_rename(void **state) {
     assert_true(tu_file_is(q, "g"));
     free(q);
   }
-  free(p);
 }
 
 /* ReplaceFileW's partial failures and the filesystems without it, acted
  * out by a hook that does to the disk what Windows documents, on the first
  * RENAME; the second fails with act_second if that is not 0. */
 static char *act_dir;
-static char *act_target;
+static const char *act_target;
 static long act_error, act_second;
 static int act_renames;
 static long act_out(void *ctx, const struct safefs__call *call) {
@@ -777,7 +762,7 @@ static int act_write(const char *content, long first, long second) {
 
 static void replace_partial_failures(void **state) {
   char *dir = (char *)*state;
-  char *p = tu_join(dir, "doc.txt");
+  const char *p = tu_path(dir, "doc.txt");
   const long unsupported[] = {ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED,
                               ERROR_INVALID_PARAMETER};
   size_t i;
@@ -819,12 +804,11 @@ static void replace_partial_failures(void **state) {
     set_attributes(p, FILE_ATTRIBUTE_NORMAL);
   }
   assert_int_equal(tu_count_entries(dir), 1);
-  free(p);
 }
 
 /* The target removed by someone else after the temp was made. */
 static void target_removed_before_commit(void **state) {
-  char *p = tu_join((char *)*state, "gone.txt");
+  const char *p = tu_path((char *)*state, "gone.txt");
   wchar_t *w = tu_wide(p);
   safefs_writer *wr;
   tu_write_raw(p, "old", 3);
@@ -835,11 +819,10 @@ static void target_removed_before_commit(void **state) {
   assert_true(tu_file_is(p, "new"));
   assert_int_equal(tu_count_entries((char *)*state), 1);
   free(w);
-  free(p);
 }
 
 static void faults_in_read(void **state) {
-  char *p = tu_join((char *)*state, "r.txt");
+  const char *p = tu_path((char *)*state, "r.txt");
   void *data = NULL;
   size_t size = 0;
   tu_write_raw(p, "read me", 7);
@@ -876,13 +859,12 @@ static void faults_in_read(void **state) {
   assert_int_equal(safefs_read_file(p, &data, &size), SAFEFS_EBUSY);
   assert_int_equal(safefs_last_os_error(), ERROR_ACCESS_DENIED);
   tu_faults_off();
-  free(p);
 }
 
 /* Every allocation on the way fails in turn: ENOMEM, nothing left. */
 static void allocation_failures(void **state) {
   char *dir = (char *)*state;
-  char *p = tu_join(dir, "\xe6\x97\xa5-alloc.txt");
+  const char *p = tu_path(dir, "\xe6\x97\xa5-alloc.txt");
   int nth, done = 0;
   for (nth = 1; nth < 64 && !done; nth++) {
     int rc;
@@ -901,7 +883,6 @@ static void allocation_failures(void **state) {
   }
   assert_true(done);
   print_message("%d allocations in one write, each failed in turn\n", nth - 2);
-  free(p);
 }
 
 static const struct CMUnitTest tests[] = {

@@ -31,6 +31,28 @@ char *tu_join(const char *dir, const char *name) {
   return p;
 }
 
+/* The paths tu_path made for the running test, freed by its teardown. */
+static char **test_paths;
+static size_t n_test_paths, cap_test_paths;
+
+const char *tu_path(const char *dir, const char *name) {
+  char *p = tu_join(dir, name);
+  if (n_test_paths == cap_test_paths) {
+    size_t cap = cap_test_paths ? cap_test_paths * 2 : 32;
+    char **grown = (char **)realloc(test_paths, cap * sizeof *grown);
+    assert_non_null(grown);
+    test_paths = grown;
+    cap_test_paths = cap;
+  }
+  test_paths[n_test_paths++] = p;
+  return p;
+}
+
+static void free_test_paths(void) {
+  while (n_test_paths > 0)
+    free(test_paths[--n_test_paths]);
+}
+
 #ifdef _WIN32
 wchar_t *tu_wide(const char *s) {
   int n = MultiByteToWideChar(CP_UTF8, 0, s, -1, NULL, 0);
@@ -623,6 +645,7 @@ int tu_setup_dir(void **state) {
 
 int tu_teardown_dir(void **state) {
   library_defaults();
+  free_test_paths();
   tu_dir_free((char *)*state);
   return 0;
 }
@@ -640,6 +663,7 @@ int tu_setup_scratch(void **state, const char *name) {
 int tu_teardown_scratch(void **state) {
   struct tu_scratch *s = (struct tu_scratch *)*state;
   library_defaults();
+  free_test_paths();
   free(s->file);
   tu_dir_free(s->dir);
   free(s);

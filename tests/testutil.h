@@ -72,6 +72,11 @@ extern const struct tu_suite tu_suite;
 /* dir + separator + name, malloc'd. */
 char *tu_join(const char *dir, const char *name);
 
+/* The same, owned by the running test: freed by its teardown
+ * (tu_teardown_dir, tu_teardown_scratch), so a test names its paths
+ * without a free() for each. Main thread only. */
+const char *tu_path(const char *dir, const char *name);
+
 /* Make a directory (mode 0755 on POSIX); asserts. */
 void tu_mkdir(const char *path);
 
