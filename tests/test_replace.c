@@ -274,21 +274,22 @@ static long watch_temp_mode(void *ctx, const struct safefs__call *call) {
   return 0;
 }
 
+/* Replace p, whose mode is `mode`, and return the temp's mode as it was
+ * written; the target must keep `mode`. */
+static int temp_mode_replacing(const char *p, int mode, const char *content) {
+  assert_int_equal(chmod(p, (mode_t)mode), 0);
+  safefs__seam_set(watch_temp_mode, NULL);
+  assert_int_equal(safefs_write_file(p, content, strlen(content), 0), 0);
+  safefs__seam_set(NULL, NULL);
+  assert_int_equal(mode_of(p), mode);
+  return seen_temp_mode;
+}
+
 static void temp_is_private_while_written(void **state) {
   const char *p = tu_path((char *)*state, "secret");
   tu_write_raw(p, "x", 1);
-  assert_int_equal(chmod(p, 0644), 0);
-  safefs__seam_set(watch_temp_mode, NULL);
-  assert_int_equal(safefs_write_file(p, "private", 7, 0), 0);
-  safefs__seam_set(NULL, NULL);
-  assert_int_equal(seen_temp_mode, 0600);
-  assert_int_equal(mode_of(p), 0644);
-  assert_int_equal(chmod(p, 0400), 0);
-  safefs__seam_set(watch_temp_mode, NULL);
-  assert_int_equal(safefs_write_file(p, "stricter", 8, 0), 0);
-  safefs__seam_set(NULL, NULL);
-  assert_int_equal(seen_temp_mode, 0400);
-  assert_int_equal(mode_of(p), 0400);
+  assert_int_equal(temp_mode_replacing(p, 0644, "private"), 0600);
+  assert_int_equal(temp_mode_replacing(p, 0400, "stricter"), 0400);
 }
 
 static void symlink_is_kept(void **state) {
