@@ -17,9 +17,12 @@
  *   - memory stays bounded (one 64 KiB buffer) whatever the size;
  *   - until commit the target keeps its old content, whole; abort leaves
  *     nothing behind;
- *   - a killed process leaves only its temporary file, under a name
- *     (".<name>.safefs-<hex>.tmp") that safefs_sweep recognises: call it at
- *     start-up on the directories you write to.
+ *   - a killed process leaves nothing on Linux (the temporary file has no
+ *     name until the commit) and on Windows (it is delete-on-close until
+ *     then); elsewhere, or if it dies inside the commit, at most its
+ *     temporary file, under a name (".<name>.safefs-<hex>.tmp") that
+ *     safefs_sweep recognises: call it at start-up on the directories you
+ *     write to.
  *
  * Usage:
  *   stream_download get TARGET VERSION MIB [--abort-at MIB | --hang-at MIB]

@@ -528,7 +528,11 @@ static void fail_each_call(const char *dir, enum api api) {
   cm_stop();
   memcpy(calls, t.calls, sizeof calls);
   assert_int_equal(calls[SAFEFS__OP_SYNC], 1);
-  assert_int_equal(calls[SAFEFS__OP_RENAME], 1);
+  /* the commit: one rename, or (NOREPLACE with a nameless temp) the link
+     of the temp onto the target */
+  assert_int_equal(calls[SAFEFS__OP_RENAME] +
+                       (api == API_NOREPLACE ? calls[SAFEFS__OP_LINK_TEMP] : 0),
+                   1);
   free(old);
   free(nw);
   cm_trace_free(&t);
@@ -547,7 +551,7 @@ static void fail_each_call(const char *dir, enum api api) {
       expect_clean_or_gap(&t, &r, safefs__op_name((enum safefs__op)op), 0);
       if (op == SAFEFS__OP_SYNC) {
         assert_int_equal(e.status, SAFEFS_EIO);
-        if (has_op(&t, SAFEFS__OP_RENAME)) {
+        if (has_op(&t, SAFEFS__OP_RENAME) || has_op(&t, SAFEFS__OP_LINK_TEMP)) {
           cm_trace_print(&t, stderr);
           fail_msg("%s", "renamed after a failed fsync");
         }
@@ -600,8 +604,13 @@ enum {
   BAD_NO_RENAME = 1 << 12,    /* success reported without the rename */
   BAD_IMPOSSIBLE = 1 << 13,   /* exclusive create of a name that exists */
   BAD_NO_WRITE_THROUGH = 1 << 14, /* Windows: rename not write-through */
-  WIN32_SHAPE = 1 << 15       /* Win32 calls: full paths, no directory
-                                 handle, write-through rename, no dir sync */
+  WIN32_SHAPE = 1 << 15,      /* Win32 calls: full paths, no directory
+                                 handle, write-through rename, no dir sync,
+                                 the temp delete-on-close until the commit */
+  BAD_DOOMED = 1 << 16,       /* Windows: put in place still delete-on-close */
+  ANON_SHAPE = 1 << 17        /* POSIX: a nameless temp (O_TMPFILE), named
+                                 just before the rename (NOREPLACE: linked
+                                 straight to the target) */
 };
 
 #define SUBDIR "sub"
@@ -655,8 +664,13 @@ static void synth(struct cm_trace *t, const char *dir, unsigned how, int has_old
     cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, f, NULL, 0, 0);
     return;
   }
-  cm_add(t, (how & BAD_NOT_EXCL) ? SAFEFS__OP_OPEN_LOCK : SAFEFS__OP_CREATE_TEMP,
-         spell(b1, sizeof b1, dir, temp, win), NULL, d, NULL, 0, f);
+  if (how & ANON_SHAPE)
+    cm_add(t, SAFEFS__OP_CREATE_ANON, NULL, NULL, d, NULL, 0, f);
+  else
+    cm_add(t, (how & BAD_NOT_EXCL) ? SAFEFS__OP_OPEN_LOCK : SAFEFS__OP_CREATE_TEMP,
+           spell(b1, sizeof b1, dir, temp, win), NULL, d, NULL, 0, f);
+  if (win)
+    cm_add(t, SAFEFS__OP_DOOM_TEMP, NULL, NULL, f, NULL, 0, 0);
   cm_add(t, SAFEFS__OP_WRITE, NULL, NULL, f, data, n, (long long)n);
   if (win && !(how & BAD_NO_WRITE_THROUGH))
     flags |= SAFEFS__RENAME_DURABLE;
@@ -668,10 +682,17 @@ static void synth(struct cm_trace *t, const char *dir, unsigned how, int has_old
     cm_add_failed(t, SAFEFS__OP_SYNC, NULL, f, tu_err_io());
   else if (!(how & BAD_NO_SYNC))
     cm_add(t, SAFEFS__OP_SYNC, NULL, NULL, f, NULL, 0, 0);
+  if (how & ANON_SHAPE)
+    cm_add(t, SAFEFS__OP_LINK_TEMP, noreplace ? TARGET : temp, NULL, f, NULL, 0, 0);
+  if (win && (how & BAD_DOOMED))
+    cm_add_rename(t, temp, TARGET, d, flags); /* by handle, before the close */
+  else if (win)
+    cm_add(t, SAFEFS__OP_KEEP_TEMP, NULL, NULL, f, NULL, 0, 0);
   cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, f, NULL, 0, 0);
   if (!win && has_old)
     cm_add(t, SAFEFS__OP_LINK, TARGET, backup, d, NULL, 0, 0);
-  if (!(how & (BAD_RENAME_FIRST | BAD_NO_RENAME)))
+  if (!(how & (BAD_RENAME_FIRST | BAD_NO_RENAME | BAD_DOOMED)) &&
+      !((how & ANON_SHAPE) && noreplace))
     cm_add_rename(t, temp, TARGET, d, flags);
   if (!win && !(how & BAD_NO_DIR_SYNC))
     cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d, NULL, 0, 0);
@@ -771,6 +792,10 @@ static const struct control controls[] = {
     /* positive controls: the hand-written protocols themselves are right */
     {"correct POSIX protocol (hand-written)", 0, 0, CM_POSIX, 0, NO_INJECT, 0, NONE_EXPECTED},
     {"correct POSIX protocol, NOREPLACE", 0, 1, CM_POSIX, 0, NO_INJECT, 0, NONE_EXPECTED},
+    {"correct POSIX protocol, nameless temp (O_TMPFILE)", ANON_SHAPE, 0, CM_POSIX, 0, NO_INJECT,
+     0, NONE_EXPECTED},
+    {"correct POSIX protocol, nameless temp, NOREPLACE", ANON_SHAPE, 1, CM_POSIX, 0, NO_INJECT, 0,
+     NONE_EXPECTED},
     {"correct Win32 protocol (hand-written)", WIN32_SHAPE, 0, CM_WIN32, 0, NO_INJECT, 0,
      NONE_EXPECTED},
     {"correct Win32 protocol, NOREPLACE", WIN32_SHAPE, 1, CM_WIN32, 0, NO_INJECT, 0,
@@ -816,6 +841,10 @@ static const struct control controls[] = {
      NO_INJECT, 0, {CM_RENAME_NOT_DURABLE, CM_NOT_DURABLE, -1}},
     {"Win32: rename before FlushFileBuffers", WIN32_SHAPE | BAD_RENAME_FIRST, 0, CM_WIN32, 0,
      NO_INJECT, 0, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, -1}},
+    {"Win32: put in place while still delete-on-close", WIN32_SHAPE | BAD_DOOMED, 0, CM_WIN32, 0,
+     NO_INJECT, 0, {CM_TEMP_DOOMED, CM_WRONG_RESULT, -1}},
+    {"nameless temp linked before its fsync", ANON_SHAPE | BAD_NO_SYNC, 0, CM_POSIX, 0, NO_INJECT,
+     0, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, -1}},
     {"POSIX protocol judged by the Windows model", 0, 0, CM_WIN32, 0, NO_INJECT, 0,
      {CM_RENAME_NOT_DURABLE, -1}},
 };

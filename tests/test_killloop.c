@@ -10,6 +10,20 @@
  *     safefs_sweep removes all of it and nothing else.
  * A killed process proves nothing about power loss (test_powerloss does
  * that); this is about processes dying in any instruction.
+ *
+ * And a killed writer leaves nothing (killed_writers_leave_nothing): one
+ * process replaces a file again and again, durably, and is killed at a
+ * random moment, many times over; what is left beside the target is
+ * counted. On Linux the temp has no name until just before the rename
+ * (O_TMPFILE) and the old file is held open instead of linked to a backup
+ * name, so only a kill inside the commit's few calls between the link and
+ * the rename leaves a temp: at most 2 after 150 kills of safefs_write_file
+ * and 100 of a streaming writer. On Windows the temp is delete-on-close
+ * until the commit: none after 10 kills of a streaming writer (checked
+ * under Wine 8 only). Before (named temp, hard-link backup): 114-127
+ * entries after the 150 kills, 78-85 after the 100, and 10 temps after 10
+ * kills under Wine. Elsewhere (macOS, the BSDs: no nameless files) the
+ * counts are printed, not bounded.
  */
 #include "testutil.h"
 #include "testutil_proc.h"
@@ -128,6 +142,114 @@ static unsigned rnd_next(unsigned *s) {
   return *s >> 8;
 }
 
+/* Helper "leaver HOW DIR SIGNAL": replace DIR/data durably with the same
+ * 64 KiB (HOW "file": safefs_write_file; "stream": a writer fed in 4 KiB
+ * pieces), forever; SIGNAL is created once the first write has begun. */
+static int leaver_helper(const char *how, const char *dir, const char *sig) {
+  static char buf[64 * 1024];
+  char *target = tu_join(dir, "data");
+  unsigned round;
+  size_t i;
+  for (i = 0; i < sizeof buf; i++)
+    buf[i] = (char)('a' + i % 26);
+  tu_signal(sig);
+  for (round = 0;; round++) {
+    int rc;
+    if (strcmp(how, "file") == 0) {
+      rc = safefs_write_file(target, buf, sizeof buf, 0);
+    } else {
+      safefs_writer *w;
+      rc = safefs_writer_open(&w, target, 0);
+      for (i = 0; rc == 0 && i < sizeof buf; i += 4096)
+        rc = safefs_writer_write(w, buf + i, 4096);
+      rc = rc == 0 ? safefs_writer_commit(w) : rc;
+    }
+    if (rc != 0)
+      return 4;
+  }
+}
+
+/* Start a leaver, let it run for a random moment after it has begun
+ * writing, kill it; `kills` times. Returns what is left beside the target. */
+static int kill_leavers(const char *how, const char *dir, const char *sig, int kills,
+                        unsigned *seed) {
+  long max_ms = tu_running_on_wine() ? 300 : 25;
+  int k;
+  for (k = 0; k < kills; k++) {
+    tu_proc *p;
+    if (tu_exists(sig))
+      assert_int_equal(tu_remove(sig), 0);
+    p = tu_proc_start("leaver", how, dir, sig, (const char *)NULL);
+    if (!tu_wait_signal(sig, 30000)) {
+      tu_proc_kill(p);
+      fail_msg("%s", "the writer did not start");
+    }
+    tu_sleep_ms((long)(rnd_next(seed) % (unsigned)max_ms));
+    if (!tu_proc_running(p))
+      fail_msg("the writer exited by itself (status %d)", tu_proc_wait(p, 0));
+    tu_proc_kill(p);
+  }
+  {
+    char *target = tu_join(dir, "data");
+    int left = tu_count_entries(dir) - (tu_exists(target) ? 1 : 0);
+    free(target);
+    return left;
+  }
+}
+
+static void tally_kind(const char *name, void *ctx) {
+  int *kinds = (int *)ctx;
+  size_t n = strlen(name);
+  if (n > 4 && strcmp(name + n - 4, ".tmp") == 0)
+    kinds[0]++;
+  else if (n > 4 && strcmp(name + n - 4, ".old") == 0)
+    kinds[1]++;
+}
+
+static void killed_writers_leave_nothing(void **state) {
+  const char *base = (const char *)*state;
+  char *dir = tu_join(base, "w");
+  char *sig = tu_join(base, "started");
+  char *target = tu_join(dir, "data");
+  unsigned seed = (unsigned)tu_now_ms();
+  int wine = tu_running_on_wine(), left_file = 0, left_stream;
+  size_t n;
+  char *got;
+
+  tu_mkdir(dir);
+  print_message("  seed %u\n", seed);
+  if (!wine) {
+    left_file = kill_leavers("file", dir, sig, 150, &seed);
+    print_message("  150 kills of safefs_write_file: %d entries left (before: 114-127)\n",
+                  left_file);
+  }
+  left_stream = kill_leavers("stream", dir, sig, wine ? 10 : 100, &seed);
+  print_message("  %d kills of a streaming writer: %d entries left (before: %s)\n",
+                wine ? 10 : 100, left_stream - left_file, wine ? "10" : "78-85");
+  got = tu_read_raw(target, &n); /* whole: the last replace that finished */
+  assert_int_equal(n, 64 * 1024);
+  assert_int_equal(got[0], 'a');
+  assert_int_equal(got[n - 1], (char)('a' + (n - 1) % 26));
+  free(got);
+  assert_int_equal(tu_count_entries(dir), 1 + tu_count_own_names(dir)); /* only ours */
+  {
+    int kinds[2] = {0, 0};
+    tu_for_each_entry(dir, tally_kind, kinds);
+    print_message("  of which %d temps (.tmp) and %d backups (.old)\n", kinds[0], kinds[1]);
+  }
+#if defined(__linux__)
+  assert_true(left_file <= 2);
+  assert_true(left_stream - left_file <= 2);
+#elif defined(_WIN32)
+  assert_int_equal(left_stream, 0);
+#endif
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_int_equal(tu_count_entries(dir), 1);
+  free(target);
+  free(sig);
+  free(dir);
+}
+
 static void writers_killed_at_random(void **state) {
   const char *dir = (const char *)*state;
   char *target = tu_join(dir, "data");
@@ -221,11 +343,14 @@ static void torn_version_is_caught(void **state) {
 static int run_helper(const char *mode, int argc, char **argv) {
   if (strcmp(mode, "writer") == 0 && argc >= 1)
     return writer_helper(argv[0]);
+  if (strcmp(mode, "leaver") == 0 && argc >= 3)
+    return leaver_helper(argv[0], argv[1], argv[2]);
   return 2;
 }
 
 static const struct CMUnitTest tests[] = {
     cmocka_unit_test(torn_version_is_caught),
     TU_TEST(writers_killed_at_random),
+    TU_TEST(killed_writers_leave_nothing),
 };
 TU_SUITE("killloop", tests, run_helper);

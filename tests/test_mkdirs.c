@@ -101,6 +101,7 @@ static int check_order(const struct call_log *log, int durable) {
       pending = 0;
       break;
     case SAFEFS__OP_CREATE_TEMP:
+    case SAFEFS__OP_CREATE_ANON:
       assert_false(pending && durable);
       return mkdirs;
     default:

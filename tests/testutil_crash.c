@@ -302,6 +302,8 @@ struct inode {
   int created_ev, created_dir;
   char *created_name;
   int last_write_ev, last_sync_ev, failed_sync_ev;
+  int doomed; /* marked delete-on-close (DOOM_TEMP) */
+  int anon;   /* made without a name (CREATE_ANON) */
 };
 
 enum pkind {
@@ -475,10 +477,29 @@ static void fd_add(struct model *m, long long fd, int ino) {
   f->name[0] = '\0';
 }
 
+static void pend_add(struct model *m, enum pkind kind, int dir, const char *name, const char *to,
+                     int ino, unsigned flags);
+
+/* Closing a handle of a file marked delete-on-close removes its name
+ * (where it is now, in the directory it was made in). */
 static void fd_close(struct model *m, long long fd) {
   struct fdent *f = fd_find(m, fd);
-  if (f != NULL)
-    *f = m->fds[--m->n_fd];
+  if (f == NULL)
+    return;
+  if (f->ino >= 0 && m->in[f->ino].doomed && m->in[f->ino].created_dir >= 0) {
+    int ino = f->ino, dir = m->in[ino].created_dir;
+    const struct ents *e = &m->in[dir].live_ents;
+    size_t i;
+    for (i = 0; i < e->n; i++)
+      if (e->v[i].ino == ino) {
+        char *name = xstrdup(e->v[i].name);
+        pend_add(m, P_DEL, dir, name, NULL, ino, 0);
+        free(name);
+        break;
+      }
+    m->in[ino].doomed = 0;
+  }
+  *f = m->fds[--m->n_fd];
 }
 
 /* ---- paths ---------------------------------------------------------------- */
@@ -928,13 +949,15 @@ static int fd_file(struct model *m, long long fd) {
 static void check_commit(struct model *m, const struct cm_event *ev, int ino) {
   const struct inode *f = &m->in[ino];
   int durable = !(m->e->flags & SAFEFS_NOSYNC);
-  if (f->created_ev < 0 || !safefs__is_own_name(f->created_name))
+  if (f->created_ev < 0 || (!f->anon && !safefs__is_own_name(f->created_name)))
     violate(m, CM_TEMP_NOT_EXCL, "renamed '%s'", ev->path ? ev->path : "?");
   else if (f->created_dir != m->root)
     violate(m, CM_TEMP_ELSEWHERE, "'%s' made in another directory", f->created_name);
   if (durable && (f->last_sync_ev < 0 || f->last_sync_ev < f->last_write_ev))
     violate(m, CM_TEMP_NOT_SYNCED, "last write #%d, last sync #%d", f->last_write_ev,
             f->last_sync_ev);
+  if (f->doomed)
+    violate(m, CM_TEMP_DOOMED, "'%s' still marked", f->created_name);
   if (f->failed_sync_ev >= 0)
     violate(m, CM_RENAME_AFTER_FAILED_SYNC, "its sync #%d failed", f->failed_sync_ev);
   if ((m->e->flags & SAFEFS_NOREPLACE) && !(ev->flags & SAFEFS__RENAME_NOREPLACE))
@@ -974,6 +997,57 @@ static int replay_create(struct model *m, const struct cm_event *ev, int ok) {
   fd_add(m, ev->result, ino);
   free(leaf);
   return 1;
+}
+
+/* CREATE_ANON: a file with no name yet, in the directory of the handle. */
+static int replay_create_anon(struct model *m, const struct cm_event *ev, int ok) {
+  const struct fdent *d = fd_find(m, ev->handle);
+  int ino;
+  if (!ok)
+    return 0;
+  if (d == NULL || d->ino < 0 || !m->in[d->ino].is_dir) {
+    violate(m, CM_MODEL_MISMATCH, "nameless create in unknown directory %lld", ev->handle);
+    fd_add(m, ev->result, -1);
+    return 0;
+  }
+  ino = new_inode(m, 0);
+  m->in[ino].created_ev = m->where;
+  m->in[ino].created_dir = d->ino;
+  m->in[ino].anon = 1;
+  fd_add(m, ev->result, ino);
+  return 0; /* no name: nothing a crash could show */
+}
+
+/* LINK_TEMP: the nameless file of the handle gets the name `path` in the
+ * directory it was made in; a link straight to the target is the commit
+ * (and exclusive: a link never replaces). */
+static int replay_link_temp(struct model *m, const struct cm_event *ev, int ok) {
+  int ino = fd_file(m, ev->handle), dir;
+  struct inode *f;
+  if (ino < 0 || !ok || ev->path == NULL)
+    return 0;
+  f = &m->in[ino];
+  dir = f->created_dir;
+  if (dir < 0 || f->created_name != NULL) {
+    violate(m, CM_MODEL_MISMATCH, "link_temp of a file that has a name");
+    return 0;
+  }
+  f->created_name = xstrdup(ev->path);
+  if (is_target(m, dir, ev->path)) {
+    struct cm_event commit = *ev;
+    commit.flags = SAFEFS__RENAME_NOREPLACE | (m->kind == CM_WIN32 ? SAFEFS__RENAME_DURABLE : 0u);
+    check_commit(m, &commit, ino);
+  }
+  pend_add(m, P_ADD, dir, ev->path, NULL, ino, 0);
+  return 1;
+}
+
+/* DOOM_TEMP / KEEP_TEMP: set or clear delete-on-close on the handle's file. */
+static int replay_doom(struct model *m, const struct cm_event *ev, int ok) {
+  int ino = fd_file(m, ev->handle);
+  if (ino >= 0 && ok)
+    m->in[ino].doomed = ev->op == SAFEFS__OP_DOOM_TEMP;
+  return 0;
 }
 
 static int replay_write(struct model *m, const struct cm_event *ev, int ok) {
@@ -1094,6 +1168,7 @@ static int replay(struct model *m, const struct cm_event *ev) {
   int ok = ev->reported && ev->result >= 0 && !ev->skipped;
   char *leaf;
   int dir, ino;
+  size_t n_p;
 
   if (ev->skipped)
     return 0; /* the call was not made */
@@ -1110,14 +1185,22 @@ static int replay(struct model *m, const struct cm_event *ev) {
   case SAFEFS__OP_CREATE_TEMP:
   case SAFEFS__OP_OPEN_LOCK:
     return replay_create(m, ev, ok);
+  case SAFEFS__OP_CREATE_ANON:
+    return replay_create_anon(m, ev, ok);
+  case SAFEFS__OP_LINK_TEMP:
+    return replay_link_temp(m, ev, ok);
+  case SAFEFS__OP_DOOM_TEMP:
+  case SAFEFS__OP_KEEP_TEMP:
+    return replay_doom(m, ev, ok);
   case SAFEFS__OP_WRITE:
     return replay_write(m, ev, ok);
   case SAFEFS__OP_SYNC:
   case SAFEFS__OP_SYNC_DIR:
     return replay_sync(m, ev, ok);
   case SAFEFS__OP_CLOSE:
+    n_p = m->n_p;
     fd_close(m, ev->handle);
-    return 0;
+    return m->n_p != n_p; /* a marked file's name went */
   case SAFEFS__OP_LINK:
   case SAFEFS__OP_RENAME:
   case SAFEFS__OP_UNLINK:
@@ -1216,11 +1299,20 @@ static void check_live_end(struct model *m) {
     if (!(e->flags & SAFEFS_NOSYNC) && m->kind == CM_POSIX && m->commit_ev >= 0 &&
         m->root_sync_ev < m->commit_ev)
       violate(m, CM_RENAME_NOT_DURABLE, "no directory sync after rename #%d", m->commit_ev);
-  } else if ((ino != m->old_ino ||
-              (ino >= 0 && !m->in[ino].is_dir &&
-               !same(m->in[ino].live, m->in[ino].live_size, e->old_data, e->old_size))) &&
-             !(e->failure_may_finish && e->new_absent && ino < 0)) {
-    violate(m, CM_WRONG_RESULT, "failed, but the target is not as it was");
+  } else {
+    /* a file is as it was if it has the old content, also as a copy (the
+       POSIX restore after a failed directory fsync copies it back from the
+       old file held open); a directory must be the same one */
+    int as_was;
+    if (m->old_ino < 0)
+      as_was = ino < 0;
+    else if (m->in[m->old_ino].is_dir)
+      as_was = ino == m->old_ino;
+    else
+      as_was = ino >= 0 && !m->in[ino].is_dir &&
+               same(m->in[ino].live, m->in[ino].live_size, e->old_data, e->old_size);
+    if (!as_was && !(e->failure_may_finish && e->new_absent && ino < 0))
+      violate(m, CM_WRONG_RESULT, "failed, but the target is not as it was");
   }
   if (e->allow_leftover)
     return;

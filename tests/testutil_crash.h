@@ -74,6 +74,16 @@
  * other directories are replayed but not enumerated (the invariants do not
  * look there).
  *
+ * Nameless temps and delete-on-close (both models): CREATE_ANON (Linux
+ * O_TMPFILE) makes a file with no name in the directory of its handle, and
+ * LINK_TEMP gives it its name, a pending create like any other (straight
+ * to the target's name for NOREPLACE: that link is then the commit).
+ * DOOM_TEMP marks a file delete-on-close (Win32 FileDispositionInfo) and
+ * KEEP_TEMP clears the mark; closing a handle of a marked file removes its
+ * name (a pending removal). Putting a marked file in place is a violation.
+ * A process kill is not modelled (test_killloop does that); only what the
+ * marks do to the names.
+ *
  * What is not modelled: sector-level tearing inside a 4 KiB block, the
  * content of files other than the target (only their names are checked;
  * their torn variants are not enumerated), and metadata (modes, owners).
@@ -109,6 +119,7 @@
   X(TEMP_NOT_SYNCED, "no successful sync of the temp between its last write and the rename") \
   X(RENAME_NOT_DURABLE, "success reported before the rename was durable")                   \
   X(RENAME_AFTER_FAILED_SYNC, "a file was renamed into place after its sync failed")         \
+  X(TEMP_DOOMED, "a temp still marked delete-on-close was put in place (it vanishes at close)") \
   X(TARGET_WRITTEN, "the target was opened for writing or written in place")                \
   X(NOREPLACE_CLOBBERS, "NOREPLACE put the file in place with a rename that may replace")   \
   X(MODEL_MISMATCH, "the trace cannot happen on the model (recorder or checker bug)")

@@ -66,6 +66,21 @@ int safefs__sys_fchown(int fd, uid_t uid, gid_t gid);
 int safefs__sys_renameat(int fromfd, const char *from, int tofd, const char *to, int noreplace);
 int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to);
 
+/* A nameless file in the directory dirfd, open for writing (Linux
+ * O_TMPFILE; CREATE_ANON for the seam): it vanishes with the last
+ * descriptor unless safefs__sys_link_anon names it. -1 with errno
+ * EOPNOTSUPP where there is no such thing (every other system, or Linux
+ * without /proc, which the naming needs), and EOPNOTSUPP, EISDIR or EINVAL
+ * from kernels and filesystems that refuse it: the caller then makes a
+ * named temp. */
+int safefs__sys_open_anon(int dirfd, mode_t mode);
+
+/* Give the nameless file fd the name `name` in dirfd (linkat of
+ * /proc/self/fd/N with AT_SYMLINK_FOLLOW; LINK_TEMP for the seam). Fails
+ * with EEXIST if the name exists, atomically, like any link. AT_EMPTY_PATH
+ * would not need /proc but needs CAP_DAC_READ_SEARCH, so it is not used. */
+int safefs__sys_link_anon(int fd, int dirfd, const char *name);
+
 /* mkdirat. MKDIR for the seam. */
 int safefs__sys_mkdirat(int dirfd, const char *name, mode_t mode);
 
