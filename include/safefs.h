@@ -153,8 +153,10 @@ enum {
                                 filesystem reorders data and renames, as ext4
                                 with noauto_da_alloc or XFS do) empty or torn */
   SAFEFS_NOREPLACE = 1u << 1, /* create only if absent, atomically; else SAFEFS_EEXIST */
-  SAFEFS_MKDIRS = 1u << 2     /* create missing parent directories first (see
+  SAFEFS_MKDIRS = 1u << 2,    /* create missing parent directories first (see
                                  safefs_write_file) */
+  SAFEFS_PRIVATE = 1u << 3    /* a new file is readable and writable by its owner
+                                 only (see safefs_write_file) */
 };
 
 /* Atomically replace (or create) the file at `path` with `size` bytes of
@@ -175,7 +177,17 @@ enum {
  * a symbolic link, the file it points at is replaced and the link is kept.
  * A new file gets 0666 & ~umask (where the OS cannot report the umask
  * safely, as on macOS, the umask as it was at the first new file: see the
- * README).
+ * README); with SAFEFS_PRIVATE 0600 & ~umask (the temp is never wider
+ * while it is written). SAFEFS_PRIVATE is POSIX only for now: on Windows
+ * it is SAFEFS_ENOTSUP (an owner-only ACL is not built yet). A target the
+ * caller may not write is refused with SAFEFS_EACCES on both platforms
+ * (POSIX: an effective-ID access check, so root still may; Windows: the
+ * read-only attribute), although POSIX would let the rename replace it.
+ * On filesystems that keep no owners or modes (FAT, exFAT, some FUSE and
+ * SMB mounts) a caller that is not root gets the file written without
+ * them (chown and chmod refused with EPERM, EINVAL, ENOSYS or ENOTSUP are
+ * taken as "this filesystem cannot keep it"); for root a real chown or
+ * chmod failure still fails the write.
  *
  * Returns 0, or SAFEFS_EINVAL (NULL/empty path, data NULL with size > 0,
  * unknown flags), SAFEFS_ENOENT (parent missing), SAFEFS_ENOTDIR,

@@ -64,6 +64,11 @@ int safefs__os_random(void *buf, size_t size, long *oserr);
 /* Monotonic clock in milliseconds; only differences are meaningful. */
 long long safefs__now_ms(void);
 
+/* 1 if this backend can create a file for its owner only
+ * (SAFEFS_PRIVATE): POSIX by its mode; not yet on Windows, which needs an
+ * owner-only ACL. */
+int safefs__can_create_private(void);
+
 /* The wall clock in nanoseconds since 1970 UTC, as stamps count file
  * times on every platform. */
 long long safefs__wall_ns(void);

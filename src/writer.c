@@ -8,7 +8,7 @@
 #include "platform.h"
 
 #define WRITER_BUFFER_SIZE (64u * 1024u)
-#define KNOWN_FLAGS (SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS)
+#define KNOWN_FLAGS (SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS | SAFEFS_PRIVATE)
 
 struct safefs_writer {
   safefs__temp *temp;
@@ -18,6 +18,24 @@ struct safefs_writer {
   unsigned char buffer[WRITER_BUFFER_SIZE];
 };
 
+/* What both entry points check and do before the temp exists: the path,
+ * the flags (SAFEFS_PRIVATE where the backend can honour it), and the
+ * missing parent directories for SAFEFS_MKDIRS. */
+static int prepare(const char *function, const char *path, unsigned flags) {
+  int rc;
+  if ((rc = safefs__check_path(function, path, 1)) != 0)
+    return rc;
+  if ((flags & ~KNOWN_FLAGS) != 0)
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "%s: unknown flags 0x%x", function,
+                            flags & ~KNOWN_FLAGS);
+  if ((flags & SAFEFS_PRIVATE) && !safefs__can_create_private())
+    return safefs__fail_msg(SAFEFS_ENOTSUP, 0,
+                            "%s: SAFEFS_PRIVATE is not supported on this platform yet", function);
+  if (flags & SAFEFS_MKDIRS)
+    return safefs__make_parents(path, flags);
+  return 0;
+}
+
 /* Whole-buffer replace: the writer's steps without the copy into its
  * buffer. create -> write -> commit; any failure before the commit
  * discards the temp, so the target is never touched. */
@@ -25,14 +43,9 @@ static int write_file(const char *path, const void *data, size_t size, unsigned 
   safefs__temp *t;
   int rc;
 
-  if ((rc = safefs__check_path("safefs_write_file", path, 1)) != 0)
-    return rc;
-  if ((flags & ~KNOWN_FLAGS) != 0)
-    return safefs__fail_msg(SAFEFS_EINVAL, 0, "safefs_write_file: unknown flags 0x%x",
-                            flags & ~KNOWN_FLAGS);
   if (data == NULL && size > 0)
     return safefs__fail_arg("safefs_write_file", "data is NULL and size is not 0");
-  if ((flags & SAFEFS_MKDIRS) && (rc = safefs__make_parents(path, flags)) != 0)
+  if ((rc = prepare("safefs_write_file", path, flags)) != 0)
     return rc;
   rc = safefs__temp_create(&t, path, flags);
   if (rc != 0)
@@ -60,12 +73,7 @@ static int writer_open(safefs_writer **out, const char *path, unsigned flags) {
   if (out == NULL)
     return safefs__fail_arg("safefs_writer_open", "out is NULL");
   *out = NULL;
-  if ((rc = safefs__check_path("safefs_writer_open", path, 1)) != 0)
-    return rc;
-  if ((flags & ~KNOWN_FLAGS) != 0)
-    return safefs__fail_msg(SAFEFS_EINVAL, 0, "safefs_writer_open: unknown flags 0x%x",
-                            flags & ~KNOWN_FLAGS);
-  if ((flags & SAFEFS_MKDIRS) && (rc = safefs__make_parents(path, flags)) != 0)
+  if ((rc = prepare("safefs_writer_open", path, flags)) != 0)
     return rc;
   w = (safefs_writer *)safefs__malloc(sizeof *w);
   if (w == NULL)

@@ -47,6 +47,29 @@ if(NOT last_err MATCHES "safefs: [a-z ]+ '[^']*missing[^']*'.*: ")
   message(FATAL_ERROR "missing dir: no safefs_last_error_message in '${last_err}'")
 endif()
 
+# --mkdirs creates the folders on the way; without it the same write fails
+run_tool(1 write "${WORK_DIR}/new/deeper/out.txt")
+run_tool(0 write --mkdirs "${WORK_DIR}/new/deeper/out.txt")
+if(NOT EXISTS "${WORK_DIR}/new/deeper/out.txt")
+  message(FATAL_ERROR "--mkdirs: the file was not written")
+endif()
+
+# --private: a new file for its owner only (POSIX); refused on Windows for now
+if(SAFEFS_EMULATOR OR WIN32)
+  run_tool(1 write --private "${WORK_DIR}/token")
+  if(NOT last_err MATCHES "SAFEFS_ENOTSUP")
+    message(FATAL_ERROR "--private on Windows: message was '${last_err}'")
+  endif()
+else()
+  run_tool(0 write --private "${WORK_DIR}/token")
+  file(READ "${WORK_DIR}/token" got)
+  execute_process(COMMAND stat -c %a "${WORK_DIR}/token" OUTPUT_VARIABLE mode
+                  OUTPUT_STRIP_TRAILING_WHITESPACE)
+  if(NOT mode STREQUAL "600")
+    message(FATAL_ERROR "--private: mode ${mode}, expected 600")
+  endif()
+endif()
+
 run_tool(2 write)
 run_tool(2 frobnicate)
 
@@ -54,4 +77,4 @@ file(GLOB leftovers "${WORK_DIR}/.*safefs-*")
 if(leftovers)
   message(FATAL_ERROR "temp files left: ${leftovers}")
 endif()
-message(STATUS "cli: 7 passed, 0 failed")
+message(STATUS "cli: 10 passed, 0 failed")

@@ -62,6 +62,10 @@ int safefs_cli_parse(int which, int argc, char **argv, struct safefs_cli_args *a
       a->flags |= SAFEFS_NOSYNC;
     } else if (which == SAFEFS_CLI_WRITE && strcmp(s, "--noreplace") == 0) {
       a->flags |= SAFEFS_NOREPLACE;
+    } else if (which == SAFEFS_CLI_WRITE && strcmp(s, "--private") == 0) {
+      a->flags |= SAFEFS_PRIVATE;
+    } else if (which == SAFEFS_CLI_WRITE && strcmp(s, "--mkdirs") == 0) {
+      a->flags |= SAFEFS_MKDIRS;
     } else if (which == SAFEFS_CLI_LOCK && strcmp(s, "--shared") == 0) {
       a->flags |= SAFEFS_LOCK_SHARED;
     } else if (which == SAFEFS_CLI_RM && (strcmp(s, "-r") == 0 || strcmp(s, "-R") == 0)) {

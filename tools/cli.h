@@ -19,7 +19,7 @@ enum { SAFEFS_CLI_WRITE, SAFEFS_CLI_LOCK, SAFEFS_CLI_RM, SAFEFS_CLI_SWEEP };
 #define SAFEFS_CLI_USAGE 2
 
 struct safefs_cli_args {
-  unsigned flags; /* write: SAFEFS_NOSYNC, SAFEFS_NOREPLACE; lock: SAFEFS_LOCK_SHARED */
+  unsigned flags; /* write: SAFEFS_NOSYNC, _NOREPLACE, _PRIVATE, _MKDIRS; lock: _LOCK_SHARED */
   int recursive;  /* rm -r */
   long number;    /* --timeout MS (lock, rm) or --min-age S (sweep); -1 if absent */
   int first;      /* argv index of the first operand (PATH, LOCKFILE, DIR) */

@@ -1,7 +1,8 @@
 /*
  * safefs: command-line front end to the library.
  *
- *   safefs write [--nosync] [--noreplace] PATH   stdin -> PATH, atomically
+ *   safefs write [--nosync] [--noreplace] [--private] [--mkdirs] PATH
+ *                                               stdin -> PATH, atomically
  *   safefs lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]
  *                                                run COMMAND holding the lock (tools/lock.c)
  *   safefs rm [-r] [--timeout MS] PATH...         retrying delete
@@ -36,7 +37,8 @@ struct command {
 static int run_version(int argc, char **argv);
 
 static const struct command commands[] = {
-    {"write", safefs_cli_write, "write [--nosync] [--noreplace] PATH   (content from stdin)"},
+    {"write", safefs_cli_write,
+     "write [--nosync] [--noreplace] [--private] [--mkdirs] PATH   (content from stdin)"},
     {"lock", safefs_cli_lock,
      "lock [--shared] [--timeout MS] LOCKFILE -- COMMAND [ARGS...]\n"
      "      run COMMAND holding the lock; exit status: COMMAND's (128+N: killed by signal N),\n"

@@ -290,11 +290,20 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
                             t->dir);
       goto fail;
     }
+    /* Refuse what the caller may not write, as Windows does for a
+     * read-only file, although the rename would replace it here. */
+    if (safefs__sys_faccessat(t->dirfd, t->base, W_OK, AT_EACCESS) != 0) {
+      int e = errno;
+      rc = fail_in_dir(t, e, t->base);
+      if (e == EACCES)
+        safefs__message_append(" (the file is not writable for this user)");
+      goto fail;
+    }
     t->mode = st.st_mode & 07777;
     t->uid = st.st_uid;
     t->gid = st.st_gid;
   } else {
-    t->mode = 0666 & ~current_umask();
+    t->mode = ((flags & SAFEFS_PRIVATE) ? 0600 : 0666) & ~current_umask();
   }
 
   t->name[0] = '\0';
@@ -334,14 +343,24 @@ void safefs__temp_discard(safefs__temp *t) {
   free_temp(t);
 }
 
+/* 1 if a chown or chmod failure only says this filesystem keeps no owners
+ * or modes (FAT, exFAT, some FUSE and SMB mounts), for a caller that is
+ * not root: the file is written without them, as write-file-atomic does.
+ * For root, such a failure is real (except chown's EPERM below). */
+static int cannot_keep(int e) {
+  return geteuid() != 0 &&
+         (e == EPERM || e == EINVAL || e == ENOSYS || e == ENOTSUP || e == EOPNOTSUPP);
+}
+
 /* Give the temp the target's owner (where we may: chown by a non-owner
  * fails with EPERM, and the file then stays ours, as with any editor) and
  * mode. chown first, because it may clear set-id bits that chmod sets. */
 static int set_final_mode(safefs__temp *t) {
   if (t->target_exists && (t->uid != geteuid() || t->gid != getegid()))
-    if (safefs__sys_fchown(t->fd, t->uid, t->gid) != 0 && errno != EPERM)
+    if (safefs__sys_fchown(t->fd, t->uid, t->gid) != 0 && errno != EPERM &&
+        !cannot_keep(errno))
       return fail_in_dir(t, errno, temp_label(t));
-  if (safefs__sys_fchmod(t->fd, t->mode) != 0)
+  if (safefs__sys_fchmod(t->fd, t->mode) != 0 && !cannot_keep(errno))
     return fail_in_dir(t, errno, temp_label(t));
   return 0;
 }

@@ -229,6 +229,12 @@ int safefs__sys_coarse_times(int fd) {
 #endif
 }
 
+int safefs__sys_faccessat(int dirfd, const char *name, int mode, int flags) {
+  if (refused(SAFEFS__OP_STAT, name, NULL, dirfd))
+    return (int)done(-1);
+  return (int)done(faccessat(dirfd, name, mode, flags));
+}
+
 int safefs__sys_fchmod(int fd, mode_t mode) {
   int rc;
   RETRY_EINTR(rc, SAFEFS__OP_SET_MODE, NULL, fd, fchmod(fd, mode));

@@ -58,6 +58,8 @@ int safefs__sys_fstatat(int dirfd, const char *name, struct stat *st, int flags)
 int safefs__sys_fstat(int fd, struct stat *st);
 long safefs__sys_readlinkat(int dirfd, const char *name, char *buf, size_t size);
 int safefs__sys_fchmod(int fd, mode_t mode);
+/* faccessat; STAT for the seam. */
+int safefs__sys_faccessat(int dirfd, const char *name, int mode, int flags);
 int safefs__sys_fchown(int fd, uid_t uid, gid_t gid);
 
 /* renameat; with `noreplace` the rename fails with EEXIST if `to` exists,

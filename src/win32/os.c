@@ -51,6 +51,10 @@ long long safefs__filetime_ns(long long ticks) {
 
 /* GetSystemTimeAsFileTime lags the precise time by up to a tick, which
  * only makes a stamp's age look younger (safe: platform.h). */
+int safefs__can_create_private(void) {
+  return 0;
+}
+
 long long safefs__wall_ns(void) {
   FILETIME ft;
   GetSystemTimeAsFileTime(&ft);

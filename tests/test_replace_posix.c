@@ -1,0 +1,150 @@
+/*
+ * Atomic replace, POSIX only: who may replace what, and with which mode.
+ *   - SAFEFS_PRIVATE: a new file is 0600 (less the umask), never wider;
+ *     an existing target keeps its mode.
+ *   - A target the caller may not write is refused (SAFEFS_EACCES), as on
+ *     Windows, although the rename would replace it; root still may.
+ *   - On filesystems that keep no owners or modes, chown and chmod fail
+ *     (EINVAL, ENOSYS, EPERM, ENOTSUP): for a caller that is not root the
+ *     file is written all the same; for root it is a failure.
+ * The unprivileged cases run in a helper process that becomes nobody.
+ */
+#include "testutil.h"
+#include "testutil_proc.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define NOBODY 65534
+
+static mode_t mode_of(const char *p) {
+  struct stat st;
+  assert_int_equal(stat(p, &st), 0);
+  return st.st_mode & 07777;
+}
+
+static void private_files(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "token");
+  const char *q = tu_path(dir, "streamed-key");
+  const char *plain = tu_path(dir, "plain");
+  mode_t old = umask(022);
+  safefs_writer *w;
+  assert_int_equal(safefs_write_file(p, "secret", 6, SAFEFS_PRIVATE), 0);
+  assert_int_equal(mode_of(p), 0600);
+  assert_int_equal(safefs_writer_open(&w, q, SAFEFS_PRIVATE | SAFEFS_NOREPLACE), 0);
+  assert_int_equal(safefs_writer_write(w, "k", 1), 0);
+  assert_int_equal(safefs_writer_commit(w), 0);
+  assert_int_equal(mode_of(q), 0600);
+  /* negative control: without the flag the same umask gives 0644 */
+  assert_int_equal(safefs_write_file(plain, "x", 1, 0), 0);
+  assert_int_equal(mode_of(plain), 0644);
+  /* an existing target keeps its permissions */
+  assert_int_equal(safefs_write_file(plain, "y", 1, SAFEFS_PRIVATE), 0);
+  assert_int_equal(mode_of(plain), 0644);
+  umask(old);
+}
+
+/* Run `mode` as nobody in a home of nobody's inside the scratch dir. */
+static void as_nobody(const char *dir, const char *mode) {
+  const char *home = tu_path(dir, "home");
+  tu_mkdir(home);
+  assert_int_equal(chown(home, NOBODY, NOBODY), 0);
+  assert_int_equal(chmod(dir, 0711), 0);
+  assert_int_equal(tu_proc_wait(tu_proc_start(mode, home, (char *)NULL), 60000), 0);
+  chmod(dir, 0700);
+}
+
+/* Child (nobody): a 0400 file of its own is refused, unchanged; a 0600 one
+ * is replaced (the control that the refusal is about the mode). */
+static int child_read_only_target(const char *home) {
+  char *ro = tu_join(home, "ro.txt"), *rw = tu_join(home, "rw.txt");
+  int rc = 0;
+  if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+    return 90;
+  tu_write_raw(ro, "old", 3);
+  tu_write_raw(rw, "old", 3);
+  if (chmod(ro, 0400) != 0 || chmod(rw, 0600) != 0)
+    rc = 91;
+  else if (safefs_write_file(ro, "new", 3, 0) != SAFEFS_EACCES || !tu_file_is(ro, "old"))
+    rc = 92;
+  else if (strstr(safefs_last_error_message(), "not writable") == NULL)
+    rc = 93;
+  else if (tu_count_own_names(home) != 0)
+    rc = 94;
+  else if (safefs_write_file(rw, "new", 3, 0) != 0 || !tu_file_is(rw, "new"))
+    rc = 95;
+  free(ro);
+  free(rw);
+  return rc;
+}
+
+static void read_only_target_is_refused(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "ro.txt");
+  if (geteuid() != 0)
+    skip(); /* it needs to become nobody and to be root for the control */
+  as_nobody(dir, "read-only-target");
+  /* root may write anything, and so replaces it, as Windows would not */
+  tu_write_raw(p, "old", 3);
+  assert_int_equal(chmod(p, 0400), 0);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
+  assert_true(tu_file_is(p, "new"));
+  assert_int_equal(mode_of(p), 0400);
+}
+
+/* Child (nobody): chmod and chown refused the way FAT, exFAT and some FUSE
+ * mounts refuse them: the file is written anyway. */
+static int child_cannot_keep_modes(const char *home) {
+  static const long errs[] = {EINVAL, ENOSYS, EPERM, ENOTSUP};
+  char *p = tu_join(home, "on-fat.txt");
+  size_t i;
+  int rc = 0;
+  if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
+    return 90;
+  tu_write_raw(p, "old", 3);
+  for (i = 0; i < sizeof errs / sizeof errs[0] && rc == 0; i++) {
+    tu_faults_reset();
+    tu_fault_add(SAFEFS__OP_SET_MODE, 1, errs[i], 2);
+    if (safefs_write_file(p, "new", 3, 0) != 0 || !tu_file_is(p, "new"))
+      rc = 100 + (int)i;
+    tu_faults_off();
+    tu_write_raw(p, "old", 3);
+  }
+  free(p);
+  return rc;
+}
+
+static void filesystems_without_modes(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "f.txt");
+  if (geteuid() != 0)
+    skip(); /* the root half below is the control; run as root */
+  as_nobody(dir, "cannot-keep-modes");
+  /* negative control: for root the same refusal is a real failure */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_SET_MODE, 1, EINVAL, 2);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EINVAL);
+  tu_faults_off();
+  assert_true(tu_file_is(p, "old"));
+  assert_int_equal(tu_count_own_names(dir), 0);
+}
+
+static int run_helper(const char *mode, int argc, char **argv) {
+  if (argc == 1 && strcmp(mode, "read-only-target") == 0)
+    return child_read_only_target(argv[0]);
+  if (argc == 1 && strcmp(mode, "cannot-keep-modes") == 0)
+    return child_cannot_keep_modes(argv[0]);
+  return 2;
+}
+
+static const struct CMUnitTest tests[] = {
+    TU_TEST(private_files),
+    TU_TEST(read_only_target_is_refused),
+    TU_TEST(filesystems_without_modes),
+};
+TU_SUITE("replace_posix", tests, run_helper);
