@@ -255,8 +255,10 @@ int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to) {
 
 #if defined(__linux__) && defined(O_TMPFILE)
 /* Naming needs /proc/self/fd; it is looked at until it has been seen once
- * (a racing first look stores the same answer). The look is part of this
- * one call for the seam, so that a test sees the same calls in every run. */
+ * (a racing first look stores the same answer; relaxed atomics, the GCC
+ * and Clang builtins every compiler of this Linux-only code has, so that
+ * the threads' accesses are no data race). The look is part of this one
+ * call for the seam, so that a test sees the same calls in every run. */
 static int proc_fd_seen;
 
 int safefs__sys_open_anon(int dirfd, mode_t mode) {
@@ -264,11 +266,12 @@ int safefs__sys_open_anon(int dirfd, mode_t mode) {
   do {
     if (refused(SAFEFS__OP_CREATE_ANON, NULL, NULL, dirfd)) {
       fd = -1;
-    } else if (!proc_fd_seen && access("/proc/self/fd", X_OK) != 0) {
+    } else if (!__atomic_load_n(&proc_fd_seen, __ATOMIC_RELAXED) &&
+               access("/proc/self/fd", X_OK) != 0) {
       errno = EOPNOTSUPP;
       fd = -1;
     } else {
-      proc_fd_seen = 1;
+      __atomic_store_n(&proc_fd_seen, 1, __ATOMIC_RELAXED);
       fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
     }
     done(fd);
