@@ -264,8 +264,10 @@ int safefs__dir_rmdir(safefs__dir *d, const char *name);
 int safefs__dir_rename(safefs__dir *d, const char *from, const char *to);
 
 /* Make the renames and removals done in d durable: fsync of the directory
- * on POSIX (filesystems that cannot sync a directory are tolerated); on
- * Windows the NTFS journal orders them and there is nothing to call. */
+ * on POSIX, FlushFileBuffers of the directory on Windows (filesystems and
+ * rights that cannot sync a directory are tolerated). The one "make a
+ * directory's entries durable" of both backends: the deleter, the missing
+ * parents (SAFEFS_MKDIRS) and, on Windows, the atomic replace use it. */
 int safefs__dir_sync(safefs__dir *d);
 
 /* 1 if removing a name may leave it occupied for a while, so the deleter

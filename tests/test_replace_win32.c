@@ -612,6 +612,8 @@ static void faults_write_sync_and_names(void **state) {
   /* the temp cannot be removed at first: it still is, and the status and
      OS error are the write's */
   start_over(p);
+  tu_fault_add(SAFEFS__OP_DOOM_TEMP, 1, ERROR_INVALID_PARAMETER, 1); /* a temp with no
+                                                                          delete-on-close */
   tu_fault_add(SAFEFS__OP_WRITE, 1, ERROR_DISK_FULL, 1);
   tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 2);
   assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_ENOSPC);

@@ -348,6 +348,7 @@ struct model {
                           root, then every directory of the target's tree */
   size_t n_obs;
   int commit_ev, root_sync_ev;
+  int commit_through; /* Win32: the commit was a write-through rename */
   int where; /* the event a violation is reported at; -1 before the first */
   int after_return;
   struct ents *scratch; /* one crash state: entries of each obs directory */
@@ -962,8 +963,7 @@ static void check_commit(struct model *m, const struct cm_event *ev, int ino) {
     violate(m, CM_RENAME_AFTER_FAILED_SYNC, "its sync #%d failed", f->failed_sync_ev);
   if ((m->e->flags & SAFEFS_NOREPLACE) && !(ev->flags & SAFEFS__RENAME_NOREPLACE))
     violate(m, CM_NOREPLACE_CLOBBERS, "rename without NOREPLACE");
-  if (durable && m->kind == CM_WIN32 && !(ev->flags & SAFEFS__RENAME_DURABLE))
-    violate(m, CM_RENAME_NOT_DURABLE, "rename not write-through");
+  m->commit_through = (ev->flags & SAFEFS__RENAME_DURABLE) != 0;
   m->commit_ev = m->where;
 }
 
@@ -1080,7 +1080,8 @@ static int replay_sync(struct model *m, const struct cm_event *ev, int ok) {
     return 1;
   }
   if (m->in[ino].is_dir) {
-    make_durable(m, ino, m->n_p);
+    /* POSIX: that directory's operations; NTFS: the whole log */
+    make_durable(m, m->kind == CM_WIN32 ? -1 : ino, m->n_p);
     if (ino == m->root)
       m->root_sync_ev = m->where;
     return 1;
@@ -1299,6 +1300,10 @@ static void check_live_end(struct model *m) {
     if (!(e->flags & SAFEFS_NOSYNC) && m->kind == CM_POSIX && m->commit_ev >= 0 &&
         m->root_sync_ev < m->commit_ev)
       violate(m, CM_RENAME_NOT_DURABLE, "no directory sync after rename #%d", m->commit_ev);
+    if (!(e->flags & SAFEFS_NOSYNC) && m->kind == CM_WIN32 && m->commit_ev >= 0 &&
+        !m->commit_through && m->root_sync_ev < m->commit_ev)
+      violate(m, CM_RENAME_NOT_DURABLE, "rename #%d neither write-through nor followed by a "
+              "directory flush", m->commit_ev);
   } else {
     /* a file is as it was if it has the old content, also as a copy (the
        POSIX restore after a failed directory fsync copies it back from the

@@ -55,7 +55,10 @@
  * reach the disk as a prefix, in order (CM_PREFIX). A rename with
  * SAFEFS__RENAME_DURABLE (MOVEFILE_WRITE_THROUGH / ReplaceFileW) is durable
  * when it returns, and with it every metadata operation logged before it.
- * There is no directory fsync. File data is durable after SYNC
+ * A SYNC_DIR (FlushFileBuffers on the directory: MS-FSA 2.1.5.7, "the
+ * directory structure is persisted to stable storage") makes the whole log
+ * durable, as a write-through rename does; a commit that is neither must
+ * be followed by one before success. File data is durable after SYNC
  * (FlushFileBuffers), and until then torn at 4 KiB blocks as above.
  * ReplaceFileW with a backup name (the seam's RENAME with `data`) is two
  * renames in the log, target -> backup then replacement -> target: neither

@@ -489,9 +489,18 @@ int safefs__dir_rename(safefs__dir *d, const char *from, const char *to) {
   return rc;
 }
 
+/* The directory's entries to stable storage: a flush of the directory
+ * (sys.h). Filesystems and rights that cannot do it are tolerated, as
+ * POSIX tolerates a directory fsync that some filesystems refuse: there
+ * the NTFS-like journal (or nothing, on FAT) is all there is. */
 int safefs__dir_sync(safefs__dir *d) {
-  SAFEFS__UNUSED(d);
-  return 0;
+  DWORD e;
+  if (safefs__sys_flush_dir(d->h))
+    return 0;
+  e = GetLastError();
+  if (safefs__dir_flush_tolerated(e))
+    return 0;
+  return safefs__fail_os_at((long)e, d->label, NULL);
 }
 
 int safefs__unlink_leaves_name(void) {

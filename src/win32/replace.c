@@ -87,6 +87,9 @@
 
 struct safefs__temp {
   HANDLE h;        /* the temp, open for writing; INVALID_HANDLE_VALUE once closed */
+  int doomed;      /* the temp is marked delete-on-close */
+  safefs__dir *dir_handle; /* the target's directory, to flush after the
+                              replace (durable writes only), or NULL */
   unsigned flags;
   int target_exists;
   DWORD attrs;     /* the attributes the new content gets */
@@ -101,6 +104,7 @@ struct safefs__temp {
 static void free_temp(safefs__temp *t) {
   if (t->h != INVALID_HANDLE_VALUE)
     safefs__sys_close(t->h);
+  safefs__dir_close(t->dir_handle);
   safefs__path_free(&t->target);
   safefs__path_free(&t->temp);
   safefs__free(t->base);
@@ -198,7 +202,24 @@ static int resolve_target(safefs__temp *t, const char *path) {
   return 0;
 }
 
-/* CREATE_NEW never opens a name that is already there: another is drawn. */
+/* Set or clear delete-on-close on the temp (FileDispositionInfo, on the
+ * handle opened with DELETE access). While it is set, a process killed
+ * (TerminateProcess, a crash) leaves no temp: the file goes with its last
+ * handle. FileDispositionInfoEx (POSIX semantics) is not needed, and Wine 8
+ * answers it with ERROR_INVALID_PARAMETER. */
+static BOOL set_doomed(safefs__temp *t, BOOL doomed) {
+  FILE_DISPOSITION_INFO info;
+  info.DeleteFile = doomed;
+  if (!safefs__sys_set_file_info(t->h, t->name, FileDispositionInfo, &info, sizeof info,
+                                 doomed ? SAFEFS__OP_DOOM_TEMP : SAFEFS__OP_KEEP_TEMP))
+    return FALSE;
+  t->doomed = doomed != 0;
+  return TRUE;
+}
+
+/* CREATE_NEW never opens a name that is already there: another is drawn.
+ * The temp is marked delete-on-close at once; a filesystem that refuses
+ * the mark gets a temp without it (a kill then leaves it, as before). */
 static int create_temp(void *ctx, const char *name) {
   safefs__temp *t = (safefs__temp *)ctx;
   DWORD e;
@@ -207,14 +228,30 @@ static int create_temp(void *ctx, const char *name) {
   if ((rc = safefs__path_join(&t->temp, t->target.wide, safefs__path_base_offset(t->target.wide),
                               name)) != 0)
     return rc;
-  t->h = safefs__sys_create_file(&t->temp, GENERIC_WRITE, FILE_SHARE_READ | FILE_SHARE_DELETE,
-                                 CREATE_NEW, FILE_ATTRIBUTE_HIDDEN, SAFEFS__OP_CREATE_TEMP);
-  if (t->h != INVALID_HANDLE_VALUE)
+  t->h = safefs__sys_create_file(&t->temp, GENERIC_WRITE | DELETE,
+                                 FILE_SHARE_READ | FILE_SHARE_DELETE, CREATE_NEW,
+                                 FILE_ATTRIBUTE_HIDDEN, SAFEFS__OP_CREATE_TEMP);
+  if (t->h != INVALID_HANDLE_VALUE) {
+    set_doomed(t, TRUE);
     return 0;
+  }
   e = GetLastError();
   if (e == ERROR_FILE_EXISTS || e == ERROR_ALREADY_EXISTS)
     return safefs__fail(SAFEFS_EEXIST, (long)e);
   return safefs__path_fail(e, &t->temp, t->dir);
+}
+
+/* A durable write opens the target's directory now, as POSIX does, so
+ * that the flush after the replace needs no open (one call fewer between
+ * the replace and success, and a directory that cannot be opened fails the
+ * write before anything was done). */
+static int open_dir(safefs__temp *t) {
+  int rc;
+  if (t->flags & SAFEFS_NOSYNC)
+    return 0;
+  if ((rc = safefs__dir_open_path(&t->dir_handle, t->dir)) != 0)
+    safefs__message_append(", to flush it for '%s'", t->base);
+  return rc;
 }
 
 int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
@@ -226,6 +263,8 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
   if (t == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
   t->h = INVALID_HANDLE_VALUE;
+  t->doomed = 0;
+  t->dir_handle = NULL;
   t->flags = flags;
   t->target.wide = NULL;
   t->target.name = path;
@@ -234,7 +273,7 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
   t->base = NULL;
   t->dir = NULL;
 
-  if ((rc = resolve_target(t, path)) != 0 ||
+  if ((rc = resolve_target(t, path)) != 0 || (rc = open_dir(t)) != 0 ||
       (rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, create_temp, t)) != 0) {
     free_temp(t);
     return rc;
@@ -277,7 +316,8 @@ void safefs__temp_discard(safefs__temp *t) {
     safefs__sys_close(t->h);
     t->h = INVALID_HANDLE_VALUE;
   }
-  delete_name(&t->temp);
+  if (!t->doomed) /* a marked temp went with its handle */
+    delete_name(&t->temp);
   free_temp(t);
 }
 
@@ -430,6 +470,20 @@ static void restore_backup(struct put *p) {
   delete_name(&p->backup);
 }
 
+/* The directory flush after the replace failed: put back what was there,
+ * as POSIX does after a failed directory fsync. A new target is removed;
+ * an old one comes back from the backup name over the new content. If
+ * there is no backup (the filesystem has no ReplaceFileW, or no random
+ * name could be drawn) the new content stays, and the failure says so. */
+static void restore_after_flush(struct put *p) {
+  if (!p->t->target_exists)
+    delete_name(&p->t->target);
+  else if (p->backup_has_old &&
+           !safefs__sys_move_file(&p->backup, &p->t->target,
+                                  MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
+    delete_name(&p->backup);
+}
+
 int safefs__temp_commit(safefs__temp *t) {
   struct safefs__saved_error e;
   struct put p;
@@ -449,6 +503,12 @@ int safefs__temp_commit(safefs__temp *t) {
     rc = fail_in_dir(t, GetLastError(), t->name);
     goto fail;
   }
+  /* the mark comes off only now, just before the close and the replace:
+     a kill between the two is the one that leaves a temp */
+  if (t->doomed && !set_doomed(t, FALSE)) {
+    rc = fail_in_dir(t, GetLastError(), t->name);
+    goto fail;
+  }
   rc = safefs__sys_close(t->h) ? 0 : fail_in_dir(t, GetLastError(), t->name);
   t->h = INVALID_HANDLE_VALUE;
   if (rc != 0)
@@ -464,6 +524,18 @@ int safefs__temp_commit(safefs__temp *t) {
   rc = safefs__retry(put_attempt, &p, -1);
   if (rc != 0)
     goto fail;
+  /* After the replace, before success: the directory is flushed, so that
+     the rename itself is on stable storage when the call returns (the data
+     already is). safefs__dir_sync is the deleter's and SAFEFS_MKDIRS' too;
+     it tolerates filesystems and rights that cannot flush a directory. */
+  if (t->dir_handle != NULL && (rc = safefs__dir_sync(t->dir_handle)) != 0) {
+    safefs__message_append(", after replacing '%s'", t->base);
+    safefs__error_save(&e);
+    restore_after_flush(&p);
+    safefs__path_free(&p.backup);
+    free_temp(t);
+    return safefs__error_restore(&e, rc);
+  }
   if (p.backup_has_old)
     delete_name(&p.backup); /* if it stays, safefs_sweep finds it */
   safefs__path_free(&p.backup);

@@ -138,6 +138,32 @@ BOOL safefs__sys_flush(HANDLE h) {
   return done_ok(FlushFileBuffers(h));
 }
 
+BOOL safefs__sys_flush_dir(HANDLE dir) {
+  HANDLE h;
+  BOOL ok;
+  DWORD e;
+  long r = ask_seam(SAFEFS__OP_SYNC_DIR, NULL, NULL, NULL, 0, dir);
+  if (r == SAFEFS__SEAM_SKIP)
+    return done_ok(TRUE);
+  if (r > 0)
+    return done_ok(FALSE);
+  h = ReOpenFile(dir, FILE_ADD_FILE | SYNCHRONIZE,
+                 FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                 FILE_FLAG_BACKUP_SEMANTICS);
+  if (h == INVALID_HANDLE_VALUE)
+    return done_ok(FALSE);
+  ok = FlushFileBuffers(h);
+  e = GetLastError();
+  CloseHandle(h);
+  SetLastError(e);
+  return done_ok(ok);
+}
+
+int safefs__dir_flush_tolerated(DWORD e) {
+  return e == ERROR_ACCESS_DENIED || e == ERROR_INVALID_FUNCTION || e == ERROR_NOT_SUPPORTED ||
+         e == ERROR_INVALID_PARAMETER;
+}
+
 BOOL safefs__sys_close(HANDLE h) {
   if (refused(SAFEFS__OP_CLOSE, NULL, NULL, h)) {
     DWORD e = GetLastError();

@@ -48,6 +48,28 @@ BOOL safefs__sys_transfer_at(HANDLE h, enum safefs__op op, void *buf, DWORD size
  * seam may answer SAFEFS__SEAM_SKIP: no flush, reported as done. */
 BOOL safefs__sys_flush(HANDLE h);
 
+/* Make the entries of the directory open as `dir` (any access) durable:
+ * FlushFileBuffers on a second handle to it opened with FILE_ADD_FILE and
+ * FILE_FLAG_BACKUP_SEMANTICS (ReOpenFile). MS-FSA 2.1.5.7: a flush of a
+ * directory "ensures that the directory structure is persisted to stable
+ * storage"; MS-SMB2 3.3.5.11: a directory flush needs FILE_ADD_FILE or
+ * FILE_ADD_SUBDIRECTORY (FILE_WRITE_DATA / FILE_APPEND_DATA are the same
+ * bits), which whoever may create a file there has, where FlushFileBuffers'
+ * documented GENERIC_WRITE would also ask for the right to write the
+ * directory's attributes. One SYNC_DIR for the seam (the second handle is
+ * part of it); SAFEFS__SEAM_SKIP makes it a no-op. */
+BOOL safefs__sys_flush_dir(HANDLE dir);
+
+/* 1 if a directory flush failing with e only says that this filesystem or
+ * these rights cannot flush a directory: ERROR_ACCESS_DENIED (no
+ * FILE_ADD_FILE, e.g. a directory the user may replace a file in through
+ * an ACL that grants only that file), ERROR_INVALID_FUNCTION and
+ * ERROR_NOT_SUPPORTED (FAT and exFAT on some versions, network
+ * redirectors, FUSE-like drivers), ERROR_INVALID_PARAMETER (Wine on some
+ * hosts). The rename is then as durable as the filesystem makes it, as on
+ * POSIX for safefs__dir_sync_tolerated. */
+int safefs__dir_flush_tolerated(DWORD e);
+
 /* CloseHandle. The handle is closed whatever the seam says, so an
  * injected failure never leaks it. */
 BOOL safefs__sys_close(HANDLE h);
