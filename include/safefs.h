@@ -166,11 +166,19 @@ enum {
  * Durable by default. POSIX: when 0 is returned the new content survives
  * power loss (file fsynced, F_FULLFSYNC on macOS, then the parent directory
  * fsynced). Windows: the data is flushed (FlushFileBuffers) before the
- * replace, so a power loss never leaves a torn or empty file, but the
- * replace itself is committed by the NTFS journal shortly after the return
- * (ReplaceFileW has no write-through), and a power loss inside ReplaceFileW
- * can leave the old content only under the .<name>.safefs-<hex>.old backup
+ * replace, so a power loss never leaves a torn or empty file, and the
+ * target's directory is flushed after it, before 0 is returned, so on NTFS
+ * and ReFS the replace survives a power loss after the return (where the
+ * filesystem or the user's rights cannot flush a directory, as on FAT or
+ * some network shares, that flush is skipped and the replace is committed
+ * by the filesystem's own schedule). A power loss inside ReplaceFileW can
+ * leave the old content only under the .<name>.safefs-<hex>.old backup
  * name, which safefs_sweep puts back in place. See the README's table.
+ *
+ * A process killed while writing leaves nothing on Linux (the temp has no
+ * name until just before the rename: O_TMPFILE) and on Windows (the temp is
+ * delete-on-close until the commit); a kill inside the commit, or on other
+ * systems at any time, may leave a .tmp or .old name for safefs_sweep.
  *
  * An existing target keeps its permission bits (and owner where the process
  * may chown) on POSIX, and its attributes and ACLs on Windows. If `path` is
@@ -195,7 +203,10 @@ enum {
  * target exists), SAFEFS_EACCES, SAFEFS_EROFS, SAFEFS_ENOSPC, SAFEFS_EIO,
  * SAFEFS_ENAMETOOLONG, SAFEFS_ENOMEM, SAFEFS_EBUSY (Windows: the target
  * stayed held by another process for the whole retry budget).
- * On failure the target is untouched and no temporary file remains.
+ * On failure the target is untouched and no temporary file remains. (A
+ * failure after the rename, a directory sync that fails with an I/O error,
+ * puts the old content back: POSIX copies it from the old file, held open
+ * across the rename; Windows moves it back from the backup name.)
  *
  * SAFEFS_MKDIRS: missing parent directories are created first (POSIX
  * 0777 & ~umask, Windows the ACL inherited from their parent), and each

@@ -4,16 +4,36 @@
  *   create   convert the path (UTF-16, absolute, \\?\); follow a symbolic
  *            link at the target to the file it names; refuse a directory,
  *            a read-only target, and (NOREPLACE) an existing one; create
- *            .<name>.safefs-<random>.tmp beside it with CREATE_NEW, hidden
+ *            .<name>.safefs-<random>.tmp beside it with CREATE_NEW, hidden,
+ *            and mark it delete-on-close; open the target's directory
+ *            (durable writes)
  *   write    the content, in DWORD-sized pieces
  *   commit   give the temp the target's attributes, FlushFileBuffers,
- *            CloseHandle; then put it in place: ReplaceFileW over an
+ *            clear the delete-on-close mark, CloseHandle; then put it in
+ *            place: ReplaceFileW over an
  *            existing target (the old file going to a backup name, dropped
  *            after success), MoveFileExW(MOVEFILE_WRITE_THROUGH) otherwise,
  *            retried through safefs__retry while another process holds the
- *            target
+ *            target; then flush the directory (not with SAFEFS_NOSYNC) and
+ *            drop the backup
  *
  * Why this order:
+ *   - The temp is delete-on-close while it is written, so a process killed
+ *     then (TerminateProcess, a crash) leaves nothing: the file goes with
+ *     its last handle. The mark comes off just before the close, because
+ *     ReplaceFileW and MoveFileExW need the file to outlive the handle.
+ *     Meanwhile other programs see the name but cannot open the file (a
+ *     delete-pending file: ERROR_ACCESS_DENIED). Checked under Wine 8
+ *     only: a marked temp is gone after TerminateProcess, and clearing the
+ *     mark and then MoveFileExW works.
+ *   - The directory flush comes after the replace and before success, as
+ *     POSIX's directory fsync does: MS-FSA 2.1.5.7 says a directory flush
+ *     "ensures that the directory structure is persisted to stable
+ *     storage", so after a 0 return the rename survives a power loss
+ *     (before, it was left to the NTFS journal's next write, seconds
+ *     later). The backup is dropped after the flush, so a failed flush can
+ *     still move the old content back. Under Wine the flush is an fsync of
+ *     the host directory; on Windows it could not be checked here.
  *   - The temp lives in the target's directory so that the final rename
  *     stays on one volume and is atomic.
  *   - CREATE_NEW never opens a file that is already there (a name planted
@@ -57,19 +77,19 @@
  *   file, and a crash between the two leaves the old content only under
  *   the backup name. Readers never see a mix of two contents there either.
  *
- * Durability on Windows (there is no directory fsync):
- *   - Guaranteed after a 0 return (without SAFEFS_NOSYNC): the new content
- *     was flushed with FlushFileBuffers before it was put in place, so after
- *     a crash or power loss the target holds either the complete old or the
- *     complete new content, never an empty or torn file, on a journaling
- *     filesystem (NTFS, ReFS).
- *   - Not guaranteed: that the rename itself has reached the disk when the
- *     call returns. NTFS commits the rename in its metadata journal, which
- *     it writes out within seconds; a power loss just after the return may
- *     bring back the complete old content. MOVEFILE_WRITE_THROUGH is passed
- *     to MoveFileExW, but Windows documents it only for moves done as
- *     copies (across volumes), and ReplaceFileW has no such flag. FAT and
- *     exFAT have no journal and give neither guarantee across power loss.
+ * Durability on Windows:
+ *   - Guaranteed after a 0 return (without SAFEFS_NOSYNC), on NTFS and
+ *     ReFS: the new content was flushed with FlushFileBuffers before it was
+ *     put in place, and the directory after it, so after a crash or power
+ *     loss the target holds the complete new content (before the return:
+ *     the complete old or new one, never an empty or torn file).
+ *   - Where the directory cannot be flushed (safefs__dir_flush_tolerated:
+ *     no FILE_ADD_FILE right, FAT and network redirectors) the rename is
+ *     committed on the filesystem's own schedule (NTFS's journal: within
+ *     seconds), and a power loss just after the return may bring back the
+ *     complete old content. MOVEFILE_WRITE_THROUGH is passed to MoveFileExW
+ *     too, but Windows documents it only for moves done as copies. FAT and
+ *     exFAT have no journal and give no guarantee across power loss.
  *   - With SAFEFS_NOSYNC the replace is still atomic for readers; after a
  *     power loss the target may hold the old content or, where the
  *     filesystem committed the rename before the data, an incomplete file.
