@@ -40,7 +40,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
       abort();
     if (which != SAFEFS_CLI_RM && a.count != 1)
       abort();
-    if (which == SAFEFS_CLI_WRITE && (a.flags & ~(unsigned)(SAFEFS_NOSYNC | SAFEFS_NOREPLACE)))
+    if (which == SAFEFS_CLI_WRITE &&
+        (a.flags & ~(unsigned)(SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_PRIVATE | SAFEFS_MKDIRS)))
       abort();
     if (which == SAFEFS_CLI_LOCK &&
         (a.flags & ~(unsigned)SAFEFS_LOCK_SHARED || a.command <= a.first || a.command >= argc ||
