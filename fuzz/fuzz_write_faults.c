@@ -81,7 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   safefs__seam_set(NULL, NULL);
 
-  if ((flags & ~(unsigned)(SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS)) != 0 && !writer &&
+  if ((flags & ~(unsigned)(SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS | SAFEFS_PRIVATE)) != 0 &&
+      !writer &&
       rc != SAFEFS_EINVAL)
     abort(); /* unknown flags must be refused */
   got = fuzz_read_raw(target, &got_n);
