@@ -331,6 +331,75 @@ SAFEFS_EXTERN int safefs_writer_commit(safefs_writer *w);
  * touched. NULL is fine. */
 SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
 
+/* ---- Batches: many files for the price of a few flushes ------------------
+ * A batch replaces many files, each with the guarantee of
+ * safefs_write_file (after any crash each holds its complete old or its
+ * complete new content, never a mix; readers see old or new), for far
+ * fewer flushes: the temps are written together, their writeback started
+ * together (Linux: sync_file_range) so that their syncs overlap, each put
+ * in place, and each distinct directory synced once at the end instead of
+ * once per file.
+ *
+ *   safefs_batch *b;
+ *   safefs_batch_begin(&b, 0);
+ *   safefs_batch_add(b, "pkg/a.json", a, a_len);   (copies the content)
+ *   safefs_batch_add(b, "pkg/b.json", b_, b_len);
+ *   if (safefs_batch_commit(b) != 0) ...          (always releases b)
+ *
+ * The set is NOT all-or-nothing. What each moment leaves:
+ *   - Before the commit nothing is on disk: safefs_batch_add only checks
+ *     the path and keeps a copy of the content in memory (so a batch is
+ *     meant for many small files; stream a big one with safefs_writer). A
+ *     process killed before or inside the commit's first step leaves
+ *     nothing.
+ *   - The commit works through the files in the order they were added, up
+ *     to 64 at a time: their temps are created, written and synced, then
+ *     each is put in place. A crash during the commit leaves each file old
+ *     or new on its own: a file added later may be new while an earlier
+ *     one is old (the renames reach the disk in their own order until the
+ *     directory is synced). When commit returns 0, every file is new and
+ *     durable (without SAFEFS_NOSYNC).
+ *   - A failure stops the commit at the file that failed: the files added
+ *     before it hold their new content, it and those after it their old
+ *     one (no temp is left). The message names the file.
+ *     safefs_batch_commit_report tells how many were put in place; a bad
+ *     path (a directory, a read-only target, a missing parent) among the
+ *     first 64 files fails before any is put in place. A directory sync
+ *     that fails at the end leaves every file new but perhaps not durable
+ *     (the old content is not put back, unlike safefs_write_file: holding
+ *     every old file open would cost a descriptor each).
+ *   - A path added twice gets the content added last.
+ * Flags: SAFEFS_NOSYNC, SAFEFS_MKDIRS (created at commit, each new
+ * directory durable before the files in it) and SAFEFS_PRIVATE, as for
+ * safefs_write_file; SAFEFS_NOREPLACE is refused (SAFEFS_EINVAL).
+ * Windows: the temps are flushed one by one (FlushFileBuffers), so a batch
+ * saves only the per-file directory flushes there. */
+typedef struct safefs_batch safefs_batch;
+
+/* Start an empty batch. SAFEFS_EINVAL for unknown flags or NOREPLACE,
+ * SAFEFS_ENOMEM. On failure *out is NULL. */
+SAFEFS_EXTERN int safefs_batch_begin(safefs_batch **out, unsigned flags);
+
+/* Add a file: `size` bytes of `data`, copied. Checks the path (as
+ * safefs_write_file does before touching the disk) and nothing on disk.
+ * SAFEFS_EINVAL, SAFEFS_ENOMEM; the batch stays usable after a failed add
+ * (that file is not in it). */
+SAFEFS_EXTERN int safefs_batch_add(safefs_batch *b, const char *path, const void *data,
+                                   size_t size);
+
+/* Put every file in place (above). Always releases b. Returns 0 or the
+ * status of the first failure, with the statuses of safefs_write_file. */
+SAFEFS_EXTERN int safefs_batch_commit(safefs_batch *b);
+
+/* safefs_batch_commit, and *installed (if not NULL) set to how many files,
+ * counted in the order they were added, hold their new content when it
+ * returns: all of them on 0; on a failure, the files before the one that
+ * failed (all of them if only the final directory sync failed). */
+SAFEFS_EXTERN int safefs_batch_commit_report(safefs_batch *b, size_t *installed);
+
+/* Drop the batch; nothing was on disk yet. NULL is fine. */
+SAFEFS_EXTERN void safefs_batch_abort(safefs_batch *b);
+
 /* ---- Inter-process lock ------------------------------------------------- */
 enum { SAFEFS_LOCK_EXCLUSIVE = 0, SAFEFS_LOCK_SHARED = 1u << 0 };
 
