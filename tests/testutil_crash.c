@@ -342,12 +342,15 @@ struct model {
   struct fdent *fds;
   size_t n_fd, cap_fd;
   int root, old_ino;
+  int tdir;          /* the target's directory (the root, or one below) */
+  const char *tleaf; /* and the target's name in it */
+  int bare_dir;      /* where a name with no handle is looked for first */
   int *initial_ino;    /* the inode of each cm_initial entry */
   int *initial_parent; /* and the directory it is in */
   int *obs;            /* the directories crash states are built for: the
                           root, then every directory of the target's tree */
   size_t n_obs;
-  int commit_ev, root_sync_ev;
+  int commit_ev, dir_sync_ev; /* dir_sync_ev: the target directory's last sync */
   int commit_through; /* Win32: the commit was a write-through rename */
   int where; /* the event a violation is reported at; -1 before the first */
   int after_return;
@@ -570,6 +573,20 @@ static int lookup_step(const struct model *m, int dir, const char *name) {
 
 #define ROOT_ITSELF (-2)
 
+/* The directory of a name with no handle: the one of the file last looked
+ * at by its full path (the Win32 backend resolves each target so before
+ * its temp is made), else the directory that holds the name (a batch puts
+ * its temps in place after all are made), else that first one. */
+static int bare_dir(const struct model *m, const char *name) {
+  size_t i;
+  if (strchr(name, '/') != NULL || lookup(m, m->bare_dir, name) >= 0)
+    return m->bare_dir;
+  for (i = 0; i < m->n_in; i++)
+    if (lookup(m, (int)i, name) >= 0)
+      return (int)i;
+  return m->bare_dir;
+}
+
 /* The directory inode (live state) that (handle, path) names an entry of,
  * with the entry's name in *leaf (malloc'd); ROOT_ITSELF if the path is the
  * root; -1 if it is outside the model. */
@@ -598,9 +615,9 @@ static int resolve(const struct model *m, long long handle, const char *path, ch
     free(nr);
     dir = m->root;
   } else if (handle == -1) {
-    dir = m->root; /* a name with no directory handle: the Win32 backend's
-                      label for a name beside the target */
-    copy = norm_path(path);
+    copy = norm_path(path); /* a name with no directory handle: the Win32
+                               backend's label for a name beside the target */
+    dir = bare_dir(m, copy);
   } else {
     const struct fdent *f = fd_find((struct model *)m, handle);
     if (f != NULL && f->parent >= 0 && strcmp(f->name, path) == 0) {
@@ -631,6 +648,18 @@ static int resolve(const struct model *m, long long handle, const char *path, ch
   *leaf = xstrdup(rel);
   free(copy);
   return dir;
+}
+
+/* The second name of a rename or link, or ReplaceFileW's backup: with no
+ * handle, in the directory of the first (safefs renames within one). */
+static int resolve_beside(const struct model *m, const struct cm_event *ev, int dir,
+                          const char *path, char **leaf) {
+  if (ev->handle == -1 && dir >= 0 && path != NULL && !is_absolute(path) &&
+      strchr(path, '/') == NULL && strchr(path, '\\') == NULL) {
+    *leaf = norm_path(path);
+    return dir;
+  }
+  return resolve(m, ev->handle, path, leaf);
 }
 
 /* ---- pending directory operations ---------------------------------------- */
@@ -762,12 +791,33 @@ static int same(const unsigned char *a, size_t an, const void *b, size_t bn) {
 
 /* ---- invariants on one crash state ---------------------------------------- */
 
-static int initial_index(const struct model *m, const char *name) {
+static const char *leaf_of(const char *name) {
+  const char *slash = strrchr(name, '/');
+  return slash != NULL ? slash + 1 : name;
+}
+
+/* The cm_initial entry that was `leaf` in the target's directory, or -1. */
+static int initial_index(const struct model *m, const char *leaf) {
   size_t i;
   for (i = 0; i < m->t->n_initial; i++)
-    if (strcmp(m->t->initial[i].name, name) == 0)
+    if (m->initial_parent[i] == m->tdir && strcmp(leaf_of(m->t->initial[i].name), leaf) == 0)
       return (int)i;
   return -1;
+}
+
+/* 1 if `leaf` in the target's directory is the target or one of the
+ * others the call may change (cm_expect.others). */
+static int may_change(const struct model *m, const char *leaf) {
+  size_t dl = (size_t)(m->tleaf - m->e->target), i;
+  if (strcmp(leaf, m->tleaf) == 0)
+    return 1;
+  for (i = 0; i < m->e->n_others; i++) {
+    const char *o = m->e->others[i];
+    if ((size_t)(leaf_of(o) - o) == dl && strncmp(o, m->e->target, dl) == 0 &&
+        strcmp(leaf_of(o), leaf) == 0)
+      return 1;
+  }
+  return 0;
 }
 
 #define SHAPE_ABSENT (-1L)
@@ -822,7 +872,7 @@ static int tree_whole(const struct model *m, const struct ents *states) {
 static void check_target(struct model *m, const struct ents *states) {
   const struct cm_expect *e = m->e;
   const struct ents *c = &states[0];
-  int i = ents_find(c, e->target), ino, old_is_dir = m->old_ino >= 0 && m->in[m->old_ino].is_dir;
+  int i = ents_find(c, m->tleaf), ino, old_is_dir = m->old_ino >= 0 && m->in[m->old_ino].is_dir;
   struct torn tv;
   unsigned long v;
   size_t sizes[2];
@@ -857,16 +907,15 @@ static void check_target(struct model *m, const struct ents *states) {
 static void check_names(struct model *m, const struct ents *c) {
   size_t i;
   for (i = 0; i < c->n; i++) {
-    int k = initial_index(m, c->v[i].name);
-    if (strcmp(c->v[i].name, m->e->target) == 0)
+    if (may_change(m, c->v[i].name))
       continue;
-    if (k < 0 && !safefs__is_own_name(c->v[i].name))
+    if (initial_index(m, c->v[i].name) < 0 && !safefs__is_own_name(c->v[i].name))
       violate(m, CM_STRAY_NAME, "'%s'", c->v[i].name);
   }
   for (i = 0; i < m->t->n_initial; i++) {
-    const char *name = m->t->initial[i].name;
+    const char *name = leaf_of(m->t->initial[i].name);
     int j;
-    if (strchr(name, '/') != NULL || strcmp(name, m->e->target) == 0)
+    if (m->initial_parent[i] != m->tdir || may_change(m, name))
       continue;
     j = ents_find(c, name);
     if (j < 0 || c->v[j].ino != m->initial_ino[i])
@@ -933,7 +982,7 @@ static void crash_point(struct model *m) {
 /* ---- replay, with the ordering rules ---------------------------------------- */
 
 static int is_target(const struct model *m, int dir, const char *leaf) {
-  return dir == m->root && leaf != NULL && strcmp(leaf, m->e->target) == 0;
+  return dir == m->tdir && leaf != NULL && strcmp(leaf, m->tleaf) == 0;
 }
 
 /* The file a descriptor refers to, or -1 (reported as a mismatch). */
@@ -952,7 +1001,7 @@ static void check_commit(struct model *m, const struct cm_event *ev, int ino) {
   int durable = !(m->e->flags & SAFEFS_NOSYNC);
   if (f->created_ev < 0 || (!f->anon && !safefs__is_own_name(f->created_name)))
     violate(m, CM_TEMP_NOT_EXCL, "renamed '%s'", ev->path ? ev->path : "?");
-  else if (f->created_dir != m->root)
+  else if (f->created_dir != m->tdir)
     violate(m, CM_TEMP_ELSEWHERE, "'%s' made in another directory", f->created_name);
   if (durable && (f->last_sync_ev < 0 || f->last_sync_ev < f->last_write_ev))
     violate(m, CM_TEMP_NOT_SYNCED, "last write #%d, last sync #%d", f->last_write_ev,
@@ -1055,7 +1104,7 @@ static int replay_write(struct model *m, const struct cm_event *ev, int ok) {
   struct fdent *f = fd_find(m, ev->handle);
   if (ino < 0)
     return 0;
-  if (ino == m->old_ino || ino == lookup(m, m->root, m->e->target))
+  if (ino == m->old_ino || ino == lookup(m, m->tdir, m->tleaf))
     violate(m, CM_TARGET_WRITTEN, "target written in place");
   if (!ok || ev->size == 0)
     return 0;
@@ -1082,8 +1131,8 @@ static int replay_sync(struct model *m, const struct cm_event *ev, int ok) {
   if (m->in[ino].is_dir) {
     /* POSIX: that directory's operations; NTFS: the whole log */
     make_durable(m, m->kind == CM_WIN32 ? -1 : ino, m->n_p);
-    if (ino == m->root)
-      m->root_sync_ev = m->where;
+    if (ino == m->tdir)
+      m->dir_sync_ev = m->where;
     return 1;
   }
   return 0;
@@ -1092,7 +1141,7 @@ static int replay_sync(struct model *m, const struct cm_event *ev, int ok) {
 /* ReplaceFileW's first half: the file at `to` moves to the backup name. */
 static void replaced_aside(struct model *m, const struct cm_event *ev, int dir, const char *to) {
   char *leaf;
-  int bdir = resolve(m, ev->handle, ev->backup, &leaf), ino = lookup(m, dir, to);
+  int bdir = resolve_beside(m, ev, dir, ev->backup, &leaf), ino = lookup(m, dir, to);
   if (ino < 0 || bdir != dir)
     violate(m, CM_MODEL_MISMATCH, "replace of absent '%s' or backup elsewhere", to);
   else
@@ -1105,7 +1154,7 @@ static int replay_name_op(struct model *m, const struct cm_event *ev, int ok) {
   int dir = resolve(m, ev->handle, ev->path, &leaf), dir2 = -1, ino, changed = 0;
 
   if (ev->op == SAFEFS__OP_RENAME || ev->op == SAFEFS__OP_LINK)
-    dir2 = resolve(m, ev->handle, ev->path2, &leaf2);
+    dir2 = resolve_beside(m, ev, dir, ev->path2, &leaf2);
   if (ev->op == SAFEFS__OP_RENAME && ev->backup != NULL && ok && dir2 >= 0)
     replaced_aside(m, ev, dir2, leaf2);
   if (!ok || dir < 0)
@@ -1183,6 +1232,14 @@ static int replay(struct model *m, const struct cm_event *ev) {
     fd_add(m, ev->result, ino);
     free(leaf);
     return 0;
+  case SAFEFS__OP_STAT: /* a full path sets where the bare names that follow are */
+    if (ev->handle != -1 || ev->path == NULL || !is_absolute(ev->path))
+      return 0;
+    dir = resolve(m, ev->handle, ev->path, &leaf);
+    if (dir >= 0)
+      m->bare_dir = dir;
+    free(leaf);
+    return 0;
   case SAFEFS__OP_CREATE_TEMP:
   case SAFEFS__OP_OPEN_LOCK:
     return replay_create(m, ev, ok);
@@ -1242,9 +1299,21 @@ static void build_initial(struct model *m) {
     m->initial_parent[i] = dir;
     free(copy);
   }
-  /* the root, and the target's tree if it is a directory */
+  /* the target's directory (declared, if not the root), and the target's
+     tree if it is a directory */
+  m->tdir = m->bare_dir = m->root;
+  m->tleaf = leaf_of(m->e->target);
+  if (m->tleaf != m->e->target) {
+    size_t dl = (size_t)(m->tleaf - m->e->target) - 1;
+    for (i = 0; i < m->t->n_initial; i++)
+      if (m->t->initial[i].is_dir && strlen(m->t->initial[i].name) == dl &&
+          strncmp(m->t->initial[i].name, m->e->target, dl) == 0)
+        m->tdir = m->initial_ino[i];
+    if (m->tdir == m->root)
+      violate(m, CM_MODEL_MISMATCH, "the directory of '%s' was not declared", m->e->target);
+  }
   m->obs = (int *)xmalloc((m->t->n_initial + 1) * sizeof(int));
-  m->obs[m->n_obs++] = m->root;
+  m->obs[m->n_obs++] = m->tdir;
   for (i = 0; i < m->t->n_initial; i++) {
     const char *name = m->t->initial[i].name;
     size_t tl = strlen(m->e->target);
@@ -1254,7 +1323,7 @@ static void build_initial(struct model *m) {
   }
   m->scratch = (struct ents *)xmalloc(m->n_obs * sizeof *m->scratch);
   memset(m->scratch, 0, m->n_obs * sizeof *m->scratch);
-  m->old_ino = lookup(m, m->root, m->e->target);
+  m->old_ino = lookup(m, m->tdir, m->tleaf);
 }
 
 static void free_model(struct model *m) {
@@ -1287,8 +1356,8 @@ static void free_model(struct model *m) {
  * temp or backup is left behind. */
 static void check_live_end(struct model *m) {
   const struct cm_expect *e = m->e;
-  const struct ents *live = &m->in[m->root].live_ents;
-  int ino = lookup(m, m->root, e->target);
+  const struct ents *live = &m->in[m->tdir].live_ents;
+  int ino = lookup(m, m->tdir, m->tleaf);
   size_t i;
 
   if (e->status == 0) {
@@ -1297,11 +1366,11 @@ static void check_live_end(struct model *m) {
                             !same(m->in[ino].live, m->in[ino].live_size, e->new_data,
                                   e->new_size))
       violate(m, CM_WRONG_RESULT, "success, but the target is not in its new state");
-    if (!(e->flags & SAFEFS_NOSYNC) && m->kind == CM_POSIX && m->commit_ev >= 0 &&
-        m->root_sync_ev < m->commit_ev)
+    if (!(e->flags & SAFEFS_NOSYNC) && !e->not_durable && m->kind == CM_POSIX &&
+        m->commit_ev >= 0 && m->dir_sync_ev < m->commit_ev)
       violate(m, CM_RENAME_NOT_DURABLE, "no directory sync after rename #%d", m->commit_ev);
-    if (!(e->flags & SAFEFS_NOSYNC) && m->kind == CM_WIN32 && m->commit_ev >= 0 &&
-        !m->commit_through && m->root_sync_ev < m->commit_ev)
+    if (!(e->flags & SAFEFS_NOSYNC) && !e->not_durable && m->kind == CM_WIN32 &&
+        m->commit_ev >= 0 && !m->commit_through && m->dir_sync_ev < m->commit_ev)
       violate(m, CM_RENAME_NOT_DURABLE, "rename #%d neither write-through nor followed by a "
               "directory flush", m->commit_ev);
   } else {
@@ -1338,7 +1407,7 @@ long cm_check_order(const struct cm_trace *t, const struct cm_expect *e, enum cm
   m.e = e;
   m.r = r;
   m.where = -1;
-  m.commit_ev = m.root_sync_ev = -1;
+  m.commit_ev = m.dir_sync_ev = -1;
   build_initial(&m);
   crash_point(&m);
   for (i = 0; i < t->n; i++) {

@@ -16,6 +16,11 @@
  *                - after it returned success, exactly the new content;
  *                - nothing but the target, the names that were there before
  *                  and safefs's own temp/backup names (safefs__is_own_name).
+ *              A batch, which replaces several targets in one call, is
+ *              checked once per target, its other targets declared in
+ *              cm_expect.others: names that may appear, vanish or change.
+ *              Every other invariant and rule holds for the target under
+ *              check, which may be in a directory below the root.
  *   4. RULES   Ordering rules are checked on the trace itself: the temp is
  *              created exclusively (CREATE_TEMP) under an own name in the
  *              target's directory, synced after its last write and before
@@ -71,11 +76,13 @@
  * Windows that flushed less on a same-volume rename would break that
  * promise below safefs, where no trace can show it.)
  *
- * Crash states are built for the target's directory and, when the target
+ * Crash states are built for the target's directory (the root or one
+ * below it: the names checked are the ones in it) and, when the target
  * is a directory (removal), for every directory of its tree: "old" then
  * means the whole tree is under its name, entry for entry. Operations in
  * other directories are replayed but not enumerated (the invariants do not
- * look there).
+ * look there). The rename is made durable by a sync of the target's own
+ * directory.
  *
  * Nameless temps and delete-on-close (both models): CREATE_ANON (Linux
  * O_TMPFILE) makes a file with no name in the directory of its handle, and
@@ -92,10 +99,15 @@
  * their torn variants are not enumerated), and metadata (modes, owners).
  *
  * Paths in the trace are absolute, or relative to the directory handle of
- * the call (POSIX), or, with no handle (-1), names in the root (the Win32
- * backend labels names beside the target so). The seam passes a rename's
- * or link's source directory handle only; both names are resolved against
- * it (safefs always renames within one directory).
+ * the call (POSIX), or, with no handle (-1), names beside the target (the
+ * Win32 backend labels names so): in the directory of the last STAT by
+ * full path (each target's is looked at before its temp is made), else in
+ * the directory that holds the name (a batch renames its temps after all
+ * are made; the names must then be unique across directories). The seam
+ * passes a rename's or link's source directory handle only; both names
+ * (and ReplaceFileW's backup) are resolved against it, or with no handle
+ * the second beside the first (safefs always renames within one
+ * directory).
  */
 #ifndef SAFEFS_TESTUTIL_CRASH_H
 #define SAFEFS_TESTUTIL_CRASH_H
@@ -220,7 +232,8 @@ enum cm_order { CM_SUBSET, CM_PREFIX };
 /* What the API call was meant to do: take the target from its old state
  * to its new one (replace: new content; remove: absent). */
 struct cm_expect {
-  const char *target;        /* name in the root */
+  const char *target;        /* name relative to the root ("sub/c.json":
+                                its directory declared with cm_initial_dir) */
   const void *old_data;      /* NULL: the target did not exist, or is a
                                 directory declared with cm_initial_dir */
   size_t old_size;
@@ -228,12 +241,17 @@ struct cm_expect {
   size_t new_size;
   int new_absent;            /* the new state is "no target" (removal) */
   int not_durable;           /* success promises no durability (a crash
-                                after it may still show the old state) */
+                                after it may still show the old state, and
+                                no RENAME_NOT_DURABLE) */
   int failure_may_finish;    /* a failure may leave the new state too (a
                                 removal that failed after its rename) */
   unsigned flags;            /* SAFEFS_NOREPLACE, SAFEFS_NOSYNC */
   int status;                /* what the call returned */
   int allow_leftover;        /* an own name may stay (a failed cleanup) */
+  const char *const *others; /* names relative to the root that the call may
+                                change too (a batch's other targets): no
+                                STRAY_NAME or LOST_NAME for them */
+  size_t n_others;
 };
 
 struct cm_report {
