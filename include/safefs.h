@@ -359,15 +359,17 @@ SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
  *     one is old (the renames reach the disk in their own order until the
  *     directory is synced). When commit returns 0, every file is new and
  *     durable (without SAFEFS_NOSYNC).
- *   - A failure stops the commit at the file that failed: the files added
- *     before it hold their new content, it and those after it their old
- *     one (no temp is left). The message names the file.
- *     safefs_batch_commit_report tells how many were put in place; a bad
- *     path (a directory, a read-only target, a missing parent) among the
- *     first 64 files fails before any is put in place. A directory sync
- *     that fails at the end leaves every file new but perhaps not durable
- *     (the old content is not put back, unlike safefs_write_file: holding
- *     every old file open would cost a descriptor each).
+ *   - A failure stops the commit at the file that failed, which the
+ *     message names. Counted in the order added, the first files hold
+ *     their new content and all the others their old one, with no temp
+ *     left; safefs_batch_commit_report tells how many are new. A file that
+ *     cannot be started (a bad path: a directory, a read-only target, a
+ *     missing parent) stops the commit before any file of its group of 64
+ *     is put in place, so among the first 64 files it leaves every file
+ *     old. A directory sync that fails at the end leaves every file new but
+ *     perhaps not durable (the old content is not put back, unlike
+ *     safefs_write_file: holding every old file open would cost a
+ *     descriptor each).
  *   - A path added twice gets the content added last.
  * Flags: SAFEFS_NOSYNC, SAFEFS_MKDIRS (created at commit, each new
  * directory durable before the files in it) and SAFEFS_PRIVATE, as for
@@ -393,8 +395,8 @@ SAFEFS_EXTERN int safefs_batch_commit(safefs_batch *b);
 
 /* safefs_batch_commit, and *installed (if not NULL) set to how many files,
  * counted in the order they were added, hold their new content when it
- * returns: all of them on 0; on a failure, the files before the one that
- * failed (all of them if only the final directory sync failed). */
+ * returns (the first *installed; the others hold their old content): all
+ * of them on 0, and on a failure of the final directory sync. */
 SAFEFS_EXTERN int safefs_batch_commit_report(safefs_batch *b, size_t *installed);
 
 /* Drop the batch; nothing was on disk yet. NULL is fine. */

@@ -90,6 +90,7 @@ int safefs__is_sep(int c);
  * calls these in order: create, write*, then exactly one of commit or
  * discard. */
 typedef struct safefs__temp safefs__temp;
+typedef struct safefs__dir safefs__dir; /* a directory handle: remove.c below */
 
 /* Resolve the target (following symbolic links to the file they name),
  * check it is not a directory (and, for SAFEFS_NOREPLACE, that it does not
@@ -107,6 +108,24 @@ int safefs__temp_commit(safefs__temp *t);
 
 /* Remove the temp file and free t. Never touches the target. */
 void safefs__temp_discard(safefs__temp *t);
+
+/* The batch (src/batch.c) commits many temps with one directory sync per
+ * directory instead of one per file, in two steps per temp:
+ *   safefs__temp_sync_start: start writing the temp's data out without
+ *     waiting (Linux sync_file_range; elsewhere nothing), called for all
+ *     temps first, so that the syncs in safefs__temp_install overlap their
+ *     I/O instead of waiting one by one. A hint: nothing is made durable,
+ *     and nothing is reported. Nothing with SAFEFS_NOSYNC.
+ *   safefs__temp_install: safefs__temp_commit without its directory sync:
+ *     final permissions, data sync (unless NOSYNC), put in place. Frees t.
+ *     *in_place says whether the new content is in place, also on a
+ *     failure (one after the rename: the close). With dir, *dir receives
+ *     the target's directory for the caller's one sync, or NULL. A failure
+ *     before the rename leaves the target as it was and no temp; one after
+ *     it leaves the new content (the old one is not kept, unlike the
+ *     commit: see safefs.h). */
+void safefs__temp_sync_start(safefs__temp *t);
+int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place);
 
 /* ---- read.c: one file opened for a whole-file read ----------------------
  * The growing-buffer loop is shared (src/read.c); the backend opens, reads
@@ -218,7 +237,8 @@ int safefs__lockfile_close(safefs__lockfile *f);
  * when the failure is transient (safefs__os_transient, or on Windows a
  * directory whose delete-pending children have not gone yet), with the OS
  * error already recorded; src/remove.c retries those within its budget. */
-typedef struct safefs__dir safefs__dir;
+/* (safefs__dir is declared with the replace protocol above, which hands
+ * one to the batch.) */
 
 /* What an entry is, looked at without following links. */
 #define SAFEFS__ENTRY_FILE 1 /* removed by unlinking: file, fifo, socket, device */
@@ -270,6 +290,11 @@ int safefs__dir_rename(safefs__dir *d, const char *from, const char *to);
  * parents (SAFEFS_MKDIRS) and, on Windows, the atomic replace use it. */
 int safefs__dir_sync(safefs__dir *d);
 
+/* Which directory d is (device and inode; volume and file index), so that
+ * two handles on one directory are told apart from two directories however
+ * their paths were spelled. */
+void safefs__dir_id(const safefs__dir *d, unsigned long long id[2]);
+
 /* 1 if removing a name may leave it occupied for a while, so the deleter
  * renames a file aside before removing it (Windows: a file others hold
  * with FILE_SHARE_DELETE stays listed, delete-pending, until they close it,
@@ -297,6 +322,12 @@ void safefs__dir_close(safefs__dir *d);
  * (POSIX 0777 & ~umask; Windows the ACL inherited from its parent).
  * SAFEFS_EEXIST if something, of any kind, already has the name. */
 int safefs__mkdir(const char *path);
+
+/* Shared (src/writer.c): the flags every write takes, and their check
+ * for `function`: SAFEFS_EINVAL for a flag outside `known`, SAFEFS_ENOTSUP
+ * for SAFEFS_PRIVATE where the backend cannot honour it. */
+#define SAFEFS__WRITE_FLAGS (SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS | SAFEFS_PRIVATE)
+int safefs__check_write_flags(const char *function, unsigned flags, unsigned known);
 
 /* Shared: create the missing directories above the file `path`, each
  * one's parent synced after it is created (unless SAFEFS_NOSYNC), so that

@@ -27,6 +27,7 @@
   X(KEEP_TEMP, "keep_temp", "clear delete-on-close of") /* Win32: keep it after close */ \
   X(WRITE, "write", "write")                  /* write bytes to an open file         */  \
   X(SYNC, "sync", "sync")                     /* make a file's data durable          */  \
+  X(SYNC_START, "sync_start", "start writing out") /* a hint: begin writeback, no wait */ \
   X(SET_MODE, "set_mode", "set permissions of") /* permissions / owner / attributes  */  \
   X(CLOSE, "close", "close")                  /* close a file or handle              */  \
   X(LINK, "link", "link")                     /* hard link (backup of the old target) */ \

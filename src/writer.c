@@ -8,7 +8,6 @@
 #include "platform.h"
 
 #define WRITER_BUFFER_SIZE (64u * 1024u)
-#define KNOWN_FLAGS (SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS | SAFEFS_PRIVATE)
 
 struct safefs_writer {
   safefs__temp *temp;
@@ -18,19 +17,22 @@ struct safefs_writer {
   unsigned char buffer[WRITER_BUFFER_SIZE];
 };
 
-/* What both entry points check and do before the temp exists: the path,
- * the flags (SAFEFS_PRIVATE where the backend can honour it), and the
- * missing parent directories for SAFEFS_MKDIRS. */
-static int prepare(const char *function, const char *path, unsigned flags) {
-  int rc;
-  if ((rc = safefs__check_path(function, path, 1)) != 0)
-    return rc;
-  if ((flags & ~KNOWN_FLAGS) != 0)
-    return safefs__fail_msg(SAFEFS_EINVAL, 0, "%s: unknown flags 0x%x", function,
-                            flags & ~KNOWN_FLAGS);
+int safefs__check_write_flags(const char *function, unsigned flags, unsigned known) {
+  if ((flags & ~known) != 0)
+    return safefs__fail_msg(SAFEFS_EINVAL, 0, "%s: unknown flags 0x%x", function, flags & ~known);
   if ((flags & SAFEFS_PRIVATE) && !safefs__can_create_private())
     return safefs__fail_msg(SAFEFS_ENOTSUP, 0,
                             "%s: SAFEFS_PRIVATE is not supported on this platform yet", function);
+  return 0;
+}
+
+/* What both entry points check and do before the temp exists: the path,
+ * the flags, and the missing parent directories for SAFEFS_MKDIRS. */
+static int prepare(const char *function, const char *path, unsigned flags) {
+  int rc;
+  if ((rc = safefs__check_path(function, path, 1)) != 0 ||
+      (rc = safefs__check_write_flags(function, flags, SAFEFS__WRITE_FLAGS)) != 0)
+    return rc;
   if (flags & SAFEFS_MKDIRS)
     return safefs__make_parents(path, flags);
   return 0;

@@ -70,24 +70,11 @@ static void component_that_is_a_file(void **state) {
 
 /* ---- durability: the order of the calls ---------------------------------- */
 
-#define MAX_LOG 256
-struct call_log {
-  int n;
-  enum safefs__op op[MAX_LOG];
-};
-
-static long log_call(void *ctx, const struct safefs__call *call) {
-  struct call_log *log = (struct call_log *)ctx;
-  if (call->op != SAFEFS__OP_ALLOC && call->op != SAFEFS__OP_FREE && log->n < MAX_LOG)
-    log->op[log->n++] = call->op;
-  return 0;
-}
-
 /* Every MKDIR is followed by a SYNC_DIR (its parent) before the next
  * MKDIR and before the temp file is created; with SAFEFS_NOSYNC there is
  * none. Returns the number of MKDIRs. POSIX only: on Windows the NTFS
  * journal orders directory creation and there is nothing to sync. */
-static int check_order(const struct call_log *log, int durable) {
+static int check_order(const struct tu_call_log *log, int durable) {
   int i, mkdirs = 0, pending = 0;
   for (i = 0; i < log->n; i++) {
     switch (log->op[i]) {
@@ -116,21 +103,19 @@ static void new_directories_are_synced_in_order(void **state) {
   const char *dir = (const char *)*state;
   const char *p = tu_path(dir, "d1/d2/d3/f");
   const char *q = tu_path(dir, "e1/e2/f");
-  struct call_log log;
+  static struct tu_call_log log;
 #ifdef _WIN32
   skip(); /* no directory sync on Windows (see check_order) */
 #endif
-  log.n = 0;
-  safefs__seam_set(log_call, &log);
+  tu_log_start(&log);
   assert_int_equal(safefs_write_file(p, "x", 1, SAFEFS_MKDIRS), 0);
-  safefs__seam_set(NULL, NULL);
+  tu_log_stop();
   assert_int_equal(check_order(&log, 1), 3);
   /* negative control: NOSYNC makes no directory sync at all, and
      check_order would catch a missing one */
-  log.n = 0;
-  safefs__seam_set(log_call, &log);
+  tu_log_start(&log);
   assert_int_equal(safefs_write_file(q, "x", 1, SAFEFS_MKDIRS | SAFEFS_NOSYNC), 0);
-  safefs__seam_set(NULL, NULL);
+  tu_log_stop();
   assert_int_equal(check_order(&log, 0), 2);
 }
 

@@ -768,3 +768,28 @@ int tu_calls(enum safefs__op op) {
 void tu_faults_off(void) {
   safefs__seam_set(NULL, NULL);
 }
+
+/* ---- recording the calls -------------------------------------------------- */
+
+static long log_call(void *ctx, const struct safefs__call *call) {
+  struct tu_call_log *log = (struct tu_call_log *)ctx;
+  if (call->op != SAFEFS__OP_ALLOC && call->op != SAFEFS__OP_FREE && log->n < TU_MAX_LOG)
+    log->op[log->n++] = call->op;
+  return 0;
+}
+
+void tu_log_start(struct tu_call_log *log) {
+  log->n = 0;
+  safefs__seam_set(log_call, log);
+}
+
+void tu_log_stop(void) {
+  safefs__seam_set(NULL, NULL);
+}
+
+int tu_log_count(const struct tu_call_log *log, enum safefs__op op) {
+  int i, n = 0;
+  for (i = 0; i < log->n; i++)
+    n += log->op[i] == op;
+  return n;
+}

@@ -179,6 +179,19 @@ int tu_calls(enum safefs__op op);
 long tu_live_blocks(void);
 void tu_faults_off(void);
 
+/* ---- recording the calls -------------------------------------------------
+ * tu_log_start(log) installs a hook that appends the op of every OS call
+ * safefs makes (allocations aside) to log, up to TU_MAX_LOG, until
+ * tu_log_stop(). tu_log_count counts one op in it. */
+#define TU_MAX_LOG 4096
+struct tu_call_log {
+  int n;
+  enum safefs__op op[TU_MAX_LOG];
+};
+void tu_log_start(struct tu_call_log *log);
+void tu_log_stop(void);
+int tu_log_count(const struct tu_call_log *log, enum safefs__op op);
+
 /* The OS error numbers tests inject, named the same on both platforms. */
 long tu_err_io(void);
 long tu_err_nospace(void);

@@ -102,6 +102,22 @@ int safefs__dir_open_path(safefs__dir **out, const char *dir) {
   return wrap_dir_named(out, fd, &st, dir);
 }
 
+int safefs__dir_adopt(safefs__dir **out, int fd, const char *path) {
+  struct stat st;
+  *out = NULL;
+  if (safefs__sys_fstat(fd, &st) != 0) {
+    int e = errno;
+    safefs__sys_close(fd);
+    return safefs__fail_os_at(e, path, NULL);
+  }
+  return wrap_dir_named(out, fd, &st, path);
+}
+
+void safefs__dir_id(const safefs__dir *d, unsigned long long id[2]) {
+  id[0] = (unsigned long long)d->dev;
+  id[1] = (unsigned long long)d->ino;
+}
+
 /* O_NOFOLLOW makes a link at `name` fail (ELOOP, or ENOTDIR on some
  * systems) instead of being entered. A directory we own but may not write
  * or search (mode 0555, a read-only copy of a tree) gets u+wx so that its

@@ -10,7 +10,8 @@
  *            open the old target read-only; give a nameless temp its name
  *            (linkat; NOREPLACE: the target's name itself); rename the temp
  *            over the target; close it; fsync the directory; close the old
- *            file
+ *            file (the batch, src/batch.c: the same up to the rename, the
+ *            directory's fsync left to the caller, once for many files)
  *
  * Why this order:
  *   - The temp lives in the target's directory so the rename is atomic
@@ -443,45 +444,57 @@ static void restore_old(safefs__temp *t, int old_fd) {
   safefs__sys_fsync(t->dirfd, SAFEFS__OP_SYNC_DIR);
 }
 
-int safefs__temp_commit(safefs__temp *t) {
-  int durable = !(t->flags & SAFEFS_NOSYNC);
+/* Everything of a commit but the directory sync: the final mode, the data
+ * sync (unless NOSYNC), the temp's name and the rename, then the temp's
+ * close. With old_fd, the old target is opened first and left open in
+ * *old_fd (-1 if there is none or it cannot be opened: the replace goes on
+ * without it), for restore_old. *renamed tells whether the new content is
+ * in place: a failure after the rename (the close) can no longer be undone
+ * here. */
+static int put_in_place(safefs__temp *t, int *old_fd, int *renamed) {
   int noreplace = (t->flags & SAFEFS_NOREPLACE) != 0;
-  struct safefs__saved_error e;
-  int old_fd = -1, rc;
+  int rc;
 
+  *renamed = 0;
   if ((rc = set_final_mode(t)) != 0)
-    goto fail;
-  if (durable && safefs__sys_fsync(t->fd, SAFEFS__OP_SYNC) != 0) {
-    rc = fail_in_dir(t, errno, temp_label(t));
-    goto fail;
-  }
-  /* The old file, held open so that a failure after the rename (the
-     directory fsync, the temp's close) can put its content back; it dies
-     with the process, where a backup name would stay. Without it (it
-     cannot be opened) the replace goes on. */
-  if (t->target_exists)
-    old_fd = safefs__sys_openat(t->dirfd, t->base, O_RDONLY | O_NOFOLLOW, 0,
-                                SAFEFS__OP_OPEN_READ);
+    return rc;
+  if (!(t->flags & SAFEFS_NOSYNC) && safefs__sys_fsync(t->fd, SAFEFS__OP_SYNC) != 0)
+    return fail_in_dir(t, errno, temp_label(t));
+  /* The old file, held open so that a failure after the rename can put
+     its content back; it dies with the process, where a backup name would
+     stay. */
+  if (old_fd != NULL && t->target_exists)
+    *old_fd = safefs__sys_openat(t->dirfd, t->base, O_RDONLY | O_NOFOLLOW, 0,
+                                 SAFEFS__OP_OPEN_READ);
   /* The temp's name and the rename, back to back: a process killed between
      the two is the one case that leaves a temp (for safefs_sweep). */
   if (t->anon && (rc = name_temp(t, noreplace)) != 0)
-    goto fail;
+    return rc;
   if (strcmp(t->name, t->base) != 0 &&
-      safefs__sys_renameat(t->dirfd, t->name, t->dirfd, t->base, noreplace) != 0) {
-    rc = fail_in_dir(t, errno, NULL);
-    goto fail;
-  }
+      safefs__sys_renameat(t->dirfd, t->name, t->dirfd, t->base, noreplace) != 0)
+    return fail_in_dir(t, errno, NULL);
+  *renamed = 1;
   /* closed only now, on the file in place: a failure is reported (the data
-     may not all be on the disk, as for a failed fsync), but after the
-     rename it can no longer be undone without the old file, so it is put
-     back as for a failed directory fsync */
+     may not all be on the disk, as for a failed fsync) */
   rc = safefs__sys_close(t->fd);
   t->fd = -1;
-  if (rc != 0) {
-    rc = fail_in_dir(t, errno, t->name);
-    goto undo;
-  }
+  return rc != 0 ? fail_in_dir(t, errno, t->name) : 0;
+}
 
+/* The old file is held only where a failed directory fsync can happen:
+ * with NOSYNC there is none, and the open would cost a fifth of a small
+ * write (BENCHMARKS.md); a failed close after the rename then leaves the
+ * new content. */
+int safefs__temp_commit(safefs__temp *t) {
+  int durable = !(t->flags & SAFEFS_NOSYNC);
+  struct safefs__saved_error e;
+  int old_fd = -1, renamed, rc;
+
+  rc = put_in_place(t, durable ? &old_fd : NULL, &renamed);
+  if (rc != 0 && !renamed)
+    goto fail;
+  if (rc != 0)
+    goto undo;
   if (durable && safefs__sys_fsync(t->dirfd, SAFEFS__OP_SYNC_DIR) != 0) {
     int err = errno;
     /* a filesystem that cannot sync a directory: its rename is as durable
@@ -510,6 +523,33 @@ fail:
     safefs__sys_close(old_fd);
   safefs__temp_discard(t);
   return safefs__error_restore(&e, rc);
+}
+
+/* A hint only: its failure changes nothing, the fsync decides. */
+void safefs__temp_sync_start(safefs__temp *t) {
+  if (!(t->flags & SAFEFS_NOSYNC))
+    safefs__sys_sync_start(t->fd);
+}
+
+int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place) {
+  struct safefs__saved_error e;
+  int rc = put_in_place(t, NULL, in_place);
+
+  if (dir != NULL)
+    *dir = NULL;
+  if (rc != 0 && !*in_place) {
+    safefs__error_save(&e);
+    safefs__temp_discard(t);
+    return safefs__error_restore(&e, rc);
+  }
+  if (dir != NULL) {
+    int got = safefs__dir_adopt(dir, t->dirfd, t->dir); /* takes the descriptor */
+    t->dirfd = -1;
+    if (rc == 0)
+      rc = got;
+  }
+  free_temp(t);
+  return rc;
 }
 
 /* One mkdir; the umask narrows 0777 as for any new directory. */

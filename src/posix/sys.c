@@ -136,6 +136,18 @@ int safefs__sys_fsync(int fd, enum safefs__op op) {
   return rc;
 }
 
+int safefs__sys_sync_start(int fd) {
+#if defined(SYNC_FILE_RANGE_WRITE)
+  int rc;
+  RETRY_EINTR(rc, SAFEFS__OP_SYNC_START, NULL, fd,
+              sync_file_range(fd, 0, 0, SYNC_FILE_RANGE_WRITE));
+  return rc;
+#else
+  SAFEFS__UNUSED(fd);
+  return 0;
+#endif
+}
+
 int safefs__dir_sync_tolerated(int e) {
   return e == EINVAL || e == ENOTSUP || e == EOPNOTSUPP;
 }

@@ -44,6 +44,13 @@ long safefs__sys_read(int fd, void *buf, size_t size);
  * when the filesystem refuses it. `op` is SYNC or SYNC_DIR. */
 int safefs__sys_fsync(int fd, enum safefs__op op);
 
+/* Start writing out the file's dirty data without waiting for it (Linux
+ * sync_file_range SYNC_FILE_RANGE_WRITE; SYNC_START for the seam), so that
+ * the fsyncs of many files that follow overlap their I/O. Only a hint: it
+ * makes nothing durable (no metadata, no drive cache flush), and where
+ * there is no such call it does nothing and returns 0. 0 or -1/errno. */
+int safefs__sys_sync_start(int fd);
+
 /* 1 if a directory fsync failing with errno value e means only that the
  * filesystem cannot sync directories (EINVAL, ENOTSUP: some network and
  * FUSE filesystems); their renames are as durable as they can make them,
@@ -109,6 +116,11 @@ int safefs__sys_coarse_times(int fd);
 /* The identity of an open file, for a stamp (src/posix/stamp.c; read.c
  * uses it on the file it reads); `path` names it in messages. */
 int safefs__identity_of_fd(int fd, const char *path, struct safefs__identity *id);
+
+/* A safefs__dir (src/posix/remove.c) for the open directory descriptor
+ * fd, which it takes over, also on failure; `path` (copied) names it in
+ * messages. The atomic replace hands its directory to the batch so. */
+int safefs__dir_adopt(safefs__dir **out, int fd, const char *path);
 
 /* flock(), retrying EINTR. */
 int safefs__sys_flock(int fd, int operation);

@@ -517,6 +517,19 @@ void safefs__dir_park(safefs__dir *d) {
   d->restart = 1;
 }
 
+/* Asked of the open handle; a directory that cannot be asked gets an id
+ * of its own (it is then synced on its own, which costs only time). */
+void safefs__dir_id(const safefs__dir *d, unsigned long long id[2]) {
+  BY_HANDLE_FILE_INFORMATION info;
+  if (!safefs__sys_file_info(d->h, &info)) {
+    id[0] = ~0ull;
+    id[1] = (unsigned long long)(size_t)d;
+    return;
+  }
+  id[0] = info.dwVolumeSerialNumber;
+  id[1] = ((unsigned long long)info.nFileIndexHigh << 32) | info.nFileIndexLow;
+}
+
 int safefs__dir_unpark(safefs__dir *d, safefs__dir *child) {
   SAFEFS__UNUSED(d);
   SAFEFS__UNUSED(child);

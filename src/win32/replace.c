@@ -504,17 +504,21 @@ static void restore_after_flush(struct put *p) {
     delete_name(&p->backup);
 }
 
-int safefs__temp_commit(safefs__temp *t) {
+/* Everything of a commit but the directory flush: the attributes, the
+ * data flush (unless NOSYNC), the mark off, the close, and the replace,
+ * retried while others hold the target. On failure the target is as it
+ * was (a backup that holds the old content is moved back) and the temp is
+ * gone; p's backup path is the caller's to free either way. */
+static int put_in_place(safefs__temp *t, struct put *p) {
   struct safefs__saved_error e;
-  struct put p;
   int rc;
 
-  p.t = t;
-  p.mode = PUT_MOVE;
-  p.can_replace = 1;
-  p.backup_has_old = 0;
-  p.backup.wide = NULL;
-  p.backup.name = p.backup_name;
+  p->t = t;
+  p->mode = PUT_MOVE;
+  p->can_replace = 1;
+  p->backup_has_old = 0;
+  p->backup.wide = NULL;
+  p->backup.name = p->backup_name;
   if (!safefs__sys_set_attributes(t->h, t->attrs)) {
     rc = fail_in_dir(t, GetLastError(), t->name);
     goto fail;
@@ -535,15 +539,33 @@ int safefs__temp_commit(safefs__temp *t) {
     goto fail;
 
   if (t->flags & SAFEFS_NOREPLACE) {
-    p.mode = PUT_NOREPLACE;
+    p->mode = PUT_NOREPLACE;
   } else if (t->target_exists) {
-    p.mode = PUT_REPLACE;
-    if ((rc = draw_backup(&p)) != 0)
+    p->mode = PUT_REPLACE;
+    if ((rc = draw_backup(p)) != 0)
       goto fail;
   }
-  rc = safefs__retry(put_attempt, &p, -1);
-  if (rc != 0)
-    goto fail;
+  if ((rc = safefs__retry(put_attempt, p, -1)) == 0)
+    return 0;
+
+fail:
+  safefs__error_save(&e);
+  if (p->backup_has_old)
+    restore_backup(p);
+  p->backup_has_old = 0;
+  safefs__temp_discard(t);
+  return safefs__error_restore(&e, rc);
+}
+
+int safefs__temp_commit(safefs__temp *t) {
+  struct safefs__saved_error e;
+  struct put p;
+  int rc;
+
+  if ((rc = put_in_place(t, &p)) != 0) {
+    safefs__path_free(&p.backup);
+    return rc;
+  }
   /* After the replace, before success: the directory is flushed, so that
      the rename itself is on stable storage when the call returns (the data
      already is). safefs__dir_sync is the deleter's and SAFEFS_MKDIRS' too;
@@ -561,14 +583,34 @@ int safefs__temp_commit(safefs__temp *t) {
   safefs__path_free(&p.backup);
   free_temp(t);
   return 0;
+}
 
-fail:
-  safefs__error_save(&e);
-  if (p.backup_has_old)
-    restore_backup(&p);
+/* Nothing to start: FlushFileBuffers is the only way to write a file out
+ * on Windows, and it waits. */
+void safefs__temp_sync_start(safefs__temp *t) {
+  SAFEFS__UNUSED(t);
+}
+
+/* The backup is dropped at once: the batch does not move old contents
+ * back after a failed directory flush (safefs.h). */
+int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place) {
+  struct put p;
+  int rc = put_in_place(t, &p);
+
+  *in_place = rc == 0;
+  if (dir != NULL)
+    *dir = NULL;
+  if (rc == 0) {
+    if (p.backup_has_old)
+      delete_name(&p.backup);
+    if (dir != NULL) {
+      *dir = t->dir_handle;
+      t->dir_handle = NULL;
+    }
+    free_temp(t);
+  }
   safefs__path_free(&p.backup);
-  safefs__temp_discard(t);
-  return safefs__error_restore(&e, rc);
+  return rc;
 }
 
 /* One CreateDirectoryW; ERROR_PATH_NOT_FOUND is told apart as POSIX does

@@ -1,0 +1,287 @@
+/*
+ * Batches: many atomic replaces with one directory sync per directory
+ * (safefs.h says what a crash or a failure leaves).
+ *
+ *   add      check the path, copy path and content into one allocation;
+ *            nothing touches the disk
+ *   commit   in the order added, up to BATCH_OPEN_MAX files at a time:
+ *            (missing parents,) create and write every temp of the group
+ *            and start its writeback; then put each in place
+ *            (safefs__temp_install: mode, data sync, rename), keeping one
+ *            handle per distinct directory; at the end sync each of those
+ *            directories once
+ *
+ * Why this order:
+ *   - All temps of a group are written before any is synced, and their
+ *     writeback started together (safefs__temp_sync_start), so the data
+ *     syncs that follow find their I/O done or under way and mostly wait
+ *     for the journal commit, which the filesystem shares among them. The
+ *     alternatives measured (BENCHMARKS.md, "Batches"): one syncfs (the
+ *     floor on an idle disk, but it flushes everything dirty on the whole
+ *     filesystem, another program's gigabytes too), fsyncs from parallel
+ *     threads (slower here than in turn after the writeback hint).
+ *   - Each file's data is synced before its rename, as in a single
+ *     replace: a crash at any point leaves each target old or new. The
+ *     directory syncs come last, before success: until then a rename may
+ *     be lost at power failure (the file is then old), never torn.
+ *   - A group is bounded so that a batch of thousands of files holds at
+ *     most BATCH_OPEN_MAX temps open (two descriptors each on POSIX, well
+ *     under the usual limit of 1024), and a bad path among the first
+ *     BATCH_OPEN_MAX files fails before anything is put in place.
+ *   - The content is copied at add, not written into a temp, so that
+ *     nothing is on disk before the commit: an abandoned batch, or a
+ *     process killed before the commit, leaves nothing.
+ */
+#include <string.h>
+
+#include "platform.h"
+
+#define BATCH_FLAGS (SAFEFS_NOSYNC | SAFEFS_MKDIRS | SAFEFS_PRIVATE)
+#define BATCH_OPEN_MAX 64
+
+struct entry {
+  char *path;          /* the allocation: path, NUL, then the content */
+  const unsigned char *data;
+  size_t size;
+};
+
+struct safefs_batch {
+  unsigned flags;
+  struct entry *files;
+  size_t n, cap;
+};
+
+/* The directories of the files put in place, one handle each. */
+struct dirs {
+  safefs__dir **d;
+  unsigned long long (*id)[2];
+  size_t n, cap;
+};
+
+static int batch_begin(safefs_batch **out, unsigned flags) {
+  safefs_batch *b;
+  int rc;
+  if (out == NULL)
+    return safefs__fail_arg("safefs_batch_begin", "out is NULL");
+  *out = NULL;
+  if (flags & SAFEFS_NOREPLACE)
+    return safefs__fail_arg("safefs_batch_begin", "SAFEFS_NOREPLACE is not for batches");
+  if ((rc = safefs__check_write_flags("safefs_batch_begin", flags, BATCH_FLAGS)) != 0)
+    return rc;
+  b = (safefs_batch *)safefs__malloc(sizeof *b);
+  if (b == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  b->flags = flags;
+  b->files = NULL;
+  b->n = b->cap = 0;
+  *out = b;
+  return 0;
+}
+
+int safefs_batch_begin(safefs_batch **out, unsigned flags) {
+  return safefs__result(batch_begin(out, flags), "safefs_batch_begin", NULL);
+}
+
+static int batch_add(safefs_batch *b, const char *path, const void *data, size_t size) {
+  struct entry *e;
+  size_t len;
+  int rc;
+
+  if (b == NULL)
+    return safefs__fail_arg("safefs_batch_add", "batch is NULL");
+  if (data == NULL && size > 0)
+    return safefs__fail_arg("safefs_batch_add", "data is NULL and size is not 0");
+  if ((rc = safefs__check_path("safefs_batch_add", path, 1)) != 0)
+    return rc;
+  len = strlen(path) + 1;
+  if (size > (size_t)-1 - len)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  if (b->n == b->cap) {
+    size_t cap = b->cap ? b->cap * 2 : 16;
+    struct entry *grown;
+    if (cap > (size_t)-1 / sizeof *grown)
+      return safefs__fail(SAFEFS_ENOMEM, 0);
+    grown = (struct entry *)safefs__realloc(b->files, cap * sizeof *grown);
+    if (grown == NULL)
+      return safefs__fail(SAFEFS_ENOMEM, 0);
+    b->files = grown;
+    b->cap = cap;
+  }
+  e = &b->files[b->n];
+  e->path = (char *)safefs__malloc(len + size);
+  if (e->path == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  memcpy(e->path, path, len);
+  if (size > 0)
+    memcpy(e->path + len, data, size);
+  e->data = (const unsigned char *)e->path + len;
+  e->size = size;
+  b->n++;
+  return 0;
+}
+
+int safefs_batch_add(safefs_batch *b, const char *path, const void *data, size_t size) {
+  return safefs__result(batch_add(b, path, data, size), "safefs_batch_add", path);
+}
+
+void safefs_batch_abort(safefs_batch *b) {
+  size_t i;
+  if (b == NULL)
+    return;
+  for (i = 0; i < b->n; i++)
+    safefs__free(b->files[i].path);
+  safefs__free(b->files);
+  safefs__free(b);
+}
+
+/* Keep d unless a handle on the same directory is kept already. A
+ * directory that cannot be kept (no memory) is synced at once instead. */
+static int dirs_keep(struct dirs *s, safefs__dir *d) {
+  unsigned long long id[2];
+  size_t i;
+  int rc;
+
+  safefs__dir_id(d, id);
+  for (i = s->n; i-- > 0;) /* newest first: files come grouped by directory */
+    if (s->id[i][0] == id[0] && s->id[i][1] == id[1]) {
+      safefs__dir_close(d);
+      return 0;
+    }
+  if (s->n == s->cap) {
+    size_t cap = s->cap ? s->cap * 2 : 8;
+    safefs__dir **grown_d = (safefs__dir **)safefs__realloc(s->d, cap * sizeof *grown_d);
+    unsigned long long(*grown_id)[2];
+    if (grown_d != NULL)
+      s->d = grown_d;
+    grown_id = grown_d == NULL ? NULL
+                               : (unsigned long long(*)[2])safefs__realloc(s->id,
+                                                                            cap * sizeof *grown_id);
+    if (grown_id == NULL) {
+      rc = safefs__dir_sync(d);
+      safefs__dir_close(d);
+      return rc;
+    }
+    s->id = grown_id;
+    s->cap = cap;
+  }
+  s->d[s->n] = d;
+  s->id[s->n][0] = id[0];
+  s->id[s->n][1] = id[1];
+  s->n++;
+  return 0;
+}
+
+/* Sync and close every kept directory; the first failure is returned. */
+static int dirs_sync(struct dirs *s) {
+  size_t i;
+  int rc = 0;
+  for (i = 0; i < s->n; i++) {
+    int r = safefs__dir_sync(s->d[i]);
+    if (r != 0 && rc == 0)
+      rc = r;
+    safefs__dir_close(s->d[i]);
+  }
+  safefs__free(s->d);
+  safefs__free(s->id);
+  return rc;
+}
+
+/* Create and fill the temp for e. */
+static int make_temp(const struct entry *e, unsigned flags, safefs__temp **t) {
+  int rc;
+  *t = NULL;
+  if ((flags & SAFEFS_MKDIRS) && (rc = safefs__make_parents(e->path, flags)) != 0)
+    return rc;
+  if ((rc = safefs__temp_create(t, e->path, flags)) != 0)
+    return rc;
+  if (e->size > 0 && (rc = safefs__temp_write(*t, e->data, e->size)) != 0) {
+    struct safefs__saved_error err;
+    safefs__error_save(&err);
+    safefs__temp_discard(*t);
+    *t = NULL;
+    return safefs__error_restore(&err, rc);
+  }
+  safefs__temp_sync_start(*t);
+  return 0;
+}
+
+/* One group of files, from `first`, at most BATCH_OPEN_MAX: every temp
+ * made, then each put in place. On a failure, *failed is the index of the
+ * file that failed and the group's temps not yet in place are discarded
+ * (all of them if one could not be made). */
+static int commit_group(safefs_batch *b, size_t first, size_t count, struct dirs *dirs,
+                        size_t *installed, size_t *failed) {
+  safefs__temp *temps[BATCH_OPEN_MAX];
+  int durable = !(b->flags & SAFEFS_NOSYNC);
+  struct safefs__saved_error e;
+  size_t made, i;
+  int rc = 0;
+
+  for (made = 0; made < count && rc == 0; made++)
+    if ((rc = make_temp(&b->files[first + made], b->flags, &temps[made])) != 0)
+      *failed = first + made;
+  if (rc != 0)
+    made--; /* the one that failed was not made */
+  for (i = 0; i < made && rc == 0; i++) {
+    safefs__dir *dir;
+    int in_place;
+    rc = safefs__temp_install(temps[i], durable ? &dir : NULL, &in_place);
+    *installed += in_place != 0;
+    if (durable && dir != NULL) {
+      int kept = dirs_keep(dirs, dir);
+      if (rc == 0)
+        rc = kept;
+    }
+    if (rc != 0)
+      *failed = first + i;
+  }
+  if (rc != 0) {
+    safefs__error_save(&e);
+    for (; i < made; i++)
+      safefs__temp_discard(temps[i]);
+    safefs__error_put_back(&e);
+  }
+  return rc;
+}
+
+static int batch_commit(safefs_batch *b, size_t *installed, size_t *failed) {
+  struct dirs dirs = {NULL, NULL, 0, 0};
+  size_t first;
+  int rc = 0, synced;
+
+  for (first = 0; first < b->n && rc == 0; first += BATCH_OPEN_MAX) {
+    size_t count = b->n - first < BATCH_OPEN_MAX ? b->n - first : BATCH_OPEN_MAX;
+    rc = commit_group(b, first, count, &dirs, installed, failed);
+  }
+  /* also after a failure: what is in place is made as durable as it can */
+  if (rc != 0) {
+    struct safefs__saved_error e;
+    safefs__error_save(&e);
+    dirs_sync(&dirs);
+    return safefs__error_restore(&e, rc);
+  }
+  if ((synced = dirs_sync(&dirs)) != 0)
+    *failed = b->n; /* no one file's: the message names the directory */
+  return synced;
+}
+
+int safefs_batch_commit_report(safefs_batch *b, size_t *installed) {
+  size_t done = 0, failed = 0;
+  int rc;
+
+  if (installed != NULL)
+    *installed = 0;
+  if (b == NULL)
+    return safefs__result(safefs__fail_arg("safefs_batch_commit", "batch is NULL"),
+                          "safefs_batch_commit", NULL);
+  rc = batch_commit(b, &done, &failed);
+  rc = safefs__result(rc, "safefs_batch_commit", failed < b->n ? b->files[failed].path : NULL);
+  if (installed != NULL)
+    *installed = done;
+  safefs_batch_abort(b);
+  return rc;
+}
+
+int safefs_batch_commit(safefs_batch *b) {
+  return safefs_batch_commit_report(b, NULL);
+}

@@ -1,0 +1,392 @@
+/*
+ * Batches (safefs_batch_*): many files with one directory sync per
+ * directory; what a failure at each call leaves; arguments.
+ *
+ *   commits_files_in_two_directories  contents, no leftovers, the count
+ *   nothing_on_disk_before_commit     add and abort touch nothing
+ *   arguments                         every bad argument, a batch still
+ *                                     usable after a failed add
+ *   bad_path_changes_nothing          a bad path in the first group leaves
+ *                                     every file old; in a later group the
+ *                                     earlier groups are new (control)
+ *   same_path_twice                   the content added last wins
+ *   missing_parents                   ENOENT, or SAFEFS_MKDIRS creates them
+ *   one_directory_sync_per_directory  the calls, through the seam: each
+ *                                     temp synced before its rename, one
+ *                                     SYNC_DIR per distinct directory
+ *                                     however spelled; 64 single writes
+ *                                     make 64 (control); NOSYNC none
+ *   many_files_few_descriptors        300 files under a 160-descriptor
+ *                                     limit (control: 300 open writers fail)
+ *   every_call_failing_in_turn        each OS call and allocation of a
+ *                                     clean commit failing in turn: the
+ *                                     first `installed` files new, the rest
+ *                                     old, no temp, nothing leaked
+ */
+#include "testutil.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define N_SMALL 5
+
+/* The content of file i in round r: distinct for every pair. */
+static void content(char *buf, size_t cap, int i, int r) {
+  snprintf(buf, cap, "file %d round %d", i, r);
+}
+
+/* Names of N_SMALL files: three in the root, two in sub/. */
+static const char *small_name(int i) {
+  static const char *const names[N_SMALL] = {"a.json", "b.json", "sub/c.json", "d.json",
+                                             "sub/e.json"};
+  return names[i];
+}
+
+/* Round r of the small set: each file added with its content of round r. */
+static safefs_batch *small_batch(const char *dir, unsigned flags, int r) {
+  safefs_batch *b;
+  char buf[64];
+  int i;
+  assert_int_equal(safefs_batch_begin(&b, flags), 0);
+  for (i = 0; i < N_SMALL; i++) {
+    content(buf, sizeof buf, i, r);
+    assert_int_equal(safefs_batch_add(b, tu_path(dir, small_name(i)), buf, strlen(buf)), 0);
+  }
+  return b;
+}
+
+/* 1 if file i holds its content of round r. */
+static int holds(const char *dir, int i, int r) {
+  char buf[64];
+  content(buf, sizeof buf, i, r);
+  return tu_file_is(tu_path(dir, small_name(i)), buf);
+}
+
+static void commits_files_in_two_directories(void **state) {
+  const char *dir = (const char *)*state;
+  size_t installed = 99;
+  int i;
+  tu_mkdir(tu_path(dir, "sub"));
+  assert_int_equal(safefs_batch_commit_report(small_batch(dir, 0, 1), &installed), 0);
+  assert_int_equal(installed, N_SMALL);
+  for (i = 0; i < N_SMALL; i++)
+    assert_true(holds(dir, i, 1));
+  /* again over the existing files */
+  assert_int_equal(safefs_batch_commit(small_batch(dir, 0, 2)), 0);
+  for (i = 0; i < N_SMALL; i++)
+    assert_true(holds(dir, i, 2));
+  assert_int_equal(tu_count_own_names(dir), 0);
+  assert_int_equal(tu_count_own_names(tu_path(dir, "sub")), 0);
+  assert_int_equal(tu_count_entries(dir), 4); /* a, b, d, sub */
+  /* an empty batch commits nothing */
+  {
+    safefs_batch *b;
+    assert_int_equal(safefs_batch_begin(&b, 0), 0);
+    assert_int_equal(safefs_batch_commit_report(b, &installed), 0);
+    assert_int_equal(installed, 0);
+  }
+}
+
+static void nothing_on_disk_before_commit(void **state) {
+  const char *dir = (const char *)*state;
+  safefs_batch *b;
+  tu_mkdir(tu_path(dir, "sub"));
+  b = small_batch(dir, SAFEFS_MKDIRS, 1);
+  assert_int_equal(tu_count_entries(dir), 1); /* sub only */
+  assert_int_equal(tu_count_entries(tu_path(dir, "sub")), 0);
+  safefs_batch_abort(b);
+  safefs_batch_abort(NULL);
+  assert_int_equal(tu_count_entries(dir), 1);
+}
+
+static void arguments(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "f");
+  safefs_batch *b = (safefs_batch *)&b;
+  size_t installed = 7;
+  assert_int_equal(safefs_batch_begin(NULL, 0), SAFEFS_EINVAL);
+  assert_int_equal(safefs_batch_begin(&b, SAFEFS_NOREPLACE), SAFEFS_EINVAL);
+  assert_null(b);
+  assert_non_null(strstr(safefs_last_error_message(), "SAFEFS_NOREPLACE"));
+  assert_int_equal(safefs_batch_begin(&b, 1u << 9), SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "safefs_batch_begin"));
+  assert_int_equal(safefs_batch_add(NULL, p, "x", 1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_batch_commit(NULL), SAFEFS_EINVAL);
+  assert_int_equal(safefs_batch_commit_report(NULL, &installed), SAFEFS_EINVAL);
+  assert_int_equal(installed, 0);
+  assert_int_equal(safefs_batch_begin(&b, SAFEFS_NOSYNC), 0);
+  assert_int_equal(safefs_batch_add(b, p, NULL, 1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_batch_add(b, NULL, "x", 1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_batch_add(b, "", "x", 1), SAFEFS_EINVAL);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "sub/"), "x", 1), SAFEFS_EINVAL);
+  assert_non_null(strstr(safefs_last_error_message(), "safefs_batch_add"));
+  assert_int_equal(safefs_batch_add(b, p, NULL, 0), 0); /* an empty file is fine */
+  assert_int_equal(safefs_batch_commit_report(b, &installed), 0);
+  assert_int_equal(installed, 1);
+  assert_true(tu_file_is(p, ""));
+  assert_int_equal(tu_count_entries(dir), 1);
+}
+
+/* Entries 0..n-1 of a big batch, named big/<i>. */
+static const char *big_name(const char *dir, int i) {
+  char rel[32];
+  snprintf(rel, sizeof rel, "big/%03d", i);
+  return tu_path(dir, rel);
+}
+
+static void bad_path_changes_nothing(void **state) {
+  const char *dir = (const char *)*state;
+  safefs_batch *b;
+  size_t installed;
+  int i, bad;
+  tu_mkdir(tu_path(dir, "sub"));
+  assert_int_equal(safefs_batch_commit(small_batch(dir, 0, 1)), 0);
+  tu_mkdir(tu_path(dir, "sub/c.json.d"));
+  /* a directory where the fourth file goes: nothing changes */
+  b = small_batch(dir, 0, 2);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "sub/c.json.d"), "x", 1), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "z.json"), "z", 1), 0);
+  assert_int_equal(safefs_batch_commit_report(b, &installed), SAFEFS_EISDIR);
+  assert_int_equal(installed, 0);
+  assert_non_null(strstr(safefs_last_error_message(), "c.json.d"));
+  for (i = 0; i < N_SMALL; i++)
+    assert_true(holds(dir, i, 1));
+  assert_false(tu_exists(tu_path(dir, "z.json")));
+  assert_int_equal(tu_count_own_names(dir), 0);
+  assert_int_equal(tu_count_own_names(tu_path(dir, "sub")), 0);
+
+  /* control: the same bad path at 70, in the second group of 64: the
+     first group is new, the rest is not */
+  tu_mkdir(tu_path(dir, "big"));
+  bad = 70;
+  assert_int_equal(safefs_batch_begin(&b, SAFEFS_NOSYNC), 0);
+  for (i = 0; i < 100; i++) {
+    const char *p = i == bad ? tu_path(dir, "sub/c.json.d") : big_name(dir, i);
+    assert_int_equal(safefs_batch_add(b, p, "n", 1), 0);
+  }
+  assert_int_equal(safefs_batch_commit_report(b, &installed), SAFEFS_EISDIR);
+  assert_int_equal(installed, 64);
+  for (i = 0; i < 100; i++)
+    if (i != bad)
+      assert_int_equal(tu_exists(big_name(dir, i)), i < 64);
+  assert_int_equal(tu_count_own_names(tu_path(dir, "big")), 0);
+}
+
+static void same_path_twice(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "f");
+  safefs_batch *b;
+  assert_int_equal(safefs_batch_begin(&b, 0), 0);
+  assert_int_equal(safefs_batch_add(b, p, "first", 5), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "g"), "g", 1), 0);
+  assert_int_equal(safefs_batch_add(b, p, "second", 6), 0);
+  assert_int_equal(safefs_batch_commit(b), 0);
+  assert_true(tu_file_is(p, "second"));
+  assert_int_equal(tu_count_entries(dir), 2);
+}
+
+static void missing_parents(void **state) {
+  const char *dir = (const char *)*state;
+  size_t installed;
+  int i;
+  assert_int_equal(safefs_batch_commit_report(small_batch(dir, 0, 1), &installed),
+                   SAFEFS_ENOENT); /* sub/ is missing: nothing is written */
+  assert_int_equal(installed, 0);
+  assert_int_equal(tu_count_entries(dir), 0);
+  assert_int_equal(safefs_batch_commit(small_batch(dir, SAFEFS_MKDIRS, 1)), 0);
+  for (i = 0; i < N_SMALL; i++)
+    assert_true(holds(dir, i, 1));
+}
+
+/* ---- the calls ----------------------------------------------------------- */
+
+/* Every RENAME (or, for a nameless temp, the LINK_TEMP that names it) has
+ * a SYNC since the previous one, and every SYNC_DIR comes after the last
+ * RENAME: the data before its rename, the directories last. */
+static void check_order(const struct tu_call_log *log) {
+  int i, synced = 0, renamed = 0;
+  for (i = 0; i < log->n; i++) {
+    if (log->op[i] == SAFEFS__OP_SYNC)
+      synced++;
+    if (log->op[i] == SAFEFS__OP_RENAME) {
+      assert_true(synced > renamed);
+      renamed++;
+    }
+    if (log->op[i] == SAFEFS__OP_SYNC_DIR)
+      assert_int_equal(tu_log_count(log, SAFEFS__OP_RENAME), renamed);
+  }
+}
+
+static void one_directory_sync_per_directory(void **state) {
+  const char *dir = (const char *)*state;
+  static struct tu_call_log log_store;
+  struct tu_call_log *log = &log_store;
+  safefs_batch *b;
+  int i;
+  tu_mkdir(tu_path(dir, "big"));
+  tu_mkdir(tu_path(dir, "sub"));
+  /* 64 files in big/, two in sub/, one of them spelled another way */
+  assert_int_equal(safefs_batch_begin(&b, 0), 0);
+  for (i = 0; i < 64; i++)
+    assert_int_equal(safefs_batch_add(b, big_name(dir, i), "x", 1), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "sub/a"), "a", 1), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "big/../sub/b"), "b", 1), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "big/064"), "x", 1), 0);
+  tu_log_start(log);
+  assert_int_equal(safefs_batch_commit(b), 0);
+  tu_log_stop();
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC), 67);
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_RENAME), 67);
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_DIR), 2);
+  check_order(log);
+  assert_true(tu_file_is(tu_path(dir, "sub/b"), "b"));
+#if defined(__linux__)
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_START), 67);
+#endif
+
+  /* control: the same files one by one sync the directory each time */
+  tu_log_start(log);
+  for (i = 0; i < 64; i++)
+    assert_int_equal(safefs_write_file(big_name(dir, i), "y", 1, 0), 0);
+  tu_log_stop();
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_DIR), 64);
+
+  /* NOSYNC: no sync of any kind */
+  assert_int_equal(safefs_batch_begin(&b, SAFEFS_NOSYNC), 0);
+  for (i = 0; i < 64; i++)
+    assert_int_equal(safefs_batch_add(b, big_name(dir, i), "z", 1), 0);
+  tu_log_start(log);
+  assert_int_equal(safefs_batch_commit(b), 0);
+  tu_log_stop();
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC) + tu_log_count(log, SAFEFS__OP_SYNC_DIR) +
+                       tu_log_count(log, SAFEFS__OP_SYNC_START),
+                   0);
+  assert_true(tu_file_is(big_name(dir, 63), "z"));
+}
+
+/* ---- descriptors ----------------------------------------------------------- */
+
+#define MANY 300
+#define FD_LIMIT 160
+
+static int commit_many(void *ctx) {
+  const char *dir = (const char *)ctx;
+  safefs_batch *b;
+  char path[512];
+  int i;
+  if (safefs_batch_begin(&b, SAFEFS_NOSYNC) != 0)
+    return 1;
+  for (i = 0; i < MANY; i++) {
+    snprintf(path, sizeof path, "%s/big/%03d", dir, i);
+    if (safefs_batch_add(b, path, "m", 1) != 0)
+      return 2;
+  }
+  return safefs_batch_commit(b) == 0 ? 0 : 3;
+}
+
+#ifndef _WIN32 /* Windows has no descriptor limit to run into */
+/* The control: MANY writers open at once need two descriptors each. */
+static int open_many_writers(void *ctx) {
+  const char *dir = (const char *)ctx;
+  safefs_writer *w[MANY];
+  char path[512];
+  int i, n, rc = 0;
+  for (n = 0; n < MANY; n++) {
+    snprintf(path, sizeof path, "%s/big/w%03d", dir, n);
+    if (safefs_writer_open(&w[n], path, SAFEFS_NOSYNC) != 0) {
+      rc = 4;
+      break;
+    }
+  }
+  for (i = 0; i < n; i++)
+    safefs_writer_abort(w[i]);
+  return rc;
+}
+#endif
+
+static void many_files_few_descriptors(void **state) {
+  const char *dir = (const char *)*state;
+  int i;
+  tu_mkdir(tu_path(dir, "big"));
+  assert_int_equal(tu_run_with_fd_limit(FD_LIMIT, commit_many, (void *)dir), 0);
+  for (i = 0; i < MANY; i++)
+    assert_true(tu_file_is(big_name(dir, i), "m"));
+#ifndef _WIN32
+  assert_int_equal(tu_run_with_fd_limit(FD_LIMIT, open_many_writers, (void *)dir), 4);
+#endif
+  assert_int_equal(tu_count_entries(tu_path(dir, "big")), MANY);
+}
+
+/* ---- every call failing in turn ------------------------------------------- */
+
+static void every_call_failing_in_turn(void **state) {
+  static const enum safefs__op ops[] = {
+      SAFEFS__OP_OPEN_DIR,  SAFEFS__OP_STAT,     SAFEFS__OP_CREATE_TEMP, SAFEFS__OP_CREATE_ANON,
+      SAFEFS__OP_LINK_TEMP, SAFEFS__OP_WRITE,    SAFEFS__OP_SYNC,        SAFEFS__OP_SYNC_START,
+      SAFEFS__OP_SET_MODE,  SAFEFS__OP_CLOSE,    SAFEFS__OP_RENAME,      SAFEFS__OP_SYNC_DIR,
+      SAFEFS__OP_DOOM_TEMP, SAFEFS__OP_KEEP_TEMP, SAFEFS__OP_MKDIR,      SAFEFS__OP_ALLOC};
+  const char *dir = (const char *)*state;
+  size_t k;
+  int round = 1, failed = 0, partial = 0;
+  tu_mkdir(tu_path(dir, "sub"));
+  assert_int_equal(safefs_batch_commit(small_batch(dir, 0, 0)), 0);
+  for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
+    int calls, n, before;
+    safefs_batch *b;
+    /* the hook counts from before the batch is built, so that its
+       allocations are counted too (the adds make no OS call) */
+    tu_faults_reset();
+    b = small_batch(dir, 0, round);
+    before = tu_calls(ops[k]);
+    assert_int_equal(safefs_batch_commit(b), 0);
+    calls = tu_calls(ops[k]) - before;
+    tu_faults_off();
+    for (n = 1; n <= calls; n++) {
+      size_t installed;
+      int rc, i, prev = round;
+      tu_faults_reset();
+      b = small_batch(dir, 0, ++round);
+      tu_fault_add(ops[k], before + n, tu_err_io(), 1);
+      rc = safefs_batch_commit_report(b, &installed);
+      assert_int_equal(tu_live_blocks(), 0);
+      tu_faults_off();
+      if (rc == 0) {
+        assert_int_equal(installed, N_SMALL); /* a failure tolerated or retried */
+      } else {
+        failed++;
+        partial += installed > 0 && installed < N_SMALL;
+        assert_true(rc == SAFEFS_EIO || rc == SAFEFS_ENOMEM);
+        assert_true(safefs_last_error_message()[0] != '\0');
+      }
+      for (i = 0; i < N_SMALL; i++)
+        if (!holds(dir, i, (size_t)i < installed ? round : prev))
+          fail_msg("%s call %d failing: file %d is not what %lu installed say", safefs__op_name(ops[k]), n, i,
+                   (unsigned long)installed);
+      assert_int_equal(tu_count_own_names(dir), 0);
+      assert_int_equal(tu_count_own_names(tu_path(dir, "sub")), 0);
+      if (rc != 0 && installed < N_SMALL) {
+        /* bring every file to this round for the next one */
+        if (safefs_batch_commit(small_batch(dir, 0, round)) != 0)
+          fail_msg("after %s call %d: %s", safefs__op_name(ops[k]), n, safefs_last_error_message());
+      }
+    }
+  }
+  print_message("  %d injected failures failed the commit, %d of them part-way\n", failed,
+                partial);
+  assert_true(failed > 10);
+  assert_true(partial > 0); /* a failing rename after the first is part-way */
+}
+
+static const struct CMUnitTest tests[] = {
+    TU_TEST(commits_files_in_two_directories),
+    TU_TEST(nothing_on_disk_before_commit),
+    TU_TEST(arguments),
+    TU_TEST(bad_path_changes_nothing),
+    TU_TEST(same_path_twice),
+    TU_TEST(missing_parents),
+    TU_TEST(one_directory_sync_per_directory),
+    TU_TEST(many_files_few_descriptors),
+    TU_TEST(every_call_failing_in_turn),
+};
+TU_SUITE("batch", tests, NULL);
