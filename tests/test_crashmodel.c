@@ -18,6 +18,14 @@
  *                        NOSYNC, hand-written POSIX- and Win32-shaped traces
  *                        under either model) each produce the violations they
  *                        must; every check fires at least once
+ *   batch_*              safefs_batch_commit of three files in two
+ *                        directories, one trace checked per target with the
+ *                        others declared (cm_expect.others): hand-written
+ *                        broken batches fire for the broken target only; the
+ *                        recorded commit is clean, with NOSYNC and skipped
+ *                        directory fsyncs it is not; with each OS call failing
+ *                        in turn the files counted as installed are new, the
+ *                        others old, and the invariants hold
  *
  * A summary (traces, crash points, crash states, violations found in the
  * negative controls) is printed at the end.
@@ -38,12 +46,15 @@ static struct {
   long neg_traces, neg_violations;
   long gap_traces, gap_violations;
   long finding_traces, finding_violations;
-  long per_api_traces[5], per_api_states[5];
+  long batch_neg_traces, batch_neg_violations;
+  long per_api_traces[6], per_api_states[6];
 } tally;
 
 #define API_REMOVE 4
-static const char *const api_names[5] = {"safefs_write_file", "safefs_writer",
-                                          "SAFEFS_NOREPLACE", "synthetic", "removal"};
+#define API_BATCH 5 /* one trace counted once per target */
+static const char *const api_names[6] = {"safefs_write_file", "safefs_writer",
+                                          "SAFEFS_NOREPLACE", "synthetic", "removal",
+                                          "safefs_batch"};
 
 static void tally_report(int api, const struct cm_report *r) {
   tally.traces++;
@@ -869,6 +880,398 @@ static void negative_controls(void **state) {
                 CM_CHECK_COUNT);
 }
 
+/* ---- batches: several targets in one call --------------------------------------
+ * safefs_batch_commit replaces several files, here in two directories, in
+ * one call. Its trace is checked once per target, the batch's other
+ * targets declared as names that may change (cm_expect.others); every
+ * other invariant and rule holds for the target under check. A failed
+ * commit leaves the first files it counts (safefs_batch_commit_report)
+ * new, not promised durable, and the others as they were. */
+
+#define BATCH_N 3
+static const char *const batch_names[BATCH_N] = {"a.json", "b.json", SUBDIR "/c.json"};
+static const size_t batch_old[BATCH_N] = {6000, ABSENT, 3000}; /* b.json is new */
+static const size_t batch_new[BATCH_N] = {10000, 100, 5000};
+
+struct batch {
+  unsigned char *old[BATCH_N], *nw[BATCH_N];
+  const char *others[BATCH_N][BATCH_N - 1]; /* for each target: the other names */
+};
+
+static void batch_init(struct batch *b) {
+  size_t k, j, n;
+  for (k = 0; k < BATCH_N; k++) {
+    b->old[k] = batch_old[k] == ABSENT ? NULL : pattern(batch_old[k], 1 + 2 * (unsigned)k);
+    b->nw[k] = pattern(batch_new[k], 2 + 2 * (unsigned)k);
+    for (j = n = 0; j < BATCH_N; j++)
+      if (j != k)
+        b->others[k][n++] = batch_names[j];
+  }
+}
+
+static void batch_free(struct batch *b) {
+  size_t k;
+  for (k = 0; k < BATCH_N; k++) {
+    free(b->old[k]);
+    free(b->nw[k]);
+  }
+}
+
+/* The neighbour, the subdirectory and the old targets; on disk too if
+ * `put`. */
+static void batch_initial(struct cm_trace *t, const struct batch *b, int put) {
+  size_t k;
+  (put ? cm_put_file : cm_initial_file)(t, NEIGHBOUR, "neighbour", 9);
+  (put ? cm_put_dir : cm_initial_dir)(t, SUBDIR);
+  for (k = 0; k < BATCH_N; k++)
+    if (b->old[k] != NULL)
+      (put ? cm_put_file : cm_initial_file)(t, batch_names[k], b->old[k], batch_old[k]);
+}
+
+/* Target k after a commit that returned `status`: new if counted as
+ * installed (after a failure, not promised durable), else as it was. */
+static void batch_expect(const struct batch *b, size_t k, int status, int installed,
+                         unsigned flags, struct cm_expect *e) {
+  memset(e, 0, sizeof *e);
+  e->target = batch_names[k];
+  e->old_data = b->old[k];
+  e->old_size = b->old[k] != NULL ? batch_old[k] : 0;
+  e->new_data = b->nw[k];
+  e->new_size = batch_new[k];
+  e->flags = flags;
+  e->status = installed ? 0 : status;
+  e->not_durable = installed && status != 0;
+  e->others = b->others[k];
+  e->n_others = BATCH_N - 1;
+}
+
+/* How a hand-written batch is broken (0: the correct one). */
+enum {
+  BATCH_EARLY_DIR_SYNC = 1 << 0, /* the root synced after the first rename only */
+  BATCH_NO_SYNC_2ND = 1 << 1,    /* the second temp renamed without its fsync */
+  BATCH_NO_SUBDIR_SYNC = 1 << 2, /* the subdirectory never synced */
+  BATCH_SUB_TEMP_IN_ROOT = 1 << 3 /* the subdirectory's temp made in the root */
+};
+
+static int batch_in_sub(size_t k) {
+  return strchr(batch_names[k], '/') != NULL;
+}
+
+/* The batch protocol as the POSIX backend makes it: every temp created and
+ * written, each synced, each renamed, then each directory synced once. */
+static void synth_batch(struct cm_trace *t, const char *dir, unsigned how, const struct batch *b) {
+  long long d[2] = {FAKE_DIRFD, FAKE_DIRFD + 1};
+  char temp[BATCH_N][SAFEFS__NAME_MAX + 1];
+  size_t k;
+
+  cm_add(t, SAFEFS__OP_OPEN_DIR, dir, NULL, ROOT_FD, NULL, 0, d[0]);
+  cm_add(t, SAFEFS__OP_OPEN_DIR, SUBDIR, NULL, d[0], NULL, 0, d[1]);
+  for (k = 0; k < BATCH_N; k++) {
+    const char *leaf = batch_names[k] + (batch_in_sub(k) ? strlen(SUBDIR "/") : 0);
+    assert_int_equal(safefs__make_name(temp[k], leaf, SAFEFS__KIND_TMP), 0);
+    cm_add(t, SAFEFS__OP_CREATE_TEMP, temp[k], NULL,
+           d[batch_in_sub(k) && !(how & BATCH_SUB_TEMP_IN_ROOT)], NULL, 0, 10 + (long long)k);
+    cm_add(t, SAFEFS__OP_WRITE, NULL, NULL, 10 + (long long)k, b->nw[k], batch_new[k],
+           (long long)batch_new[k]);
+  }
+  for (k = 0; k < BATCH_N; k++) {
+    const char *leaf = batch_names[k] + (batch_in_sub(k) ? strlen(SUBDIR "/") : 0);
+    if (!(k == 1 && (how & BATCH_NO_SYNC_2ND)))
+      cm_add(t, SAFEFS__OP_SYNC, NULL, NULL, 10 + (long long)k, NULL, 0, 0);
+    if (batch_in_sub(k) && (how & BATCH_SUB_TEMP_IN_ROOT))
+      cm_add_rename(t, temp[k], batch_names[k], d[0], 0); /* "sub/c.json" from the root */
+    else
+      cm_add_rename(t, temp[k], leaf, d[batch_in_sub(k)], 0);
+    cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, 10 + (long long)k, NULL, 0, 0);
+    if (k == 0 && (how & BATCH_EARLY_DIR_SYNC))
+      cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d[0], NULL, 0, 0);
+  }
+  if (!(how & BATCH_EARLY_DIR_SYNC))
+    cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d[0], NULL, 0, 0);
+  if (!(how & BATCH_NO_SUBDIR_SYNC))
+    cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d[1], NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, d[1], NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, d[0], NULL, 0, 0);
+}
+
+struct batch_control {
+  const char *what;
+  unsigned how;
+  int undeclared; /* checked without cm_expect.others */
+  int expected[BATCH_N][MAX_EXPECTED]; /* per target: exactly the checks
+                                          that must fire; -1 ends */
+};
+
+static const struct batch_control batch_controls[] = {
+    {"batch, correct POSIX protocol (hand-written)", 0, 0, {{-1}, {-1}, {-1}}},
+    {"batch, root synced before the second rename", BATCH_EARLY_DIR_SYNC, 0,
+     {{-1}, {CM_RENAME_NOT_DURABLE, CM_NOT_DURABLE, -1}, {-1}}},
+    {"batch, second temp renamed without its fsync", BATCH_NO_SYNC_2ND, 0,
+     {{-1}, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, CM_NOT_DURABLE, -1}, {-1}}},
+    {"batch, subdirectory never synced", BATCH_NO_SUBDIR_SYNC, 0,
+     {{-1}, {-1}, {CM_RENAME_NOT_DURABLE, CM_NOT_DURABLE, -1}}},
+    {"batch, the subdirectory's temp made in the root", BATCH_SUB_TEMP_IN_ROOT, 0,
+     {{-1}, {-1}, {CM_TEMP_ELSEWHERE, -1}}},
+    {"batch, the other targets not declared", 0, 1,
+     {{CM_STRAY_NAME, -1}, {CM_LOST_NAME, -1}, {-1}}},
+};
+
+/* Whether exactly the checks in `expected` fired in r. */
+static int fired_exactly(const struct cm_report *r, const int *expected) {
+  int c, k, want;
+  for (c = 0; c < CM_CHECK_COUNT; c++) {
+    for (want = 0, k = 0; k < MAX_EXPECTED && expected[k] >= 0; k++)
+      want |= expected[k] == c;
+    if ((r->violations[c] > 0) != want)
+      return 0;
+  }
+  return 1;
+}
+
+static void batch_hand_written(void **state) {
+  const char *dir = (const char *)*state;
+  size_t i, k;
+  struct batch b;
+
+  batch_init(&b);
+  for (i = 0; i < sizeof batch_controls / sizeof batch_controls[0]; i++) {
+    const struct batch_control *c = &batch_controls[i];
+    struct cm_trace t;
+    char line[512];
+    size_t used = (size_t)snprintf(line, sizeof line, "  %s:", c->what);
+    int broken = 0;
+
+    cm_trace_init(&t, dir);
+    batch_initial(&t, &b, 0);
+    synth_batch(&t, dir, c->how, &b);
+    for (k = 0; k < BATCH_N; k++) {
+      struct cm_expect e;
+      struct cm_report r;
+      int ck;
+      batch_expect(&b, k, 0, 1, 0, &e);
+      if (c->undeclared)
+        e.n_others = 0;
+      memset(&r, 0, sizeof r);
+      cm_check(&t, &e, CM_POSIX, &r);
+      if (!fired_exactly(&r, c->expected[k])) {
+        fprintf(stderr, "batch control '%s', target %s: not the expected checks\n", c->what,
+                batch_names[k]);
+        cm_trace_print(&t, stderr);
+        cm_report_print(&r, stderr);
+        fail_msg("batch control '%s' wrong for %s", c->what, batch_names[k]);
+      }
+      if (used < sizeof line)
+        used += (size_t)snprintf(line + used, sizeof line - used, " %s", batch_names[k]);
+      for (ck = 0; ck < CM_CHECK_COUNT; ck++)
+        if (r.violations[ck] > 0 && used < sizeof line)
+          used += (size_t)snprintf(line + used, sizeof line - used, " %s x%ld",
+                                   cm_check_name((enum cm_check)ck), r.violations[ck]);
+      if (cm_total(&r) == 0 && used < sizeof line)
+        used += (size_t)snprintf(line + used, sizeof line - used, " clean");
+      broken |= cm_total(&r) > 0;
+      tally.batch_neg_violations += cm_total(&r);
+      tally_report(3, &r);
+    }
+    print_message("%s\n", line);
+    tally.batch_neg_traces += broken;
+    cm_trace_free(&t);
+  }
+  batch_free(&b);
+}
+
+/* Record one commit of the batch in a fresh root below dir, the nth and
+ * every later call of op answered `answer` (op SAFEFS__OP_COUNT: none),
+ * and check each target under the native model into r[k]. The files on
+ * disk must be as the count says. Returns the status; t is the caller's
+ * to free. */
+static int batch_run(const char *dir, const struct batch *b, unsigned flags, enum safefs__op op,
+                     int nth, long answer, struct cm_trace *t, struct cm_report *r,
+                     size_t *installed) {
+  static int runs;
+  char name[32], *root, *path;
+  safefs_batch *sb;
+  size_t k;
+  int status;
+
+  snprintf(name, sizeof name, "batch%d", runs++);
+  root = tu_join(dir, name);
+  tu_mkdir(root);
+  cm_trace_init(t, root);
+  batch_initial(t, b, 1);
+  assert_int_equal(safefs_batch_begin(&sb, flags), 0);
+  for (k = 0; k < BATCH_N; k++) {
+    path = tu_join(root, batch_names[k]);
+    assert_int_equal(safefs_batch_add(sb, path, b->nw[k], batch_new[k]), 0);
+    free(path);
+  }
+  if (op != SAFEFS__OP_COUNT)
+    cm_inject(t, op, nth, answer, 1000);
+  cm_record(t);
+  status = safefs_batch_commit_report(sb, installed);
+  cm_stop();
+  assert_true(*installed <= BATCH_N);
+  if (status == 0)
+    assert_int_equal(*installed, BATCH_N);
+  for (k = 0; k < BATCH_N; k++) {
+    struct cm_expect e;
+    int is_new = k < *installed;
+    path = tu_join(root, batch_names[k]);
+    if (is_new)
+      assert_true(file_holds(path, b->nw[k], batch_new[k]));
+    else if (b->old[k] != NULL)
+      assert_true(file_holds(path, b->old[k], batch_old[k]));
+    else
+      assert_false(tu_exists(path));
+    free(path);
+    batch_expect(b, k, status, is_new, flags, &e);
+    /* a failed cleanup of a backup or temp leaves it for safefs_sweep */
+    e.allow_leftover = op == SAFEFS__OP_UNLINK;
+    memset(&r[k], 0, sizeof r[k]);
+    cm_check(t, &e, cm_native_model(), &r[k]);
+    if (getenv("SAFEFS_CM_VERBOSE") != NULL) {
+      printf("target %s:\n", batch_names[k]);
+      cm_report_print(&r[k], stdout);
+    }
+    tally_report(API_BATCH, &r[k]);
+  }
+  if (getenv("SAFEFS_CM_VERBOSE") != NULL)
+    cm_trace_print(t, stdout);
+  free(root);
+  return status;
+}
+
+/* Target k clean; one that existed may show the known ReplaceFileW gap
+ * (all_gaps: must), a new one (MoveFileExW) nothing. */
+static void batch_expect_clean(const struct cm_trace *t, const struct batch *b,
+                               const struct cm_report *r, size_t k, const char *what,
+                               int all_gaps) {
+  if (b->old[k] != NULL)
+    expect_clean_or_gap(t, &r[k], what, all_gaps);
+  else
+    expect_clean(t, &r[k], what);
+}
+
+static long batch_states(const struct cm_report *r) {
+  long n = 0;
+  size_t k;
+  for (k = 0; k < BATCH_N; k++)
+    n += r[k].states;
+  return n;
+}
+
+/* The clean commit: each target clean (but the known gap); then the
+ * negative controls on the real library: NOSYNC (documented), and the
+ * directory fsyncs skipped. */
+static void batch_crash_states(void **state) {
+  const char *dir = (const char *)*state;
+  struct cm_trace t;
+  struct cm_report r[BATCH_N];
+  struct batch b;
+  size_t installed, k;
+  long gaps_before = tally.gap_traces;
+  int c;
+
+  batch_init(&b);
+  assert_int_equal(batch_run(dir, &b, 0, SAFEFS__OP_COUNT, 0, 0, &t, r, &installed), 0);
+  for (k = 0; k < BATCH_N; k++)
+    batch_expect_clean(&t, &b, r, k, batch_names[k], 1);
+  print_message("  safefs_batch_commit of %d files (%s new, one in %s/): %ld crash states, no "
+                "violation%s\n",
+                BATCH_N, batch_names[1], SUBDIR, batch_states(r),
+                tally.gap_traces > gaps_before ? " but the known gap" : "");
+  cm_trace_free(&t);
+
+  for (c = 0; c < 2; c++) {
+    /* c == 1: a skipped directory fsync exists only where there is one */
+    unsigned flags = c == 0 ? SAFEFS_NOSYNC : 0;
+    enum safefs__op op = c == 0 ? SAFEFS__OP_COUNT : SAFEFS__OP_SYNC_DIR;
+    char line[512];
+    size_t used;
+    if (c == 1 && cm_native_model() != CM_POSIX)
+      continue;
+    used = (size_t)snprintf(line, sizeof line, "  %s:",
+                            c == 0 ? "batch with SAFEFS_NOSYNC (documented)"
+                                   : "batch, directory fsyncs skipped (SEAM_SKIP)");
+    assert_int_equal(batch_run(dir, &b, flags, op, 1, SAFEFS__SEAM_SKIP, &t, r, &installed), 0);
+    for (k = 0; k < BATCH_N; k++) {
+      if (r[k].violations[CM_NOT_DURABLE] == 0 ||
+          (c == 1 && r[k].violations[CM_RENAME_NOT_DURABLE] == 0)) {
+        cm_trace_print(&t, stderr);
+        cm_report_print(&r[k], stderr);
+        fail_msg("batch negative control not caught for %s", batch_names[k]);
+      }
+      if (used < sizeof line)
+        used += (size_t)snprintf(line + used, sizeof line - used,
+                                 " %s NOT_DURABLE x%ld RENAME_NOT_DURABLE x%ld (%ld in all)",
+                                 batch_names[k], r[k].violations[CM_NOT_DURABLE],
+                                 r[k].violations[CM_RENAME_NOT_DURABLE], cm_total(&r[k]));
+      tally.batch_neg_violations += cm_total(&r[k]);
+    }
+    tally.batch_neg_traces++;
+    print_message("%s\n", line);
+    cm_trace_free(&t);
+  }
+  batch_free(&b);
+}
+
+/* Each OS call of the clean commit failing in turn (and every later call
+ * of the same op): the commit fails, the files it counts as installed are
+ * new and the others as they were, on disk and in the model, and the
+ * invariants hold for every target in every crash state. A failed data
+ * write, sync, rename or directory sync must fail the commit; a failure
+ * the library tolerates (a writeback hint, a directory's identity, the
+ * delete-on-close mark, a directory handle's close after its sync: listed
+ * in the output) may leave it a success, which is then checked as one:
+ * every file new and durable. */
+static void injected_failures_batch(void **state) {
+  const char *dir = (const char *)*state;
+  struct cm_trace t;
+  struct cm_report r[BATCH_N];
+  struct batch b;
+  size_t installed, k, counts[BATCH_N + 1];
+  int calls[SAFEFS__OP_COUNT], op, nth, runs = 0, failed = 0, status;
+  long states = 0, gaps_before = tally.gap_traces;
+  char tolerated[256] = "";
+  size_t used = 0;
+
+  batch_init(&b);
+  memset(counts, 0, sizeof counts);
+  assert_int_equal(batch_run(dir, &b, 0, SAFEFS__OP_COUNT, 0, 0, &t, r, &installed), 0);
+  memcpy(calls, t.calls, sizeof calls);
+  assert_int_equal(calls[SAFEFS__OP_SYNC], BATCH_N);
+  cm_trace_free(&t);
+
+  for (op = 0; op < SAFEFS__OP_COUNT; op++) {
+    for (nth = 1; nth <= calls[op]; nth++) {
+      status = batch_run(dir, &b, 0, (enum safefs__op)op, nth, tu_err_io(), &t, r, &installed);
+      if (status == 0 && (op == SAFEFS__OP_WRITE || op == SAFEFS__OP_SYNC ||
+                          op == SAFEFS__OP_RENAME || op == SAFEFS__OP_SYNC_DIR)) {
+        cm_trace_print(&t, stderr);
+        fail_msg("the %dth %s failing did not fail the commit", nth,
+                 safefs__op_name((enum safefs__op)op));
+      }
+      if (status == 0 && used < sizeof tolerated)
+        used += (size_t)snprintf(tolerated + used, sizeof tolerated - used, " %s#%d",
+                                 safefs__op_name((enum safefs__op)op), nth);
+      for (k = 0; k < BATCH_N; k++)
+        batch_expect_clean(&t, &b, r, k, safefs__op_name((enum safefs__op)op), 0);
+      counts[installed]++;
+      failed += status != 0;
+      runs++;
+      states += batch_states(r);
+      cm_trace_free(&t);
+    }
+  }
+  print_message("  safefs_batch_commit: %d injected failures (%d failed the call; installed "
+                "0/1/2/3: %u/%u/%u/%u), %ld crash states, no violation%s; a success "
+                "after:%s\n",
+                runs, failed, (unsigned)counts[0], (unsigned)counts[1], (unsigned)counts[2],
+                (unsigned)counts[3], states,
+                tally.gap_traces > gaps_before ? " but the known gap" : "", tolerated);
+  assert_true(runs >= 10);
+  batch_free(&b);
+}
+
 /* ---- the deleter ----------------------------------------------------------------
  * safefs_remove and safefs_remove_tree promise no durability (safefs.h): a
  * crash after they returned may still show the old state. Before and after,
@@ -985,13 +1388,16 @@ static int summary(int failed) {
   int i;
   printf("\ncrash model summary (%s model):\n",
          cm_native_model() == CM_WIN32 ? "Windows" : "POSIX");
-  for (i = 0; i < 5; i++)
+  for (i = 0; i < 6; i++)
     printf("  %-18s %4ld traces, %8ld crash states\n", api_names[i], tally.per_api_traces[i],
            tally.per_api_states[i]);
   printf("  total: %ld traces, %ld crash points, %ld crash states\n", tally.traces, tally.points,
          tally.states);
   printf("  negative controls: %ld broken traces, %ld violations found\n", tally.neg_traces,
          tally.neg_violations);
+  printf("  batch negative controls: %ld broken traces, %ld violations found (checked per "
+         "target)\n",
+         tally.batch_neg_traces, tally.batch_neg_violations);
   if (tally.finding_traces > 0)
     printf("  finding (independent directory commits only, see remove_tree_crash_states): "
            "%ld traces, %ld violations\n",
@@ -1018,6 +1424,10 @@ static const struct CMUnitTest tests[] = {
     CRASH_TEST(remove_crash_states),
     CRASH_TEST(remove_tree_crash_states),
     CRASH_TEST(negative_controls),
+    /* a batch: one trace, several targets in two directories */
+    CRASH_TEST(batch_hand_written),
+    CRASH_TEST(batch_crash_states),
+    CRASH_TEST(injected_failures_batch),
 };
 const struct tu_suite tu_suite = {"crashmodel", tests, sizeof tests / sizeof tests[0], NULL,
                                   summary};
