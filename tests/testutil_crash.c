@@ -348,7 +348,8 @@ struct model {
   int *initial_ino;    /* the inode of each cm_initial entry */
   int *initial_parent; /* and the directory it is in */
   int *obs;            /* the directories crash states are built for: the
-                          root, then every directory of the target's tree */
+                          target's, then every directory of the target's
+                          tree */
   size_t n_obs;
   int commit_ev, dir_sync_ev; /* dir_sync_ev: the target directory's last sync */
   int commit_through; /* Win32: the commit was a write-through rename */
@@ -576,10 +577,13 @@ static int lookup_step(const struct model *m, int dir, const char *name) {
 /* The directory of a name with no handle: the one of the file last looked
  * at by its full path (the Win32 backend resolves each target so before
  * its temp is made), else the directory that holds the name (a batch puts
- * its temps in place after all are made), else that first one. */
+ * its temps in place after all are made), else that first one. A path of
+ * several components starts at the root. */
 static int bare_dir(const struct model *m, const char *name) {
   size_t i;
-  if (strchr(name, '/') != NULL || lookup(m, m->bare_dir, name) >= 0)
+  if (strchr(name, '/') != NULL)
+    return m->root;
+  if (lookup(m, m->bare_dir, name) >= 0)
     return m->bare_dir;
   for (i = 0; i < m->n_in; i++)
     if (lookup(m, (int)i, name) >= 0)

@@ -103,7 +103,8 @@
  * Win32 backend labels names so): in the directory of the last STAT by
  * full path (each target's is looked at before its temp is made), else in
  * the directory that holds the name (a batch renames its temps after all
- * are made; the names must then be unique across directories). The seam
+ * are made; the names must then be unique across directories); a path of
+ * several components is relative to the root. The seam
  * passes a rename's or link's source directory handle only; both names
  * (and ReplaceFileW's backup) are resolved against it, or with no handle
  * the second beside the first (safefs always renames within one
