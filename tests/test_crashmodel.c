@@ -1250,6 +1250,13 @@ static void injected_failures_batch(void **state) {
         fail_msg("the %dth %s failing did not fail the commit", nth,
                  safefs__op_name((enum safefs__op)op));
       }
+      /* one sync and one rename a file, in the order added: the files
+         before the failing one are the ones in place */
+      if ((op == SAFEFS__OP_SYNC || op == SAFEFS__OP_RENAME) && installed != (size_t)nth - 1) {
+        cm_trace_print(&t, stderr);
+        fail_msg("the %dth %s failing left %u files installed", nth,
+                 safefs__op_name((enum safefs__op)op), (unsigned)installed);
+      }
       if (status == 0 && used < sizeof tolerated)
         used += (size_t)snprintf(tolerated + used, sizeof tolerated - used, " %s#%d",
                                  safefs__op_name((enum safefs__op)op), nth);
