@@ -950,45 +950,67 @@ enum {
   BATCH_EARLY_DIR_SYNC = 1 << 0, /* the root synced after the first rename only */
   BATCH_NO_SYNC_2ND = 1 << 1,    /* the second temp renamed without its fsync */
   BATCH_NO_SUBDIR_SYNC = 1 << 2, /* the subdirectory never synced */
-  BATCH_SUB_TEMP_IN_ROOT = 1 << 3 /* the subdirectory's temp made in the root */
+  BATCH_SUB_TEMP_IN_ROOT = 1 << 3, /* the subdirectory's temp made in the root */
+  BATCH_WIN32_SHAPE = 1 << 4,     /* the Win32 backend's calls */
+  BATCH_LAST_NOT_THROUGH = 1 << 5 /* Win32: the last rename not write-through,
+                                     no directory flushed */
 };
 
 static int batch_in_sub(size_t k) {
   return strchr(batch_names[k], '/') != NULL;
 }
 
-/* The batch protocol as the POSIX backend makes it: every temp created and
- * written, each synced, each renamed, then each directory synced once. */
+/* The batch protocol as each backend makes it: every temp created and
+ * written, then each synced and put in place, then each directory synced
+ * once. Win32: targets looked at by their full path, the temps and renames
+ * labelled with bare names and no handle, write-through renames. */
 static void synth_batch(struct cm_trace *t, const char *dir, unsigned how, const struct batch *b) {
+  int win = (how & BATCH_WIN32_SHAPE) != 0;
   long long d[2] = {FAKE_DIRFD, FAKE_DIRFD + 1};
-  char temp[BATCH_N][SAFEFS__NAME_MAX + 1];
+  char temp[BATCH_N][SAFEFS__NAME_MAX + 1], full[1024];
   size_t k;
 
-  cm_add(t, SAFEFS__OP_OPEN_DIR, dir, NULL, ROOT_FD, NULL, 0, d[0]);
-  cm_add(t, SAFEFS__OP_OPEN_DIR, SUBDIR, NULL, d[0], NULL, 0, d[1]);
+  cm_add(t, SAFEFS__OP_OPEN_DIR, win ? spell(full, sizeof full, dir, "", 1) : dir, NULL,
+         win ? -1 : ROOT_FD, NULL, 0, d[0]);
+  cm_add(t, SAFEFS__OP_OPEN_DIR, win ? spell(full, sizeof full, dir, SUBDIR, 1) : SUBDIR, NULL,
+         win ? -1 : d[0], NULL, 0, d[1]);
   for (k = 0; k < BATCH_N; k++) {
     const char *leaf = batch_names[k] + (batch_in_sub(k) ? strlen(SUBDIR "/") : 0);
+    long long f = 10 + (long long)k;
     assert_int_equal(safefs__make_name(temp[k], leaf, SAFEFS__KIND_TMP), 0);
+    if (win)
+      cm_add(t, SAFEFS__OP_STAT, spell(full, sizeof full, dir, batch_names[k], 1), NULL, -1,
+             NULL, 0, 0);
     cm_add(t, SAFEFS__OP_CREATE_TEMP, temp[k], NULL,
-           d[batch_in_sub(k) && !(how & BATCH_SUB_TEMP_IN_ROOT)], NULL, 0, 10 + (long long)k);
-    cm_add(t, SAFEFS__OP_WRITE, NULL, NULL, 10 + (long long)k, b->nw[k], batch_new[k],
-           (long long)batch_new[k]);
+           win ? -1 : d[batch_in_sub(k) && !(how & BATCH_SUB_TEMP_IN_ROOT)], NULL, 0, f);
+    if (win)
+      cm_add(t, SAFEFS__OP_DOOM_TEMP, NULL, NULL, f, NULL, 0, 0);
+    cm_add(t, SAFEFS__OP_WRITE, NULL, NULL, f, b->nw[k], batch_new[k], (long long)batch_new[k]);
   }
   for (k = 0; k < BATCH_N; k++) {
     const char *leaf = batch_names[k] + (batch_in_sub(k) ? strlen(SUBDIR "/") : 0);
+    long long f = 10 + (long long)k;
+    int last = k == BATCH_N - 1;
     if (!(k == 1 && (how & BATCH_NO_SYNC_2ND)))
-      cm_add(t, SAFEFS__OP_SYNC, NULL, NULL, 10 + (long long)k, NULL, 0, 0);
+      cm_add(t, SAFEFS__OP_SYNC, NULL, NULL, f, NULL, 0, 0);
+    if (win) {
+      cm_add(t, SAFEFS__OP_KEEP_TEMP, NULL, NULL, f, NULL, 0, 0);
+      cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, f, NULL, 0, 0);
+      cm_add_rename(t, temp[k], leaf, -1,
+                    last && (how & BATCH_LAST_NOT_THROUGH) ? 0u : SAFEFS__RENAME_DURABLE);
+      continue;
+    }
     if (batch_in_sub(k) && (how & BATCH_SUB_TEMP_IN_ROOT))
       cm_add_rename(t, temp[k], batch_names[k], d[0], 0); /* "sub/c.json" from the root */
     else
       cm_add_rename(t, temp[k], leaf, d[batch_in_sub(k)], 0);
-    cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, 10 + (long long)k, NULL, 0, 0);
+    cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, f, NULL, 0, 0);
     if (k == 0 && (how & BATCH_EARLY_DIR_SYNC))
       cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d[0], NULL, 0, 0);
   }
-  if (!(how & BATCH_EARLY_DIR_SYNC))
+  if (!(how & (BATCH_EARLY_DIR_SYNC | BATCH_LAST_NOT_THROUGH)))
     cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d[0], NULL, 0, 0);
-  if (!(how & BATCH_NO_SUBDIR_SYNC))
+  if (!(how & (BATCH_NO_SUBDIR_SYNC | BATCH_LAST_NOT_THROUGH)))
     cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d[1], NULL, 0, 0);
   cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, d[1], NULL, 0, 0);
   cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, d[0], NULL, 0, 0);
@@ -997,23 +1019,31 @@ static void synth_batch(struct cm_trace *t, const char *dir, unsigned how, const
 struct batch_control {
   const char *what;
   unsigned how;
+  enum cm_model model;
   int undeclared; /* checked without cm_expect.others */
   int expected[BATCH_N][MAX_EXPECTED]; /* per target: exactly the checks
                                           that must fire; -1 ends */
 };
 
 static const struct batch_control batch_controls[] = {
-    {"batch, correct POSIX protocol (hand-written)", 0, 0, {{-1}, {-1}, {-1}}},
-    {"batch, root synced before the second rename", BATCH_EARLY_DIR_SYNC, 0,
+    {"batch, correct POSIX protocol (hand-written)", 0, CM_POSIX, 0, {{-1}, {-1}, {-1}}},
+    {"batch, correct Win32 protocol (hand-written)", BATCH_WIN32_SHAPE, CM_WIN32, 0,
+     {{-1}, {-1}, {-1}}},
+    {"batch, root synced before the second rename", BATCH_EARLY_DIR_SYNC, CM_POSIX, 0,
      {{-1}, {CM_RENAME_NOT_DURABLE, CM_NOT_DURABLE, -1}, {-1}}},
-    {"batch, second temp renamed without its fsync", BATCH_NO_SYNC_2ND, 0,
+    {"batch, second temp renamed without its fsync", BATCH_NO_SYNC_2ND, CM_POSIX, 0,
      {{-1}, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, CM_NOT_DURABLE, -1}, {-1}}},
-    {"batch, subdirectory never synced", BATCH_NO_SUBDIR_SYNC, 0,
+    {"batch, subdirectory never synced", BATCH_NO_SUBDIR_SYNC, CM_POSIX, 0,
      {{-1}, {-1}, {CM_RENAME_NOT_DURABLE, CM_NOT_DURABLE, -1}}},
-    {"batch, the subdirectory's temp made in the root", BATCH_SUB_TEMP_IN_ROOT, 0,
+    {"batch, the subdirectory's temp made in the root", BATCH_SUB_TEMP_IN_ROOT, CM_POSIX, 0,
      {{-1}, {-1}, {CM_TEMP_ELSEWHERE, -1}}},
-    {"batch, the other targets not declared", 0, 1,
+    {"batch, the other targets not declared", 0, CM_POSIX, 1,
      {{CM_STRAY_NAME, -1}, {CM_LOST_NAME, -1}, {-1}}},
+    {"batch, Win32: second temp not flushed", BATCH_WIN32_SHAPE | BATCH_NO_SYNC_2ND, CM_WIN32, 0,
+     {{-1}, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, CM_NOT_DURABLE, -1}, {-1}}},
+    {"batch, Win32: last rename not write-through, no flush", BATCH_WIN32_SHAPE |
+     BATCH_LAST_NOT_THROUGH, CM_WIN32, 0, {{-1}, {-1}, {CM_RENAME_NOT_DURABLE, CM_NOT_DURABLE,
+     -1}}},
 };
 
 /* Whether exactly the checks in `expected` fired in r. */
@@ -1052,7 +1082,7 @@ static void batch_hand_written(void **state) {
       if (c->undeclared)
         e.n_others = 0;
       memset(&r, 0, sizeof r);
-      cm_check(&t, &e, CM_POSIX, &r);
+      cm_check(&t, &e, c->model, &r);
       if (!fired_exactly(&r, c->expected[k])) {
         fprintf(stderr, "batch control '%s', target %s: not the expected checks\n", c->what,
                 batch_names[k]);
