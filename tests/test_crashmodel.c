@@ -54,7 +54,7 @@ static struct {
 #define API_BATCH 5 /* one trace counted once per target */
 static const char *const api_names[6] = {"safefs_write_file", "safefs_writer",
                                           "SAFEFS_NOREPLACE", "synthetic", "removal",
-                                          "safefs_batch"};
+                                          "batch, per target"};
 
 static void tally_report(int api, const struct cm_report *r) {
   tally.traces++;
