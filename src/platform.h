@@ -276,6 +276,14 @@ int safefs__dir_stat(safefs__dir *d, const char *name, int *kind, long long *age
  * SAFEFS_EISDIR. */
 int safefs__dir_unlink(safefs__dir *d, const char *name);
 
+/* The fast path of safefs_remove, before any directory is opened: remove
+ * the non-directory `path` with one call, where that frees its name at
+ * once (POSIX unlink, which never follows a link at the last component).
+ * 0 when it is gone; SAFEFS__AGAIN for anything else, and always where a
+ * removed name can linger (Windows: safefs__unlink_leaves_name): the
+ * general path then decides, and reports, what to do. */
+int safefs__unlink_fast(const char *path);
+
 /* One attempt: remove the empty directory `name`. */
 int safefs__dir_rmdir(safefs__dir *d, const char *name);
 

@@ -323,6 +323,11 @@ static int remove_one(const char *path, long timeout_ms) {
   const char *base;
   int kind, rc;
 
+  if ((rc = safefs__check_path("safefs_remove", path, 1)) != 0)
+    return rc;
+  /* unlink before anything else: a plain file goes in one call */
+  if (safefs__unlink_fast(path) == 0)
+    return 0;
   if ((rc = open_parent("safefs_remove", path, &d, &base, &kind)) != 0)
     return rc;
   if (kind == SAFEFS__ENTRY_DIR)
