@@ -487,22 +487,34 @@ static void pend_add(struct model *m, enum pkind kind, int dir, const char *name
 
 /* Closing a handle of a file marked delete-on-close removes its name
  * (where it is now, in the directory it was made in). */
+/* The live entry of some directory that names ino: its directory, and in
+ * *at its index; -1 if none. */
+static int entry_of(const struct model *m, int ino, size_t *at) {
+  size_t d, i;
+  for (d = 0; d < m->n_in; d++)
+    if (m->in[d].is_dir)
+      for (i = 0; i < m->in[d].live_ents.n; i++)
+        if (m->in[d].live_ents.v[i].ino == ino) {
+          *at = i;
+          return (int)d;
+        }
+  return -1;
+}
+
+/* Closing the last handle of a file marked delete-on-close removes its
+ * name (a pending removal): a temp, or a file that was there before (the
+ * old target at a backup name, marked for the directory flush). */
 static void fd_close(struct model *m, long long fd) {
   struct fdent *f = fd_find(m, fd);
+  size_t at;
+  int dir;
   if (f == NULL)
     return;
-  if (f->ino >= 0 && m->in[f->ino].doomed && m->in[f->ino].created_dir >= 0) {
-    int ino = f->ino, dir = m->in[ino].created_dir;
-    const struct ents *e = &m->in[dir].live_ents;
-    size_t i;
-    for (i = 0; i < e->n; i++)
-      if (e->v[i].ino == ino) {
-        char *name = xstrdup(e->v[i].name);
-        pend_add(m, P_DEL, dir, name, NULL, ino, 0);
-        free(name);
-        break;
-      }
-    m->in[ino].doomed = 0;
+  if (f->ino >= 0 && m->in[f->ino].doomed && (dir = entry_of(m, f->ino, &at)) >= 0) {
+    char *name = xstrdup(m->in[dir].live_ents.v[at].name);
+    pend_add(m, P_DEL, dir, name, NULL, f->ino, 0);
+    free(name);
+    m->in[f->ino].doomed = 0;
   }
   *f = m->fds[--m->n_fd];
 }

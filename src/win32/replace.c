@@ -14,8 +14,9 @@
  *            existing target (the old file going to a backup name, dropped
  *            after success), MoveFileExW(MOVEFILE_WRITE_THROUGH) otherwise,
  *            retried through safefs__retry while another process holds the
- *            target; then flush the directory (not with SAFEFS_NOSYNC) and
- *            drop the backup
+ *            target; then flush the directory (not with SAFEFS_NOSYNC),
+ *            the backup held open and marked delete-on-close meanwhile,
+ *            and drop it
  *
  * Why this order:
  *   - The temp is delete-on-close while it is written, so a process killed
@@ -227,11 +228,15 @@ static int resolve_target(safefs__temp *t, const char *path) {
  * (TerminateProcess, a crash) leaves no temp: the file goes with its last
  * handle. FileDispositionInfoEx (POSIX semantics) is not needed, and Wine 8
  * answers it with ERROR_INVALID_PARAMETER. */
-static BOOL set_doomed(safefs__temp *t, BOOL doomed) {
+static BOOL mark_delete_on_close(HANDLE h, const char *name, BOOL doomed) {
   FILE_DISPOSITION_INFO info;
   info.DeleteFile = doomed;
-  if (!safefs__sys_set_file_info(t->h, t->name, FileDispositionInfo, &info, sizeof info,
-                                 doomed ? SAFEFS__OP_DOOM_TEMP : SAFEFS__OP_KEEP_TEMP))
+  return safefs__sys_set_file_info(h, name, FileDispositionInfo, &info, sizeof info,
+                                   doomed ? SAFEFS__OP_DOOM_TEMP : SAFEFS__OP_KEEP_TEMP);
+}
+
+static BOOL set_doomed(safefs__temp *t, BOOL doomed) {
+  if (!mark_delete_on_close(t->h, t->name, doomed))
     return FALSE;
   t->doomed = doomed != 0;
   return TRUE;
@@ -353,6 +358,9 @@ struct put {
   enum put_mode mode;
   int can_replace;    /* 0 once the filesystem said it has no ReplaceFileW */
   int backup_has_old; /* the old content sits at the backup name */
+  HANDLE backup_h;    /* the backup, held open and marked delete-on-close
+                         across the directory flush (doom_backup), or
+                         INVALID_HANDLE_VALUE */
   struct safefs__wpath backup; /* the backup name; wide NULL if none */
   char backup_name[SAFEFS__NAME_MAX + 1];
 };
@@ -496,12 +504,49 @@ static void restore_backup(struct put *p) {
  * there is no backup (the filesystem has no ReplaceFileW, or no random
  * name could be drawn) the new content stays, and the failure says so. */
 static void restore_after_flush(struct put *p) {
+  if (p->backup_h != INVALID_HANDLE_VALUE) { /* keep it past the close, to move it */
+    if (!mark_delete_on_close(p->backup_h, p->backup_name, FALSE))
+      p->backup_has_old = 0; /* it goes with the handle: the new content stays */
+    safefs__sys_close(p->backup_h);
+    p->backup_h = INVALID_HANDLE_VALUE;
+  }
   if (!p->t->target_exists)
     delete_name(&p->t->target);
   else if (p->backup_has_old &&
            !safefs__sys_move_file(&p->backup, &p->t->target,
                                   MOVEFILE_REPLACE_EXISTING | MOVEFILE_WRITE_THROUGH))
     delete_name(&p->backup);
+}
+
+/* After the replace, the old file sits at the backup name until the
+ * directory flush has made the replace durable (a failed flush moves it
+ * back). It is held open and marked delete-on-close meanwhile, as the temp
+ * was while it was written, so that a process killed during the flush
+ * leaves no backup: the file goes with the handle. Only the few calls
+ * between the replace and the mark can leave one (for safefs_sweep). A
+ * backup that cannot be opened or marked is deleted by name afterwards,
+ * as before. Checked under Wine only. */
+static void doom_backup(struct put *p) {
+  p->backup_h = safefs__sys_create_file(&p->backup, DELETE,
+                                        FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                                        OPEN_EXISTING, 0, SAFEFS__OP_OPEN_READ);
+  if (p->backup_h != INVALID_HANDLE_VALUE &&
+      !mark_delete_on_close(p->backup_h, p->backup_name, TRUE)) {
+    safefs__sys_close(p->backup_h);
+    p->backup_h = INVALID_HANDLE_VALUE;
+  }
+}
+
+/* Success: the backup goes, with its handle if it was marked, else by
+ * name (if it stays, safefs_sweep finds it). */
+static void drop_backup(struct put *p) {
+  if (p->backup_h != INVALID_HANDLE_VALUE) {
+    safefs__sys_close(p->backup_h);
+    p->backup_h = INVALID_HANDLE_VALUE;
+  } else if (p->backup_has_old) {
+    delete_name(&p->backup);
+  }
+  p->backup_has_old = 0;
 }
 
 /* Everything of a commit but the directory flush: the attributes, the
@@ -517,6 +562,7 @@ static int put_in_place(safefs__temp *t, struct put *p) {
   p->mode = PUT_MOVE;
   p->can_replace = 1;
   p->backup_has_old = 0;
+  p->backup_h = INVALID_HANDLE_VALUE;
   p->backup.wide = NULL;
   p->backup.name = p->backup_name;
   if (!safefs__sys_set_attributes(t->h, t->attrs)) {
@@ -566,6 +612,8 @@ int safefs__temp_commit(safefs__temp *t) {
     safefs__path_free(&p.backup);
     return rc;
   }
+  if (p.backup_has_old && t->dir_handle != NULL)
+    doom_backup(&p);
   /* After the replace, before success: the directory is flushed, so that
      the rename itself is on stable storage when the call returns (the data
      already is). safefs__dir_sync is the deleter's and SAFEFS_MKDIRS' too;
@@ -578,8 +626,7 @@ int safefs__temp_commit(safefs__temp *t) {
     free_temp(t);
     return safefs__error_restore(&e, rc);
   }
-  if (p.backup_has_old)
-    delete_name(&p.backup); /* if it stays, safefs_sweep finds it */
+  drop_backup(&p);
   safefs__path_free(&p.backup);
   free_temp(t);
   return 0;
@@ -601,8 +648,7 @@ int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place) {
   if (dir != NULL)
     *dir = NULL;
   if (rc == 0) {
-    if (p.backup_has_old)
-      delete_name(&p.backup);
+    drop_backup(&p);
     if (dir != NULL) {
       *dir = t->dir_handle;
       t->dir_handle = NULL;
