@@ -81,7 +81,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   }
   safefs__seam_set(NULL, NULL);
 
-  if ((flags & ~(unsigned)(SAFEFS_NOSYNC | SAFEFS_NOREPLACE | SAFEFS_MKDIRS | SAFEFS_PRIVATE)) != 0 &&
+  if ((flags & ~(unsigned)SAFEFS__WRITE_FLAGS) != 0 &&
       !writer &&
       rc != SAFEFS_EINVAL)
     abort(); /* unknown flags must be refused */
