@@ -1,7 +1,7 @@
 /*
  * Atomic replace, POSIX only: who may replace what, and with which mode.
  *   - SAFEFS_PRIVATE: a new file is 0600 (less the umask), never wider;
- *     an existing target keeps its mode.
+ *     an existing target keeps its mode (write, writer, batch).
  *   - A target the caller may not write is refused (SAFEFS_EACCES), as on
  *     Windows, although the rename would replace it; root still may.
  *   - On filesystems that keep no owners or modes, chown and chmod fail
@@ -45,6 +45,23 @@ static void private_files(void **state) {
   /* an existing target keeps its permissions */
   assert_int_equal(safefs_write_file(plain, "y", 1, SAFEFS_PRIVATE), 0);
   assert_int_equal(mode_of(plain), 0644);
+  /* a batch: new files 0600, the existing one as it was; without the
+     flag a new file of the same batch shape is 0644 */
+  {
+    const char *r = tu_path(dir, "batch-key");
+    const char *c = tu_path(dir, "batch-plain");
+    safefs_batch *b;
+    assert_int_equal(safefs_batch_begin(&b, SAFEFS_PRIVATE), 0);
+    assert_int_equal(safefs_batch_add(b, r, "k", 1), 0);
+    assert_int_equal(safefs_batch_add(b, plain, "z", 1), 0);
+    assert_int_equal(safefs_batch_commit(b), 0);
+    assert_int_equal(mode_of(r), 0600);
+    assert_int_equal(mode_of(plain), 0644);
+    assert_int_equal(safefs_batch_begin(&b, 0), 0);
+    assert_int_equal(safefs_batch_add(b, c, "c", 1), 0);
+    assert_int_equal(safefs_batch_commit(b), 0);
+    assert_int_equal(mode_of(c), 0644);
+  }
   umask(old);
 }
 
