@@ -169,7 +169,7 @@ tsan() {
 }
 
 valgrind_suite() {
-    for t in test_replace test_faults test_status test_names test_retry test_stamp; do
+    for t in test_replace test_faults test_status test_names test_retry test_stamp test_batch; do
         echo "-- valgrind $t"
         valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite \
             "$B/native/bin/$t" || return 1
