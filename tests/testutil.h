@@ -150,7 +150,7 @@ long tu_peak_rss_kib(void);
 long tu_open_handles(void);
 
 /* fn(ctx) with at most `fds` descriptors allowed. POSIX: in a forked child
- * under RLIMIT_NOFILE, returning its exit status (90: the limit could not
+ * under a soft RLIMIT_NOFILE of fds, returning its exit status (90: the limit could not
  * be set); fn must not use CMocka's asserts there. Windows, which has no
  * such limit, calls fn in this process and returns what it returns. */
 int tu_run_with_fd_limit(int fds, int (*fn)(void *ctx), void *ctx);
