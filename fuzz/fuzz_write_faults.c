@@ -5,7 +5,10 @@
  * schedule: the call returns 0 and the target holds the new content, or
  * it fails and the target holds the old content; no temp is left behind
  * and no memory or descriptor leaks (ASan/LSan). Unknown flags must be
- * refused before anything touches the disk. */
+ * refused before anything touches the disk. A batch (data[1] % 3 == 2)
+ * of two files, the existing target and a new one, is held to its own
+ * contract: the first `installed` files (safefs_batch_commit_report) hold
+ * their new content, the other its old one (or none), nothing else. */
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,6 +39,19 @@ static long schedule_hook(void *ctx, const struct safefs__call *call) {
   return b % 16 == 1 ? fuzz_err_io() : b % 16 == 2 ? fuzz_err_nospace() : fuzz_err_access();
 }
 
+/* The batch's second file: its new content if it was put in place, else
+ * nothing (it did not exist); then it is removed, so that only the target
+ * is left to check. */
+static void check_second(const char *path, int in_place, const void *want, size_t n) {
+  size_t got_n;
+  char *got = fuzz_read_raw(path, &got_n);
+  if (in_place ? got == NULL || got_n != n || memcmp(got, want, n) != 0 : got != NULL)
+    abort();
+  free(got);
+  if (got != NULL)
+    remove(path);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   static const char old[] = "old content";
@@ -43,14 +59,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   char target[4096];
   unsigned flags;
   size_t content_len;
-  int rc, writer;
+  int rc, writer, batch;
+  size_t installed = 0;
   char *got;
   size_t got_n;
 
   if (size < 3)
     return 0;
   flags = data[0];
-  writer = data[1] & 1;
+  writer = data[1] % 3 == 1;
+  batch = data[1] % 3 == 2;
   content_len = data[2] % 64;
   if (content_len > size - 3)
     content_len = size - 3;
@@ -63,7 +81,33 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   safefs_set_retry_budget_ms(0);
 
   safefs__seam_set(schedule_hook, NULL);
-  if (writer) {
+  if (batch) {
+    safefs_batch *b;
+    rc = safefs_batch_begin(&b, flags & 0x7);
+    if (rc == 0) {
+      char second[4096];
+      size_t half = content_len / 2;
+      snprintf(second, sizeof second, "%s/second", dir);
+      rc = safefs_batch_add(b, target, data + 3, half);
+      if (rc == 0)
+        rc = safefs_batch_add(b, second, data + 3 + half, content_len - half);
+      if (rc == 0) {
+        rc = safefs_batch_commit_report(b, &installed);
+      } else {
+        safefs_batch_abort(b);
+      }
+      check_second(second, installed >= 2, data + 3 + half, content_len - half);
+    }
+    /* The target is the batch's first file: checked below as a write
+       that succeeded (its new content is the first half) if it was put in
+       place, else as one that failed (the old content). */
+    if (rc == 0 && installed != 2)
+      abort();
+    if (installed >= 1) {
+      content_len /= 2;
+      rc = 0;
+    }
+  } else if (writer) {
     safefs_writer *w;
     rc = safefs_writer_open(&w, target, flags & 0x7);
     if (rc == 0) {
@@ -82,7 +126,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   safefs__seam_set(NULL, NULL);
 
   if ((flags & ~(unsigned)SAFEFS__WRITE_FLAGS) != 0 &&
-      !writer &&
+      !writer && !batch &&
       rc != SAFEFS_EINVAL)
     abort(); /* unknown flags must be refused */
   got = fuzz_read_raw(target, &got_n);

@@ -118,12 +118,12 @@ void safefs__temp_discard(safefs__temp *t);
  *     and nothing is reported. Nothing with SAFEFS_NOSYNC.
  *   safefs__temp_install: safefs__temp_commit without its directory sync:
  *     final permissions, data sync (unless NOSYNC), put in place. Frees t.
- *     *in_place says whether the new content is in place, also on a
- *     failure (one after the rename: the close). With dir, *dir receives
- *     the target's directory for the caller's one sync, or NULL. A failure
- *     before the rename leaves the target as it was and no temp; one after
- *     it leaves the new content (the old one is not kept, unlike the
- *     commit: see safefs.h). */
+ *     *in_place says whether the new content is in place (a failure
+ *     leaves the target as it was and no temp: the temp is closed before
+ *     the rename, as nothing could undo a failure after it; in_place is
+ *     there for a backend that could fail after the rename). With dir,
+ *     *dir receives the target's directory for the caller's one sync, or
+ *     NULL. */
 void safefs__temp_sync_start(safefs__temp *t);
 int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place);
 

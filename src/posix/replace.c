@@ -10,8 +10,9 @@
  *            open the old target read-only; give a nameless temp its name
  *            (linkat; NOREPLACE: the target's name itself); rename the temp
  *            over the target; close it; fsync the directory; close the old
- *            file (the batch, src/batch.c: the same up to the rename, the
- *            directory's fsync left to the caller, once for many files)
+ *            file (NOSYNC and the batch, which hold no old file: the temp
+ *            closed before the rename; the batch, src/batch.c, leaves the
+ *            directory's fsync to its caller, once for many files)
  *
  * Why this order:
  *   - The temp lives in the target's directory so the rename is atomic
@@ -394,6 +395,14 @@ static int name_temp(safefs__temp *t, int noreplace) {
   return 0;
 }
 
+/* Close the temp's descriptor: a failure is reported, as the data may not
+ * all be on the disk (as for a failed fsync). */
+static int close_temp(safefs__temp *t) {
+  int rc = safefs__sys_close(t->fd);
+  t->fd = -1;
+  return rc != 0 ? fail_in_dir(t, errno, t->name) : 0;
+}
+
 /* Copy the old file, still open as old_fd, into t->fd from its start:
  * 0, or -1 with errno. */
 static int copy_old(safefs__temp *t, int old_fd) {
@@ -445,12 +454,14 @@ static void restore_old(safefs__temp *t, int old_fd) {
 }
 
 /* Everything of a commit but the directory sync: the final mode, the data
- * sync (unless NOSYNC), the temp's name and the rename, then the temp's
- * close. With old_fd, the old target is opened first and left open in
- * *old_fd (-1 if there is none or it cannot be opened: the replace goes on
- * without it), for restore_old. *renamed tells whether the new content is
- * in place: a failure after the rename (the close) can no longer be undone
- * here. */
+ * sync (unless NOSYNC), the temp's name, the rename and the temp's close.
+ * With old_fd, the old target is opened first and left open in *old_fd
+ * (-1 if there is none or it cannot be opened: the replace goes on
+ * without it), for restore_old, and the temp is closed after the rename,
+ * one call fewer between the naming and the rename; *renamed then tells
+ * whether a failure (the close) came after the rename. Without old_fd
+ * nothing could undo a failure after the rename, so the temp is closed
+ * before it, and a failure always leaves the target as it was. */
 static int put_in_place(safefs__temp *t, int *old_fd, int *renamed) {
   int noreplace = (t->flags & SAFEFS_NOREPLACE) != 0;
   int rc;
@@ -470,21 +481,21 @@ static int put_in_place(safefs__temp *t, int *old_fd, int *renamed) {
      the two is the one case that leaves a temp (for safefs_sweep). */
   if (t->anon && (rc = name_temp(t, noreplace)) != 0)
     return rc;
+  if (old_fd == NULL && (rc = close_temp(t)) != 0)
+    return rc;
   if (strcmp(t->name, t->base) != 0 &&
       safefs__sys_renameat(t->dirfd, t->name, t->dirfd, t->base, noreplace) != 0)
     return fail_in_dir(t, errno, NULL);
   *renamed = 1;
   /* closed only now, on the file in place: a failure is reported (the data
      may not all be on the disk, as for a failed fsync) */
-  rc = safefs__sys_close(t->fd);
-  t->fd = -1;
-  return rc != 0 ? fail_in_dir(t, errno, t->name) : 0;
+  return t->fd >= 0 ? close_temp(t) : 0;
 }
 
 /* The old file is held only where a failed directory fsync can happen:
- * with NOSYNC there is none, and the open would cost a fifth of a small
- * write (BENCHMARKS.md); a failed close after the rename then leaves the
- * new content. */
+ * with NOSYNC there is none, and the open and close would cost two calls
+ * of a small write's dozen (BENCHMARKS.md); the temp is then closed before
+ * the rename (put_in_place). */
 int safefs__temp_commit(safefs__temp *t) {
   int durable = !(t->flags & SAFEFS_NOSYNC);
   struct safefs__saved_error e;
