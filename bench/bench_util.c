@@ -53,15 +53,19 @@ void bench_write_all(int fd, const void *data, size_t size) {
   }
 }
 
-void bench_replace_floor(int dirfd, const char *path, const void *data, size_t size,
-                         int file_sync, int dir_sync) {
-  char tmp[4096];
+int bench_temp_write(const char *path, const void *data, size_t size, char *tmp,
+                     size_t tmp_size) {
   int fd;
-  snprintf(tmp, sizeof tmp, "%s.tmp", path);
+  snprintf(tmp, tmp_size, "%s.tmp", path);
   fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0)
     bench_die("open tmp");
   bench_write_all(fd, data, size);
+  return fd;
+}
+
+void bench_temp_install(int dirfd, int fd, const char *tmp, const char *path, int file_sync,
+                        int dir_sync) {
   if (file_sync && fsync(fd) != 0)
     bench_die("fsync");
   if (close(fd) != 0)
@@ -70,6 +74,13 @@ void bench_replace_floor(int dirfd, const char *path, const void *data, size_t s
     bench_die("rename");
   if (dir_sync && fsync(dirfd) != 0)
     bench_die("fsync dir");
+}
+
+void bench_replace_floor(int dirfd, const char *path, const void *data, size_t size,
+                         int file_sync, int dir_sync) {
+  char tmp[4096];
+  int fd = bench_temp_write(path, data, size, tmp, sizeof tmp);
+  bench_temp_install(dirfd, fd, tmp, path, file_sync, dir_sync);
 }
 
 double bench_free_bytes(const char *dir) {

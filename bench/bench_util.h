@@ -29,9 +29,17 @@ void bench_write_all(int fd, const void *data, size_t size);
 /* The hand-written floor of an atomic replace of `path` in the directory
  * open as dirfd: write "<path>.tmp", fsync it (file_sync), rename it over
  * `path`, fsync the directory (dir_sync). No checks beyond the calls'
- * return values. */
+ * return values. It is bench_temp_write then bench_temp_install. */
 void bench_replace_floor(int dirfd, const char *path, const void *data, size_t size,
                          int file_sync, int dir_sync);
+/* The floor's first half: create "<path>.tmp" (its name into tmp, of
+ * tmp_size bytes), write data to it and return the open descriptor. */
+int bench_temp_write(const char *path, const void *data, size_t size, char *tmp,
+                     size_t tmp_size);
+/* The second half: fsync fd (file_sync), close it, rename tmp over path,
+ * fsync the directory open as dirfd (dir_sync). */
+void bench_temp_install(int dirfd, int fd, const char *tmp, const char *path, int file_sync,
+                        int dir_sync);
 
 /* Free bytes on the filesystem holding `dir`. */
 double bench_free_bytes(const char *dir);

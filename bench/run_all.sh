@@ -23,9 +23,14 @@ for dir in "$@"; do
   "$bin/bench_lock" "$dir" 200
   "$bin/bench_remove" "$dir" 10
   "$bin/bench_threads" "$dir" 15 100
+  if [ -x "$bin/bench_batch" ]; then "$bin/bench_batch" "$dir" 20 10; fi # Linux only
   if command -v strace >/dev/null; then
     echo "system calls per operation (the remove variants include creating the file: openat 1 close 1)"
     for v in flock-ex safefs-ex flock-sh safefs-sh; do calls bench_lock $v "$dir" 1000; done
     for v in unlink safefs-remove; do calls bench_remove $v "$dir" 1000; done
+    if [ -x "$bin/bench_batch" ]; then
+      echo "system calls per file of a batch of 64 (they include making the files, openat 1 write 1 close 1 rename 1, and removing them, unlink 1)"
+      for v in safefs-batch safefs-separate sfr-fsync; do calls bench_batch $v "$dir" 64; done
+    fi
   fi
 done
