@@ -364,9 +364,9 @@ SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
  *     their new content and all the others their old one, with no temp
  *     left; safefs_batch_commit_report tells how many are new. A file that
  *     cannot be started (a bad path: a directory, a read-only target, a
- *     missing parent) stops the commit before any file of its group of 64
- *     is put in place, so among the first 64 files it leaves every file
- *     old. A directory sync that fails at the end leaves every file new but
+ *     missing parent) or synced stops the commit before any file of its
+ *     group of 64 is put in place, so among the first 64 files it leaves
+ *     every file old. A directory sync that fails at the end leaves every file new but
  *     perhaps not durable (the old content is not put back, unlike
  *     safefs_write_file: holding every old file open would cost a
  *     descriptor each).

@@ -6,10 +6,10 @@
  *            nothing touches the disk
  *   commit   in the order added, up to BATCH_OPEN_MAX files at a time:
  *            (missing parents,) create and write every temp of the group
- *            and start its writeback; then put each in place
- *            (safefs__temp_install: mode, data sync, rename), keeping one
- *            handle per distinct directory; at the end sync each of those
- *            directories once
+ *            and start its writeback; then sync each (safefs__temp_sync:
+ *            mode, data sync); then put each in place (safefs__temp_install:
+ *            name, rename), keeping one handle per distinct directory; at
+ *            the end sync each of those directories once
  *
  * Why this order:
  *   - All temps of a group are written before any is synced, and their
@@ -20,6 +20,10 @@
  *     floor on an idle disk, but it flushes everything dirty on the whole
  *     filesystem, another program's gigabytes too), fsyncs from parallel
  *     threads (slower here than in turn after the writeback hint).
+ *   - All syncs of a group come before its first rename: a rename between
+ *     two syncs puts a directory change into the journal transaction the
+ *     next sync must commit, so that each sync would commit one of its
+ *     own. A sync failure then also leaves the whole group old.
  *   - Each file's data is synced before its rename, as in a single
  *     replace: a crash at any point leaves each target old or new. The
  *     directory syncs come last, before success: until then a rename may
@@ -206,9 +210,10 @@ static int make_temp(const struct entry *e, unsigned flags, safefs__temp **t) {
 }
 
 /* One group of files, from `first`, at most BATCH_OPEN_MAX: every temp
- * made, then each put in place. On a failure, *failed is the index of the
- * file that failed and the group's temps not yet in place are discarded
- * (all of them if one could not be made). */
+ * made, then every one synced, then each put in place. On a failure,
+ * *failed is the index of the file that failed and the group's temps not
+ * yet in place are discarded (all of them if one could not be made or
+ * synced). */
 static int commit_group(safefs_batch *b, size_t first, size_t count, struct dirs *dirs,
                         size_t *installed, size_t *failed) {
   safefs__temp *temps[BATCH_OPEN_MAX];
@@ -222,6 +227,10 @@ static int commit_group(safefs_batch *b, size_t first, size_t count, struct dirs
       *failed = first + made;
   if (rc != 0)
     made--; /* the one that failed was not made */
+  for (i = 0; i < made && rc == 0; i++)
+    if ((rc = safefs__temp_sync(temps[i])) != 0)
+      *failed = first + i;
+  /* from the first again; if a sync failed, none of the group goes in */
   for (i = 0; i < made && rc == 0; i++) {
     safefs__dir *dir;
     int in_place;

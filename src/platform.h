@@ -110,21 +110,28 @@ int safefs__temp_commit(safefs__temp *t);
 void safefs__temp_discard(safefs__temp *t);
 
 /* The batch (src/batch.c) commits many temps with one directory sync per
- * directory instead of one per file, in two steps per temp:
+ * directory instead of one per file, in steps taken for all the temps of a
+ * group before the next step:
  *   safefs__temp_sync_start: start writing the temp's data out without
- *     waiting (Linux sync_file_range; elsewhere nothing), called for all
- *     temps first, so that the syncs in safefs__temp_install overlap their
- *     I/O instead of waiting one by one. A hint: nothing is made durable,
- *     and nothing is reported. Nothing with SAFEFS_NOSYNC.
- *   safefs__temp_install: safefs__temp_commit without its directory sync:
- *     final permissions, data sync (unless NOSYNC), put in place. Frees t.
- *     *in_place says whether the new content is in place (a failure
- *     leaves the target as it was and no temp: the temp is closed before
- *     the rename, as nothing could undo a failure after it; in_place is
- *     there for a backend that could fail after the rename). With dir,
- *     *dir receives the target's directory for the caller's one sync, or
- *     NULL. */
+ *     waiting (Linux sync_file_range; elsewhere nothing), so that the syncs
+ *     that follow overlap their I/O instead of waiting one by one. A hint:
+ *     nothing is made durable, and nothing is reported. Nothing with
+ *     SAFEFS_NOSYNC.
+ *   safefs__temp_sync: the final permissions (attributes), then the data
+ *     sync (unless NOSYNC): the first half of safefs__temp_commit. On
+ *     failure t is still the caller's, to discard.
+ *   safefs__temp_install: the rest of safefs__temp_commit but its
+ *     directory sync: put in place. Frees t. *in_place says whether the
+ *     new content is in place (a failure leaves the target as it was and
+ *     no temp: the temp is closed before the rename, as nothing could undo
+ *     a failure after it; in_place is there for a backend that could fail
+ *     after the rename). With dir, *dir receives the target's directory
+ *     for the caller's one sync, or NULL.
+ * All syncs before any rename: a rename between two syncs would put a
+ * directory change into the journal transaction that the next sync must
+ * commit, one transaction per file instead of a few shared ones. */
 void safefs__temp_sync_start(safefs__temp *t);
+int safefs__temp_sync(safefs__temp *t);
 int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place);
 
 /* ---- read.c: one file opened for a whole-file read ----------------------

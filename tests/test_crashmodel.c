@@ -1280,9 +1280,11 @@ static void injected_failures_batch(void **state) {
         fail_msg("the %dth %s failing did not fail the commit", nth,
                  safefs__op_name((enum safefs__op)op));
       }
-      /* one sync and one rename a file, in the order added: the files
-         before the failing one are the ones in place */
-      if ((op == SAFEFS__OP_SYNC || op == SAFEFS__OP_RENAME) && installed != (size_t)nth - 1) {
+      /* one sync and one rename a file, in the order added, all the syncs
+         of a group before its renames: a failing sync leaves the whole
+         group old, a failing rename the files before it in place */
+      if ((op == SAFEFS__OP_SYNC && installed != 0) ||
+          (op == SAFEFS__OP_RENAME && installed != (size_t)nth - 1)) {
         cm_trace_print(&t, stderr);
         fail_msg("the %dth %s failing left %u files installed", nth,
                  safefs__op_name((enum safefs__op)op), (unsigned)installed);

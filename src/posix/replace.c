@@ -453,8 +453,19 @@ static void restore_old(safefs__temp *t, int old_fd) {
   safefs__sys_fsync(t->dirfd, SAFEFS__OP_SYNC_DIR);
 }
 
-/* Everything of a commit but the directory sync: the final mode, the data
- * sync (unless NOSYNC), the temp's name, the rename and the temp's close.
+/* The final mode, then the data sync (unless NOSYNC), so that the sync
+ * makes the mode durable too. */
+int safefs__temp_sync(safefs__temp *t) {
+  int rc;
+  if ((rc = set_final_mode(t)) != 0)
+    return rc;
+  if (!(t->flags & SAFEFS_NOSYNC) && safefs__sys_fsync(t->fd, SAFEFS__OP_SYNC) != 0)
+    return fail_in_dir(t, errno, temp_label(t));
+  return 0;
+}
+
+/* The commit after safefs__temp_sync and before the directory sync: the
+ * temp's name, the rename and the temp's close.
  * With old_fd, the old target is opened first and left open in *old_fd
  * (-1 if there is none or it cannot be opened: the replace goes on
  * without it), for restore_old, and the temp is closed after the rename,
@@ -467,10 +478,6 @@ static int put_in_place(safefs__temp *t, int *old_fd, int *renamed) {
   int rc;
 
   *renamed = 0;
-  if ((rc = set_final_mode(t)) != 0)
-    return rc;
-  if (!(t->flags & SAFEFS_NOSYNC) && safefs__sys_fsync(t->fd, SAFEFS__OP_SYNC) != 0)
-    return fail_in_dir(t, errno, temp_label(t));
   /* The old file, held open so that a failure after the rename can put
      its content back; it dies with the process, where a backup name would
      stay. */
@@ -501,7 +508,9 @@ int safefs__temp_commit(safefs__temp *t) {
   struct safefs__saved_error e;
   int old_fd = -1, renamed, rc;
 
-  rc = put_in_place(t, durable ? &old_fd : NULL, &renamed);
+  renamed = 0;
+  if ((rc = safefs__temp_sync(t)) == 0)
+    rc = put_in_place(t, durable ? &old_fd : NULL, &renamed);
   if (rc != 0 && !renamed)
     goto fail;
   if (rc != 0)

@@ -549,11 +549,21 @@ static void drop_backup(struct put *p) {
   p->backup_has_old = 0;
 }
 
-/* Everything of a commit but the directory flush: the attributes, the
- * data flush (unless NOSYNC), the mark off, the close, and the replace,
- * retried while others hold the target. On failure the target is as it
- * was (a backup that holds the old content is moved back) and the temp is
- * gone; p's backup path is the caller's to free either way. */
+/* The attributes, then the data flush (unless NOSYNC), so that the flush
+ * makes the attributes durable too. */
+int safefs__temp_sync(safefs__temp *t) {
+  if (!safefs__sys_set_attributes(t->h, t->attrs))
+    return fail_in_dir(t, GetLastError(), t->name);
+  if (!(t->flags & SAFEFS_NOSYNC) && !safefs__sys_flush(t->h))
+    return fail_in_dir(t, GetLastError(), t->name);
+  return 0;
+}
+
+/* The commit after safefs__temp_sync and before the directory flush: the
+ * mark off, the close, and the replace, retried while others hold the
+ * target. On failure the target is as it was (a backup that holds the old
+ * content is moved back) and the temp is gone; p's backup path is the
+ * caller's to free either way. */
 static int put_in_place(safefs__temp *t, struct put *p) {
   struct safefs__saved_error e;
   int rc;
@@ -565,14 +575,6 @@ static int put_in_place(safefs__temp *t, struct put *p) {
   p->backup_h = INVALID_HANDLE_VALUE;
   p->backup.wide = NULL;
   p->backup.name = p->backup_name;
-  if (!safefs__sys_set_attributes(t->h, t->attrs)) {
-    rc = fail_in_dir(t, GetLastError(), t->name);
-    goto fail;
-  }
-  if (!(t->flags & SAFEFS_NOSYNC) && !safefs__sys_flush(t->h)) {
-    rc = fail_in_dir(t, GetLastError(), t->name);
-    goto fail;
-  }
   /* the mark comes off only now, just before the close and the replace:
      a kill between the two is the one that leaves a temp */
   if (t->doomed && !set_doomed(t, FALSE)) {
@@ -608,6 +610,11 @@ int safefs__temp_commit(safefs__temp *t) {
   struct put p;
   int rc;
 
+  if ((rc = safefs__temp_sync(t)) != 0) {
+    safefs__error_save(&e);
+    safefs__temp_discard(t);
+    return safefs__error_restore(&e, rc);
+  }
   if ((rc = put_in_place(t, &p)) != 0) {
     safefs__path_free(&p.backup);
     return rc;
