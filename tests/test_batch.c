@@ -22,9 +22,14 @@
  *                                     clean commit failing in turn: the
  *                                     first `installed` files new, the rest
  *                                     old, no temp, nothing leaked
+ *   syncs_from_several_threads        64 temps synced from 2-8 threads (3
+ *                                     from one: the control); a sync failing
+ *                                     in any of them leaves the group old and
+ *                                     its error reported in the caller
  */
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -378,6 +383,82 @@ static void every_call_failing_in_turn(void **state) {
   assert_true(partial > 0); /* a failing rename after the first is part-way */
 }
 
+/* ---- the syncs from several threads ---------------------------------------- */
+
+#define MAX_THREADS 16
+static struct {
+  pthread_mutex_t mutex;
+  pthread_t seen[MAX_THREADS];
+  int n_seen, syncs;
+} sync_threads = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, 0};
+
+static long note_sync_thread(void *ctx, const struct safefs__call *call) {
+  int i, known = 0;
+  (void)ctx;
+  if (call->op != SAFEFS__OP_SYNC)
+    return 0;
+  pthread_mutex_lock(&sync_threads.mutex);
+  sync_threads.syncs++;
+  for (i = 0; i < sync_threads.n_seen; i++)
+    known |= pthread_equal(sync_threads.seen[i], pthread_self());
+  if (!known && sync_threads.n_seen < MAX_THREADS)
+    sync_threads.seen[sync_threads.n_seen++] = pthread_self();
+  pthread_mutex_unlock(&sync_threads.mutex);
+  return 0;
+}
+
+/* How many threads synced the n files of one commit. */
+static int threads_syncing(const char *dir, int n) {
+  safefs_batch *b;
+  int i;
+  sync_threads.n_seen = sync_threads.syncs = 0;
+  assert_int_equal(safefs_batch_begin(&b, 0), 0);
+  for (i = 0; i < n; i++)
+    assert_int_equal(safefs_batch_add(b, big_name(dir, i), "t", 1), 0);
+  safefs__seam_set(note_sync_thread, NULL);
+  assert_int_equal(safefs_batch_commit(b), 0);
+  safefs__seam_set(NULL, NULL);
+  assert_int_equal(sync_threads.syncs, n);
+  return sync_threads.n_seen;
+}
+
+static void syncs_from_several_threads(void **state) {
+  const char *dir = (const char *)*state;
+  int i, k;
+  static const int nth[] = {1, 17, 64};
+  tu_mkdir(tu_path(dir, "big"));
+  /* 64 files are synced from 8 threads at most; 3 (the control) in the
+     calling thread alone */
+  i = threads_syncing(dir, 64);
+  print_message("  64 files synced from %d threads, 3 files from %d\n", i,
+                threads_syncing(dir, 3));
+  assert_true(i > 1 && i <= 8);
+  assert_int_equal(threads_syncing(dir, 3), 1);
+  /* one of those syncs failing: nothing of the group goes in, and the
+     failure (from another thread) is reported here */
+  for (k = 0; k < (int)(sizeof nth / sizeof nth[0]); k++) {
+    safefs_batch *b;
+    size_t installed = 9;
+    int rc;
+    tu_faults_reset();
+    assert_int_equal(safefs_batch_begin(&b, 0), 0);
+    for (i = 0; i < 64; i++)
+      assert_int_equal(safefs_batch_add(b, big_name(dir, i), "f", 1), 0);
+    tu_fault_add(SAFEFS__OP_SYNC, nth[k], tu_err_io(), 1);
+    rc = safefs_batch_commit_report(b, &installed);
+    assert_int_equal(tu_live_blocks(), 0);
+    tu_faults_off();
+    assert_int_equal(rc, SAFEFS_EIO);
+    assert_int_equal(installed, 0);
+    assert_non_null(strstr(safefs_last_error_message(), "sync"));
+    assert_non_null(strstr(safefs_last_error_message(), "big"));
+    assert_int_equal(safefs_last_os_error(), tu_err_io());
+    for (i = 0; i < 64; i++)
+      assert_true(tu_file_is(big_name(dir, i), "t"));
+    assert_int_equal(tu_count_own_names(tu_path(dir, "big")), 0);
+  }
+}
+
 static const struct CMUnitTest tests[] = {
     TU_TEST(commits_files_in_two_directories),
     TU_TEST(nothing_on_disk_before_commit),
@@ -388,5 +469,6 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(one_directory_sync_per_directory),
     TU_TEST(many_files_few_descriptors),
     TU_TEST(every_call_failing_in_turn),
+    TU_TEST(syncs_from_several_threads),
 };
 TU_SUITE("batch", tests, NULL);

@@ -1,6 +1,7 @@
 #include "testutil.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -728,20 +729,28 @@ static struct {
   long live_blocks;
 } faults;
 
+/* The hooks below may be called from several threads at once (a batch
+ * syncs its temps from several: src/batch.c); one mutex keeps their
+ * counts and logs whole. */
+static pthread_mutex_t hook_mutex = PTHREAD_MUTEX_INITIALIZER;
+
 static long fault_hook(void *ctx, const struct safefs__call *call) {
+  long answer = 0;
   int i, n;
   (void)ctx;
+  pthread_mutex_lock(&hook_mutex);
   n = ++faults.calls[call->op];
-  for (i = 0; i < faults.n_rules; i++) {
+  for (i = 0; i < faults.n_rules && answer == 0; i++) {
     const struct rule *r = &faults.rules[i];
     if (r->op == call->op && n >= r->first && n <= r->last)
-      return r->err;
+      answer = r->err;
   }
-  if (call->op == SAFEFS__OP_ALLOC && call->data == NULL)
+  if (answer == 0 && call->op == SAFEFS__OP_ALLOC && call->data == NULL)
     faults.live_blocks++;
-  else if (call->op == SAFEFS__OP_FREE)
+  else if (answer == 0 && call->op == SAFEFS__OP_FREE)
     faults.live_blocks--;
-  return 0;
+  pthread_mutex_unlock(&hook_mutex);
+  return answer;
 }
 
 void tu_faults_reset(void) {
@@ -775,8 +784,10 @@ void tu_faults_off(void) {
 
 static long log_call(void *ctx, const struct safefs__call *call) {
   struct tu_call_log *log = (struct tu_call_log *)ctx;
+  pthread_mutex_lock(&hook_mutex);
   if (call->op != SAFEFS__OP_ALLOC && call->op != SAFEFS__OP_FREE && log->n < TU_MAX_LOG)
     log->op[log->n++] = call->op;
+  pthread_mutex_unlock(&hook_mutex);
   return 0;
 }
 

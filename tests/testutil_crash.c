@@ -3,6 +3,7 @@
 
 #include "testutil.h"
 
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -222,14 +223,28 @@ void cm_inject(struct cm_trace *t, enum safefs__op op, int nth, long answer, int
   r->answer = answer;
 }
 
+/* A batch syncs its temps from several threads (src/batch.c): the
+ * recorder appends under a mutex, and an outcome goes to the latest
+ * unreported event of its call (op and handle), not simply the last. */
+static pthread_mutex_t record_mutex = PTHREAD_MUTEX_INITIALIZER;
+
+static long record_locked(struct cm_trace *t, const struct safefs__call *c);
+
 static long record_before(void *ctx, const struct safefs__call *c) {
-  struct cm_trace *t = (struct cm_trace *)ctx;
+  long answer;
+  if (c->op == SAFEFS__OP_ALLOC || c->op == SAFEFS__OP_FREE || c->op == SAFEFS__OP_RANDOM)
+    return 0;
+  pthread_mutex_lock(&record_mutex);
+  answer = record_locked((struct cm_trace *)ctx, c);
+  pthread_mutex_unlock(&record_mutex);
+  return answer;
+}
+
+static long record_locked(struct cm_trace *t, const struct safefs__call *c) {
   struct cm_event *e;
   long answer = 0;
   int i, n;
 
-  if (c->op == SAFEFS__OP_ALLOC || c->op == SAFEFS__OP_FREE || c->op == SAFEFS__OP_RANDOM)
-    return 0;
   n = ++t->calls[c->op];
   for (i = 0; i < t->n_rules; i++)
     if (t->rules[i].op == c->op && n >= t->rules[i].first && n <= t->rules[i].last)
@@ -251,15 +266,20 @@ static long record_before(void *ctx, const struct safefs__call *c) {
   return answer;
 }
 
-/* The outcome belongs to the call just asked about: calls never nest. */
+/* The outcome belongs to the latest call of its op and handle not yet
+ * reported: in one thread the call just asked about (calls never nest). */
 static void record_after(void *ctx, const struct safefs__call *c, long long result, long oserr) {
   struct cm_trace *t = (struct cm_trace *)ctx;
-  struct cm_event *e;
-  if (t->n == 0)
+  struct cm_event *e = NULL;
+  size_t i;
+  pthread_mutex_lock(&record_mutex);
+  for (i = t->n; i-- > 0 && e == NULL;)
+    if (!t->ev[i].reported && t->ev[i].op == c->op && t->ev[i].handle == c->handle)
+      e = &t->ev[i];
+  if (e == NULL) {
+    pthread_mutex_unlock(&record_mutex);
     return;
-  e = &t->ev[t->n - 1];
-  if (e->op != c->op || e->reported)
-    return;
+  }
   e->reported = 1;
   e->result = result;
   e->oserr = oserr;
@@ -267,6 +287,7 @@ static void record_after(void *ctx, const struct safefs__call *c, long long resu
     e->size = 0;
   else if (e->op == SAFEFS__OP_WRITE && (size_t)result < e->size)
     e->size = (size_t)result; /* a short write: only these bytes went out */
+  pthread_mutex_unlock(&record_mutex);
 }
 
 void cm_record(struct cm_trace *t) {

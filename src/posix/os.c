@@ -69,6 +69,55 @@ void safefs__process_mutex(int take) {
   (take ? pthread_mutex_lock : pthread_mutex_unlock)(&process_mutex);
 }
 
+/* The items left to hand out, under a mutex of their own (an item is a
+ * whole fsync: the lock costs nothing next to it). */
+struct parallel {
+  safefs__item_fn fn;
+  void *ctx;
+  size_t n, next;
+  pthread_mutex_t mutex;
+};
+
+static void *parallel_worker(void *arg) {
+  struct parallel *p = (struct parallel *)arg;
+  for (;;) {
+    size_t i;
+    pthread_mutex_lock(&p->mutex);
+    i = p->next < p->n ? p->next++ : p->n;
+    pthread_mutex_unlock(&p->mutex);
+    if (i == p->n)
+      return NULL;
+    p->fn(p->ctx, i);
+  }
+}
+
+void safefs__run_parallel(safefs__item_fn fn, void *ctx, size_t n, int threads) {
+  pthread_t tid[SAFEFS__PARALLEL_MAX];
+  struct parallel p;
+  int started = 0, k;
+
+  p.fn = fn;
+  p.ctx = ctx;
+  p.n = n;
+  p.next = 0;
+  if (threads > SAFEFS__PARALLEL_MAX)
+    threads = SAFEFS__PARALLEL_MAX;
+  if ((size_t)threads > n)
+    threads = (int)n;
+  if (pthread_mutex_init(&p.mutex, NULL) != 0) { /* then in turn, here */
+    for (p.next = 0; p.next < n; p.next++)
+      fn(ctx, p.next);
+    return;
+  }
+  for (k = 1; k < threads; k++)
+    if (pthread_create(&tid[started], NULL, parallel_worker, &p) == 0)
+      started++;
+  parallel_worker(&p);
+  for (k = 0; k < started; k++)
+    pthread_join(tid[k], NULL);
+  pthread_mutex_destroy(&p.mutex);
+}
+
 int safefs__can_create_private(void) {
   return 1;
 }

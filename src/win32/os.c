@@ -42,6 +42,58 @@ void safefs__process_mutex(int take) {
   (take ? AcquireSRWLockExclusive : ReleaseSRWLockExclusive)(&process_mutex);
 }
 
+/* The items left to hand out, under a lock of their own (an item is a
+ * whole flush: the lock costs nothing next to it). */
+struct parallel {
+  safefs__item_fn fn;
+  void *ctx;
+  size_t n, next;
+  SRWLOCK lock;
+};
+
+static DWORD WINAPI parallel_worker(LPVOID arg) {
+  struct parallel *p = (struct parallel *)arg;
+  for (;;) {
+    size_t i;
+    AcquireSRWLockExclusive(&p->lock);
+    i = p->next < p->n ? p->next++ : p->n;
+    ReleaseSRWLockExclusive(&p->lock);
+    if (i == p->n)
+      return 0;
+    p->fn(p->ctx, i);
+  }
+}
+
+/* A small stack: the workers only make the calls of one item. */
+#define PARALLEL_STACK (64 * 1024)
+
+void safefs__run_parallel(safefs__item_fn fn, void *ctx, size_t n, int threads) {
+  HANDLE tid[SAFEFS__PARALLEL_MAX];
+  struct parallel p;
+  int started = 0, k;
+
+  p.fn = fn;
+  p.ctx = ctx;
+  p.n = n;
+  p.next = 0;
+  InitializeSRWLock(&p.lock);
+  if (threads > SAFEFS__PARALLEL_MAX)
+    threads = SAFEFS__PARALLEL_MAX;
+  if ((size_t)threads > n)
+    threads = (int)n;
+  for (k = 1; k < threads; k++) {
+    HANDLE h = CreateThread(NULL, PARALLEL_STACK, parallel_worker, &p,
+                            STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+    if (h != NULL)
+      tid[started++] = h;
+  }
+  parallel_worker(&p);
+  for (k = 0; k < started; k++) {
+    WaitForSingleObject(tid[k], INFINITE);
+    CloseHandle(tid[k]);
+  }
+}
+
 /* 100 ns ticks from 1601 to 1970. */
 #define TICKS_1601_TO_1970 116444736000000000LL
 
