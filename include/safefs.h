@@ -336,9 +336,11 @@ SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
  * safefs_write_file (after any crash each holds its complete old or its
  * complete new content, never a mix; readers see old or new), for far
  * fewer flushes: the temps are written together, their writeback started
- * together (Linux: sync_file_range) so that their syncs overlap, each put
- * in place, and each distinct directory synced once at the end instead of
- * once per file.
+ * together (Linux: sync_file_range), all synced at once from a few
+ * threads the commit starts and joins (one per 4 files, up to 8), so that
+ * the filesystem's journal folds the syncs into shared commits, then each
+ * put in place, and each distinct directory synced once at the end
+ * instead of once per file.
  *
  *   safefs_batch *b;
  *   safefs_batch_begin(&b, 0);
@@ -374,8 +376,7 @@ SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
  * Flags: SAFEFS_NOSYNC, SAFEFS_MKDIRS (created at commit, each new
  * directory durable before the files in it) and SAFEFS_PRIVATE, as for
  * safefs_write_file; SAFEFS_NOREPLACE is refused (SAFEFS_EINVAL).
- * Windows: the temps are flushed one by one (FlushFileBuffers), so a batch
- * saves only the per-file directory flushes there. */
+ * Windows: the same, with FlushFileBuffers from the threads. */
 typedef struct safefs_batch safefs_batch;
 
 /* Start an empty batch. SAFEFS_EINVAL for unknown flags or NOREPLACE,
