@@ -15,7 +15,7 @@
  *   - All temps of a group are written before any is synced, and their
  *     writeback started together (safefs__temp_sync_start); then they are
  *     synced from several threads at once (one per FILES_PER_THREAD
- *     temps, up to SAFEFS__PARALLEL_MAX), so that the journal (ext4's,
+ *     temps, up to SYNC_THREADS_MAX), so that the journal (ext4's,
  *     XFS's; NTFS's log) folds their syncs into a few shared commits and
  *     drive cache flushes instead of one each. Measured (BENCHMARKS.md,
  *     "Batches"): syncing in turn, even after the writeback hint, cost
@@ -44,9 +44,11 @@
 
 #define BATCH_FLAGS (SAFEFS_NOSYNC | SAFEFS_MKDIRS | SAFEFS_PRIVATE)
 #define BATCH_OPEN_MAX 64
-/* One syncing thread per this many temps, up to SAFEFS__PARALLEL_MAX: a
- * small batch syncs in the calling thread alone. */
+/* One syncing thread per this many temps, up to SYNC_THREADS_MAX (the
+ * calling thread one of them): a small batch syncs in the calling thread
+ * alone. */
 #define FILES_PER_THREAD 4
+#define SYNC_THREADS_MAX 8
 
 struct entry {
   char *path;          /* the allocation: path, NUL, then the content */
@@ -214,41 +216,64 @@ static int make_temp(const struct entry *e, unsigned flags, safefs__temp **t) {
   return 0;
 }
 
-/* The syncs of one group, run from several threads: each failure's
- * status, and the error state of the first one (by index), which the
- * calling thread takes over. */
+/* The syncs of one group, run from several threads, each taking the
+ * next temp in turn (under the process mutex: a claim is two stores next
+ * to a whole sync); each failure's status, and the error state of the
+ * first one (by index), which the calling thread takes over. */
 struct syncs {
   safefs__temp **temps;
+  size_t n, next;
   int rc[BATCH_OPEN_MAX];
   size_t first_failed;
   struct safefs__saved_error error;
 };
 
-static void sync_one(void *ctx, size_t i) {
-  struct syncs *s = (struct syncs *)ctx;
-  s->rc[i] = safefs__temp_sync(s->temps[i]);
-  if (s->rc[i] == 0)
-    return;
-  safefs__process_mutex(1);
-  if (i < s->first_failed) {
-    s->first_failed = i;
-    safefs__error_save(&s->error);
+static void sync_worker(void *arg) {
+  struct syncs *s = (struct syncs *)arg;
+  for (;;) {
+    size_t i;
+    safefs__process_mutex(1);
+    i = s->next < s->n ? s->next++ : s->n;
+    safefs__process_mutex(0);
+    if (i == s->n)
+      return;
+    s->rc[i] = safefs__temp_sync(s->temps[i]);
+    if (s->rc[i] != 0) {
+      safefs__process_mutex(1);
+      if (i < s->first_failed) {
+        s->first_failed = i;
+        safefs__error_save(&s->error);
+      }
+      safefs__process_mutex(0);
+    }
   }
-  safefs__process_mutex(0);
 }
 
-/* Sync temps[0..n) together; the first failure (by index) is returned
- * with its error state, its index in *failed. */
-static int sync_all(safefs__temp **temps, size_t n, size_t *failed) {
+/* Sync temps[0..n) together (from one thread without `durable`: there is
+ * only the mode to set); the first failure (by index) is returned with
+ * its error state, its index in *failed. */
+static int sync_all(safefs__temp **temps, size_t n, int durable, size_t *failed) {
   struct syncs *s = (struct syncs *)safefs__malloc(sizeof *s);
+  safefs__thread *helpers[SYNC_THREADS_MAX];
+  size_t threads, k;
   int rc;
   if (s == NULL) {
     *failed = 0;
     return safefs__fail(SAFEFS_ENOMEM, 0);
   }
   s->temps = temps;
+  s->n = n;
+  s->next = 0;
   s->first_failed = n;
-  safefs__run_parallel(sync_one, s, n, (int)((n + FILES_PER_THREAD - 1) / FILES_PER_THREAD));
+  threads = durable ? (n + FILES_PER_THREAD - 1) / FILES_PER_THREAD : 1;
+  if (threads > SYNC_THREADS_MAX)
+    threads = SYNC_THREADS_MAX;
+  for (k = 0; k + 1 < threads; k++) /* a thread that cannot be had: fewer */
+    helpers[k] = safefs__thread_start(sync_worker, s);
+  sync_worker(s);
+  while (k-- > 0)
+    if (helpers[k] != NULL)
+      safefs__thread_join(helpers[k]);
   if (s->first_failed == n) {
     safefs__free(s);
     return 0;
@@ -277,7 +302,7 @@ static int commit_group(safefs_batch *b, size_t first, size_t count, struct dirs
       *failed = first + made;
   if (rc != 0)
     made--; /* the one that failed was not made */
-  if (rc == 0 && (rc = sync_all(temps, made, &i)) != 0)
+  if (rc == 0 && (rc = sync_all(temps, made, durable, &i)) != 0)
     *failed = first + i;
   /* from the first again; if a sync failed, none of the group goes in */
   for (i = 0; i < made && rc == 0; i++) {

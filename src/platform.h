@@ -78,17 +78,14 @@ long long safefs__wall_ns(void);
  * an OS call that may wait. */
 void safefs__process_mutex(int take);
 
-/* Call fn(ctx, i) for every i in [0, n), on up to `threads` threads at
- * once, the calling thread one of them (at most SAFEFS__PARALLEL_MAX), and
- * return when every call has returned. Items are handed out in order. A
- * thread that cannot be started leaves its share to the others (at worst
- * everything runs in the calling thread, in turn). Each thread has its
- * own error state (safefs_last_error_message), so fn keeps what it needs
- * in ctx. The batch syncs its temps so (src/batch.c): fsyncs from several
- * threads at once are coalesced by the journal into shared commits. */
-#define SAFEFS__PARALLEL_MAX 8
-typedef void (*safefs__item_fn)(void *ctx, size_t i);
-void safefs__run_parallel(safefs__item_fn fn, void *ctx, size_t n, int threads);
+/* A thread of the process: safefs__thread_start runs fn(arg) in a new
+ * one (NULL if it cannot be started: the caller then does the work
+ * itself), safefs__thread_join waits for it to end and frees it. Each
+ * thread has its own error state (safefs_last_error_message). The batch
+ * syncs its temps from a few (src/batch.c). */
+typedef struct safefs__thread safefs__thread;
+safefs__thread *safefs__thread_start(void (*fn)(void *arg), void *arg);
+void safefs__thread_join(safefs__thread *t);
 
 /* Sleep for ms milliseconds (0 yields). */
 void safefs__sleep_ms(long ms);

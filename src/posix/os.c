@@ -69,53 +69,36 @@ void safefs__process_mutex(int take) {
   (take ? pthread_mutex_lock : pthread_mutex_unlock)(&process_mutex);
 }
 
-/* The items left to hand out, under a mutex of their own (an item is a
- * whole fsync: the lock costs nothing next to it). */
-struct parallel {
-  safefs__item_fn fn;
-  void *ctx;
-  size_t n, next;
-  pthread_mutex_t mutex;
+struct safefs__thread {
+  pthread_t tid;
+  void (*fn)(void *arg);
+  void *arg;
 };
 
-static void *parallel_worker(void *arg) {
-  struct parallel *p = (struct parallel *)arg;
-  for (;;) {
-    size_t i;
-    pthread_mutex_lock(&p->mutex);
-    i = p->next < p->n ? p->next++ : p->n;
-    pthread_mutex_unlock(&p->mutex);
-    if (i == p->n)
-      return NULL;
-    p->fn(p->ctx, i);
-  }
+static void *thread_main(void *arg) {
+  safefs__thread *t = (safefs__thread *)arg;
+  t->fn(t->arg);
+  return NULL;
 }
 
-void safefs__run_parallel(safefs__item_fn fn, void *ctx, size_t n, int threads) {
-  pthread_t tid[SAFEFS__PARALLEL_MAX];
-  struct parallel p;
-  int started = 0, k;
-
-  p.fn = fn;
-  p.ctx = ctx;
-  p.n = n;
-  p.next = 0;
-  if (threads > SAFEFS__PARALLEL_MAX)
-    threads = SAFEFS__PARALLEL_MAX;
-  if ((size_t)threads > n)
-    threads = (int)n;
-  if (pthread_mutex_init(&p.mutex, NULL) != 0) { /* then in turn, here */
-    for (p.next = 0; p.next < n; p.next++)
-      fn(ctx, p.next);
-    return;
+/* Not through safefs__malloc: a thread that cannot be had is no failure
+ * (the caller does the work), so there is nothing for a test to inject. */
+safefs__thread *safefs__thread_start(void (*fn)(void *arg), void *arg) {
+  safefs__thread *t = (safefs__thread *)malloc(sizeof *t);
+  if (t == NULL)
+    return NULL;
+  t->fn = fn;
+  t->arg = arg;
+  if (pthread_create(&t->tid, NULL, thread_main, t) != 0) {
+    free(t);
+    return NULL;
   }
-  for (k = 1; k < threads; k++)
-    if (pthread_create(&tid[started], NULL, parallel_worker, &p) == 0)
-      started++;
-  parallel_worker(&p);
-  for (k = 0; k < started; k++)
-    pthread_join(tid[k], NULL);
-  pthread_mutex_destroy(&p.mutex);
+  return t;
+}
+
+void safefs__thread_join(safefs__thread *t) {
+  pthread_join(t->tid, NULL);
+  free(t);
 }
 
 int safefs__can_create_private(void) {

@@ -2,6 +2,8 @@
 #include <windows.h>
 #include <bcrypt.h>
 
+#include <stdlib.h>
+
 #include "../platform.h"
 
 /* For builds that compile the sources without our CMake (which links it). */
@@ -42,56 +44,41 @@ void safefs__process_mutex(int take) {
   (take ? AcquireSRWLockExclusive : ReleaseSRWLockExclusive)(&process_mutex);
 }
 
-/* The items left to hand out, under a lock of their own (an item is a
- * whole flush: the lock costs nothing next to it). */
-struct parallel {
-  safefs__item_fn fn;
-  void *ctx;
-  size_t n, next;
-  SRWLOCK lock;
+struct safefs__thread {
+  HANDLE h;
+  void (*fn)(void *arg);
+  void *arg;
 };
 
-static DWORD WINAPI parallel_worker(LPVOID arg) {
-  struct parallel *p = (struct parallel *)arg;
-  for (;;) {
-    size_t i;
-    AcquireSRWLockExclusive(&p->lock);
-    i = p->next < p->n ? p->next++ : p->n;
-    ReleaseSRWLockExclusive(&p->lock);
-    if (i == p->n)
-      return 0;
-    p->fn(p->ctx, i);
-  }
+static DWORD WINAPI thread_main(LPVOID arg) {
+  safefs__thread *t = (safefs__thread *)arg;
+  t->fn(t->arg);
+  return 0;
 }
 
-/* A small stack: the workers only make the calls of one item. */
-#define PARALLEL_STACK (64 * 1024)
+/* A small stack: a worker makes the calls of a few syncs. Not through
+ * safefs__malloc: a thread that cannot be had is no failure (the caller
+ * does the work), so there is nothing for a test to inject. */
+#define THREAD_STACK (64 * 1024)
 
-void safefs__run_parallel(safefs__item_fn fn, void *ctx, size_t n, int threads) {
-  HANDLE tid[SAFEFS__PARALLEL_MAX];
-  struct parallel p;
-  int started = 0, k;
+safefs__thread *safefs__thread_start(void (*fn)(void *arg), void *arg) {
+  safefs__thread *t = (safefs__thread *)malloc(sizeof *t);
+  if (t == NULL)
+    return NULL;
+  t->fn = fn;
+  t->arg = arg;
+  t->h = CreateThread(NULL, THREAD_STACK, thread_main, t, STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
+  if (t->h == NULL) {
+    free(t);
+    return NULL;
+  }
+  return t;
+}
 
-  p.fn = fn;
-  p.ctx = ctx;
-  p.n = n;
-  p.next = 0;
-  InitializeSRWLock(&p.lock);
-  if (threads > SAFEFS__PARALLEL_MAX)
-    threads = SAFEFS__PARALLEL_MAX;
-  if ((size_t)threads > n)
-    threads = (int)n;
-  for (k = 1; k < threads; k++) {
-    HANDLE h = CreateThread(NULL, PARALLEL_STACK, parallel_worker, &p,
-                            STACK_SIZE_PARAM_IS_A_RESERVATION, NULL);
-    if (h != NULL)
-      tid[started++] = h;
-  }
-  parallel_worker(&p);
-  for (k = 0; k < started; k++) {
-    WaitForSingleObject(tid[k], INFINITE);
-    CloseHandle(tid[k]);
-  }
+void safefs__thread_join(safefs__thread *t) {
+  WaitForSingleObject(t->h, INFINITE);
+  CloseHandle(t->h);
+  free(t);
 }
 
 /* 100 ns ticks from 1601 to 1970. */
