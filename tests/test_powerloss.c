@@ -121,7 +121,7 @@ static long read_version(const char *path, unsigned b) {
 /* What a mode's writer does, and what it drops: the seam skips the ops in
  * `drop` (a mask of 1u << op), and `flags` go to every call. A mode that
  * drops anything, or runs with SAFEFS_NOSYNC, is a negative control. */
-enum kind { KIND_WRITE_FILE, KIND_WRITER, KIND_TREE };
+enum kind { KIND_WRITE_FILE, KIND_WRITER, KIND_TREE, KIND_BATCH };
 struct mode {
   const char *name;
   enum kind kind;
@@ -132,9 +132,13 @@ static const struct mode modes[] = {
     {"safefs_write_file", KIND_WRITE_FILE, 0, 0},
     {"streaming writer", KIND_WRITER, 0, 0},
     {"safefs_remove_tree", KIND_TREE, 0, 0},
+    {"safefs_batch", KIND_BATCH, 0, 0},
     {"control: no file fsync", KIND_WRITE_FILE, OP(SYNC), 0},
     {"control: no directory fsync", KIND_WRITE_FILE, OP(SYNC_DIR), 0},
     {"control: remove_tree, no directory fsync", KIND_TREE, OP(SYNC_DIR), 0},
+    {"control: batch, no file fsync", KIND_BATCH, OP(SYNC) | OP(SYNC_START), 0},
+    {"control: batch, no directory fsync", KIND_BATCH, OP(SYNC_DIR), 0},
+    {"control: batch, SAFEFS_NOSYNC", KIND_BATCH, 0, SAFEFS_NOSYNC},
 };
 
 static int is_control(const struct mode *m) {
@@ -227,9 +231,66 @@ static void tree_process(unsigned first, int report_fd) {
   }
 }
 
+/* ---- batches: batch k replaces BATCH_FIXED files d<i % 2>/f<i> and
+ * creates BATCH_FILES - BATCH_FIXED new ones d<i % 2>/n<k>.<i>, each
+ * holding tu_version_make(k, i), added in the order of i (the two
+ * directories taken in turn). Reports: k committed. */
+#define BATCH_FILES 16
+#define BATCH_FIXED 14
+
+/* Each replaced file's batch at the last check (or the fresh filesystem). */
+static unsigned g_floor[BATCH_FIXED];
+
+static void batch_dir(char *out, size_t cap, unsigned d) {
+  snprintf(out, cap, "%s/d%u", g_mnt, d);
+}
+
+static void batch_path(char *out, size_t cap, unsigned i, unsigned k) {
+  char dir[sizeof g_mnt + 16];
+  batch_dir(dir, sizeof dir, i % 2);
+  if (i < BATCH_FIXED)
+    snprintf(out, cap, "%s/f%u", dir, i);
+  else
+    snprintf(out, cap, "%s/n%u.%u", dir, k, i);
+}
+
+static int commit_batch(unsigned k, unsigned flags) {
+  static char buf[TU_VERSION_MAX];
+  char path[sizeof g_mnt + 48];
+  safefs_batch *b;
+  unsigned i;
+  if (safefs_batch_begin(&b, flags) != 0)
+    return -1;
+  for (i = 0; i < BATCH_FILES; i++) {
+    batch_path(path, sizeof path, i, k);
+    if (safefs_batch_add(b, path, buf, tu_version_make(buf, sizeof buf, k, i)) != 0) {
+      safefs_batch_abort(b);
+      return -1;
+    }
+  }
+  return safefs_batch_commit(b);
+}
+
+/* Remove the new files and safefs's leftovers from both directories, so
+ * that the next trial starts with the replaced files alone. */
+static void batch_cleanup(void) {
+  char dir[sizeof g_mnt + 16];
+  unsigned d;
+  for (d = 0; d < 2; d++) {
+    batch_dir(dir, sizeof dir, d);
+    tu_remove_own_names(dir);
+    sh("rm -f %s/n*%s", dir, "");
+  }
+}
+
+/* Drop the ops in the mask *ctx: a sync is skipped (it "succeeds"); the
+ * writeback hint, which the seam can only refuse, is refused, and a
+ * refused hint is as good as none (its failure changes nothing). */
 static long skip_hook(void *ctx, const struct safefs__call *call) {
   unsigned drop = *(const unsigned *)ctx;
-  return (drop >> call->op) & 1u ? SAFEFS__SEAM_SKIP : 0;
+  if (!((drop >> call->op) & 1u))
+    return 0;
+  return call->op == SAFEFS__OP_SYNC_START ? EIO : SAFEFS__SEAM_SKIP;
 }
 
 static void writer_process(const struct mode *m, unsigned first, int report_fd) {
@@ -242,7 +303,9 @@ static void writer_process(const struct mode *m, unsigned first, int report_fd) 
   for (seq = first;; seq++) {
     size_t n = tu_version_make(buf, sizeof buf, seq, 0);
     int rc;
-    if (m->kind == KIND_WRITER) {
+    if (m->kind == KIND_BATCH) {
+      rc = commit_batch(seq, m->flags);
+    } else if (m->kind == KIND_WRITER) {
       safefs_writer *w;
       rc = safefs_writer_open(&w, g_target, m->flags);
       if (rc == 0) {
@@ -300,12 +363,67 @@ static int check_target(const struct mode *m, unsigned *base, unsigned last) {
   return 0;
 }
 
-/* What the crashed writer left besides the target: only safefs's names,
- * removed here. 1 if there is anything else. */
+/* The batches: each replaced file one whole version, of batch `last` or
+ * the one in flight after it (if no batch was reported, not older than at
+ * the last check); the new files of every batch reported whole, those of
+ * the batch in flight whole or missing, and no other file. The files of
+ * the batch in flight may be any mix of old and new. */
+static int check_batch(const struct mode *m, unsigned *base, unsigned last) {
+  char path[sizeof g_mnt + 48], what[2][80], scratch[32];
+  unsigned i, k, newest = last, found[2] = {0, 0}, wrong[2] = {0, 0}, ahead = 0;
+  int stray = 0;
+  long v;
+  for (i = 0; i < BATCH_FIXED; i++) {
+    unsigned lo = last > *base ? last : g_floor[i];
+    batch_path(path, sizeof path, i, 0);
+    v = read_version(path, i);
+    if ((v < (long)lo || v > (long)last + 1) && wrong[0]++ == 0)
+      snprintf(what[0], sizeof what[0], "f%u holds %s", i, describe(v, scratch, sizeof scratch));
+    ahead += v == (long)last + 1;
+    if (v >= 0) {
+      g_floor[i] = (unsigned)v;
+      newest = (unsigned)v > newest ? (unsigned)v : newest;
+    }
+  }
+  for (k = *base + 1; k <= last + 1; k++)
+    for (i = BATCH_FIXED; i < BATCH_FILES; i++) {
+      batch_path(path, sizeof path, i, k);
+      v = read_version(path, i);
+      found[i % 2] += v != -2;
+      ahead += k == last + 1 && v == (long)k;
+      if (v == (long)k)
+        newest = k > newest ? k : newest;
+      else if ((v != -2 || k <= last) && wrong[1]++ == 0)
+        snprintf(what[1], sizeof what[1], "n%u.%u holds %s", k, i,
+                 describe(v, scratch, sizeof scratch));
+    }
+  for (i = 0; i < 2; i++) {
+    batch_dir(path, sizeof path, i);
+    stray |= tu_count_entries(path) - tu_count_own_names(path) != (int)(BATCH_FIXED / 2 + found[i]);
+  }
+  batch_cleanup();
+  *base = newest;
+  if (wrong[0] + wrong[1] == 0 && !stray) {
+    if (ahead > 0 && ahead < BATCH_FILES) /* allowed: worth seeing that it happens */
+      printf("    %-28s trial: batch %u in flight found in part: %u of %u files new\n", m->name,
+             last + 1, ahead, BATCH_FILES);
+    return 0;
+  }
+  printf("    %-28s trial: last reported %u: %u of %u replaced files wrong%s%s%s, %u new files "
+         "wrong%s%s%s%s\n",
+         m->name, last, wrong[0], BATCH_FIXED, wrong[0] ? " (" : "", wrong[0] ? what[0] : "",
+         wrong[0] ? ")" : "", wrong[1], wrong[1] ? " (" : "", wrong[1] ? what[1] : "",
+         wrong[1] ? ")" : "", stray ? ", unexpected entries" : "");
+  return 1;
+}
+
+/* What the crashed writer left at the top besides the target and the
+ * batches' two directories: only safefs's names, removed here. 1 if there
+ * is anything else. */
 static int check_leftovers(void) {
   char lost[sizeof g_mnt + 16];
   snprintf(lost, sizeof lost, "%s/lost+found", g_mnt); /* ext4 has one, XFS not */
-  if (tu_count_entries(g_mnt) - tu_count_own_names(g_mnt) != 1 + tu_exists(lost)) {
+  if (tu_count_entries(g_mnt) - tu_count_own_names(g_mnt) != 3 + tu_exists(lost)) {
     printf("    unexpected entries after the crash\n");
     return 1;
   }
@@ -392,21 +510,30 @@ static int trial(const struct mode *m, unsigned *base, unsigned rnd) {
   if (m->kind == KIND_TREE)
     bad = check_tree(m, base, last);
   else if ((bad = check_leftovers()) == 0)
-    bad = check_target(m, base, last);
+    bad = (m->kind == KIND_BATCH ? check_batch : check_target)(m, base, last);
   umount_fs();
   return bad;
 }
 
-/* Start each mode from a freshly made filesystem holding version 0. */
+/* Start each mode from a freshly made filesystem holding version 0 of
+ * the target and batch 0's replaced files. */
 static int fresh_fs(void) {
   static char buf[TU_VERSION_MAX];
   size_t n = tu_version_make(buf, sizeof buf, 0, 0);
   int rc;
-  char fmt[128];
+  unsigned d;
+  char fmt[128], dir[sizeof g_mnt + 16];
   snprintf(fmt, sizeof fmt, "%s %%s >/dev/null 2>&1%%s", g_fs->mkfs);
   if (sh(fmt, g_img, "") != 0 || mount_fs() != 0)
     return -1;
   rc = safefs_write_file(g_target, buf, n, 0);
+  for (d = 0; d < 2 && rc == 0; d++) {
+    batch_dir(dir, sizeof dir, d);
+    rc = mkdir(dir, 0755);
+  }
+  if (rc == 0 && (rc = commit_batch(0, 0)) == 0)
+    batch_cleanup();
+  memset(g_floor, 0, sizeof g_floor);
   umount_fs();
   return rc == 0 ? 0 : -1;
 }
