@@ -9,11 +9,14 @@
  * mount: the filesystem stops dead, the journal is not flushed, exactly as
  * at power loss. Then it unmounts, mounts again (journal replay) and checks
  * that the target is one whole version, never older than the last one
- * reported, and at most the one in flight newer.
+ * reported, and at most the one in flight newer. The target is replaced
+ * with safefs_write_file and, in a mode of its own, with the streaming
+ * writer.
  *
  * Negative controls: the same trials with the writer's file fsync, or its
  * directory fsync, dropped through the seam (SAFEFS__SEAM_SKIP). The check
- * must catch both, or the test proves nothing and fails.
+ * must catch every control at least once, or the test proves nothing and
+ * fails.
  *
  * Every trial and every control runs on ext4 and on XFS: XFS's
  * XFS_IOC_GOINGDOWN is the same ioctl, with the same NOLOGFLUSH flag, and
@@ -32,6 +35,22 @@
  * with safefs_remove_tree, reporting each step; after the power loss the
  * tree must be whole or gone, and gone if its removal was reported. Its
  * control drops the directory fsync after the rename aside.
+ *
+ * So do batches (safefs_batch_*): a process commits batch after batch k,
+ * each of 16 files over two directories, 14 replaced in every batch and 2
+ * new in each, every file holding tu_version_make(k, its index), and
+ * reports k after safefs_batch_commit returned 0. After the power loss
+ * every file is one whole version of its own, none older than the last
+ * batch reported, none newer than the one in flight, and the new files of
+ * every reported batch are there; the files of the batch in flight may be
+ * any mix of old and new (a batch is not all or nothing). Three controls:
+ * the batch without its file syncs, without its directory syncs, and with
+ * SAFEFS_NOSYNC. The file-sync control also refuses the writeback hint
+ * (sync_file_range, SYNC_START) through the seam: with the hint alone the
+ * data is on the loop device before the rename is journalled, and this
+ * test's power loss, which keeps what reached the device, never caught the
+ * missing fsync (0 in 10 trials on ext4 and on XFS); a real one can lose
+ * it from the drive's cache.
  */
 #include <stdio.h>
 #include <stdlib.h>
