@@ -186,8 +186,12 @@ enum {
  * A new file gets 0666 & ~umask (where the OS cannot report the umask
  * safely, as on macOS, the umask as it was at the first new file: see the
  * README); with SAFEFS_PRIVATE 0600 & ~umask (the temp is never wider
- * while it is written). SAFEFS_PRIVATE is POSIX only for now: on Windows
- * it is SAFEFS_ENOTSUP (an owner-only ACL is not built yet). A target the
+ * while it is written); on Windows with SAFEFS_PRIVATE the temp is created
+ * with a protected DACL (nothing inherited) whose one ACE gives the current
+ * user (of the thread's effective token) full access, and the new file
+ * keeps it, so nobody else may open it at any moment; an existing target
+ * keeps its own ACL, as POSIX keeps the mode (checked only under Wine,
+ * which keeps no ACLs of its own: see the README). A target the
  * caller may not write is refused with SAFEFS_EACCES on both platforms
  * (POSIX: an effective-ID access check, so root still may; Windows: the
  * read-only attribute), although POSIX would let the rename replace it.

@@ -65,8 +65,9 @@ int safefs__os_random(void *buf, size_t size, long *oserr);
 long long safefs__now_ms(void);
 
 /* 1 if this backend can create a file for its owner only
- * (SAFEFS_PRIVATE): POSIX by its mode; not yet on Windows, which needs an
- * owner-only ACL. */
+ * (SAFEFS_PRIVATE): POSIX by its mode (0600), Windows by an owner-only,
+ * protected DACL on the temp (src/win32/sys.c). Both backends can; the
+ * check stays for a backend that could not. */
 int safefs__can_create_private(void);
 
 /* The wall clock in nanoseconds since 1970 UTC, as stamps count file

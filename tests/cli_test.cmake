@@ -54,15 +54,14 @@ if(NOT EXISTS "${WORK_DIR}/new/deeper/out.txt")
   message(FATAL_ERROR "--mkdirs: the file was not written")
 endif()
 
-# --private: a new file for its owner only (POSIX); refused on Windows for now
-if(SAFEFS_EMULATOR OR WIN32)
-  run_tool(1 write --private "${WORK_DIR}/token")
-  if(NOT last_err MATCHES "SAFEFS_ENOTSUP")
-    message(FATAL_ERROR "--private on Windows: message was '${last_err}'")
-  endif()
-else()
-  run_tool(0 write --private "${WORK_DIR}/token")
-  file(READ "${WORK_DIR}/token" got)
+# --private: a new file for its owner only (POSIX: mode 0600; Windows: an
+# owner-only DACL, which test_replace_win32 checks)
+run_tool(0 write --private "${WORK_DIR}/token")
+file(READ "${WORK_DIR}/token" got)
+if(NOT got STREQUAL "line one\nline two\n")
+  message(FATAL_ERROR "--private: target holds '${got}'")
+endif()
+if(NOT (SAFEFS_EMULATOR OR WIN32))
   execute_process(COMMAND stat -c %a "${WORK_DIR}/token" OUTPUT_VARIABLE mode
                   OUTPUT_STRIP_TRAILING_WHITESPACE)
   if(NOT mode STREQUAL "600")

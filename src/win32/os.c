@@ -88,12 +88,14 @@ long long safefs__filetime_ns(long long ticks) {
   return (ticks - TICKS_1601_TO_1970) * 100;
 }
 
-/* GetSystemTimeAsFileTime lags the precise time by up to a tick, which
- * only makes a stamp's age look younger (safe: platform.h). */
+/* SAFEFS_PRIVATE: the temp is created with an owner-only, protected DACL
+ * (safefs__sys_create_private_file, src/win32/sys.c). */
 int safefs__can_create_private(void) {
-  return 0;
+  return 1;
 }
 
+/* GetSystemTimeAsFileTime lags the precise time by up to a tick, which
+ * only makes a stamp's age look younger (safe: platform.h). */
 long long safefs__wall_ns(void) {
   FILETIME ft;
   GetSystemTimeAsFileTime(&ft);

@@ -244,7 +244,13 @@ static BOOL set_doomed(safefs__temp *t, BOOL doomed) {
 
 /* CREATE_NEW never opens a name that is already there: another is drawn.
  * The temp is marked delete-on-close at once; a filesystem that refuses
- * the mark gets a temp without it (a kill then leaves it, as before). */
+ * the mark gets a temp without it (a kill then leaves it, as before).
+ * With SAFEFS_PRIVATE the temp is created with an owner-only, protected
+ * DACL (safefs__sys_create_private_file), so that nobody else can open it
+ * at any moment: a new target keeps that DACL through MoveFileExW (a move
+ * on one volume keeps the file's security descriptor), while ReplaceFileW
+ * gives an existing target's content back its own ACL, as POSIX keeps the
+ * mode. Without it the temp inherits the directory's ACL. */
 static int create_temp(void *ctx, const char *name) {
   safefs__temp *t = (safefs__temp *)ctx;
   DWORD e;
@@ -253,9 +259,10 @@ static int create_temp(void *ctx, const char *name) {
   if ((rc = safefs__path_join(&t->temp, t->target.wide, safefs__path_base_offset(t->target.wide),
                               name)) != 0)
     return rc;
-  t->h = safefs__sys_create_file(&t->temp, GENERIC_WRITE | DELETE,
-                                 FILE_SHARE_READ | FILE_SHARE_DELETE, CREATE_NEW,
-                                 FILE_ATTRIBUTE_HIDDEN, SAFEFS__OP_CREATE_TEMP);
+  t->h = ((t->flags & SAFEFS_PRIVATE) ? safefs__sys_create_private_file
+                                      : safefs__sys_create_file)(
+      &t->temp, GENERIC_WRITE | DELETE, FILE_SHARE_READ | FILE_SHARE_DELETE, CREATE_NEW,
+      FILE_ATTRIBUTE_HIDDEN, SAFEFS__OP_CREATE_TEMP);
   if (t->h != INVALID_HANDLE_VALUE) {
     set_doomed(t, TRUE);
     return 0;

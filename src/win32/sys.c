@@ -4,6 +4,16 @@
 #include <string.h>
 #include <winternl.h>
 
+/* For builds that compile the sources without our CMake (which links it):
+ * the token and security-descriptor calls are in advapi32. */
+#if defined(_MSC_VER)
+#pragma comment(lib, "advapi32.lib")
+#endif
+
+#ifndef SECURITY_MAX_SID_SIZE
+#define SECURITY_MAX_SID_SIZE 68
+#endif
+
 /* Writes are issued in pieces of at most this size: WriteFile takes a
  * DWORD, and very large single writes to network redirectors have been
  * known to fail with ERROR_NO_SYSTEM_RESOURCES. */
@@ -57,17 +67,91 @@ static int transfer_refused(enum safefs__op op, HANDLE h, const void *data, size
   return 0;
 }
 
+/* CreateFileW with `sa` (NULL: the default descriptor), asked of the
+ * seam first. The handle is never inheritable (bInheritHandle FALSE). */
+static HANDLE create_file(const struct safefs__wpath *p, DWORD access, DWORD share,
+                          DWORD disposition, DWORD flags_and_attrs, SECURITY_ATTRIBUTES *sa) {
+  HANDLE h = CreateFileW(p->wide, access, share, sa, disposition, flags_and_attrs, NULL);
+  done(h == INVALID_HANDLE_VALUE ? -1 : handle_number(h));
+  return h;
+}
+
 HANDLE safefs__sys_create_file(const struct safefs__wpath *p, DWORD access, DWORD share,
                                DWORD disposition, DWORD flags_and_attrs, enum safefs__op op) {
-  HANDLE h;
   if (refused(op, p->name, NULL, NULL)) {
     done(-1);
     return INVALID_HANDLE_VALUE;
   }
   /* no SECURITY_ATTRIBUTES: the handle is not inherited by child processes */
-  h = CreateFileW(p->wide, access, share, NULL, disposition, flags_and_attrs, NULL);
-  done(h == INVALID_HANDLE_VALUE ? -1 : handle_number(h));
-  return h;
+  return create_file(p, access, share, disposition, flags_and_attrs, NULL);
+}
+
+/* An absolute security descriptor and the DACL it points to, in one
+ * block on the caller's stack. The DACL has room for one ACE with the
+ * largest SID; `align` keeps it DWORD-aligned, as AddAccessAllowedAce
+ * requires. */
+struct owner_only_sd {
+  SECURITY_DESCRIPTOR sd;
+  union {
+    ACL acl;
+    DWORD align;
+    BYTE bytes[sizeof(ACL) + sizeof(ACCESS_ALLOWED_ACE) + SECURITY_MAX_SID_SIZE];
+  } dacl;
+};
+
+/* The token of the user new files are created as: the thread's
+ * impersonation token if it has one, else the process's. */
+static BOOL open_effective_token(HANDLE *tok) {
+  if (OpenThreadToken(GetCurrentThread(), TOKEN_QUERY, TRUE, tok))
+    return TRUE;
+  return GetLastError() == ERROR_NO_TOKEN &&
+         OpenProcessToken(GetCurrentProcess(), TOKEN_QUERY, tok);
+}
+
+/* Fill *out with a protected DACL granting FILE_ALL_ACCESS to the
+ * effective token's user, and nothing to anyone else. Only documented
+ * calls: OpenThreadToken / OpenProcessToken, GetTokenInformation
+ * (TokenUser), InitializeAcl, AddAccessAllowedAce,
+ * InitializeSecurityDescriptor, SetSecurityDescriptorDacl and
+ * SetSecurityDescriptorControl(SE_DACL_PROTECTED). */
+static BOOL build_owner_only_sd(struct owner_only_sd *out) {
+  union {
+    TOKEN_USER user;
+    BYTE bytes[sizeof(TOKEN_USER) + SECURITY_MAX_SID_SIZE];
+  } info;
+  HANDLE tok;
+  DWORD len = 0, e;
+  BOOL ok;
+  if (!open_effective_token(&tok))
+    return FALSE;
+  ok = GetTokenInformation(tok, TokenUser, &info, (DWORD)sizeof info, &len);
+  e = GetLastError();
+  CloseHandle(tok);
+  if (!ok) {
+    SetLastError(e);
+    return FALSE;
+  }
+  return InitializeAcl(&out->dacl.acl, (DWORD)sizeof out->dacl, ACL_REVISION) &&
+         AddAccessAllowedAce(&out->dacl.acl, ACL_REVISION, FILE_ALL_ACCESS,
+                             info.user.User.Sid) &&
+         InitializeSecurityDescriptor(&out->sd, SECURITY_DESCRIPTOR_REVISION) &&
+         SetSecurityDescriptorDacl(&out->sd, TRUE, &out->dacl.acl, FALSE) &&
+         SetSecurityDescriptorControl(&out->sd, SE_DACL_PROTECTED, SE_DACL_PROTECTED);
+}
+
+HANDLE safefs__sys_create_private_file(const struct safefs__wpath *p, DWORD access, DWORD share,
+                                       DWORD disposition, DWORD flags_and_attrs,
+                                       enum safefs__op op) {
+  struct owner_only_sd sd;
+  SECURITY_ATTRIBUTES sa;
+  if (refused(op, p->name, NULL, NULL) || !build_owner_only_sd(&sd)) {
+    done(-1);
+    return INVALID_HANDLE_VALUE;
+  }
+  sa.nLength = (DWORD)sizeof sa;
+  sa.lpSecurityDescriptor = &sd.sd;
+  sa.bInheritHandle = FALSE;
+  return create_file(p, access, share, disposition, flags_and_attrs, &sa);
 }
 
 BOOL safefs__sys_write_all(HANDLE h, const void *data, size_t size) {

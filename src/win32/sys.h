@@ -29,6 +29,20 @@ int safefs__identity_of_handle(HANDLE h, const char *path, struct safefs__identi
 HANDLE safefs__sys_create_file(const struct safefs__wpath *p, DWORD access, DWORD share,
                                DWORD disposition, DWORD flags_and_attrs, enum safefs__op op);
 
+/* safefs__sys_create_file for a file that only the current user may open
+ * (SAFEFS_PRIVATE): a new file gets a security descriptor whose DACL is
+ * protected (no ACE inherited from the directory, then or later) and
+ * holds one ACE, FILE_ALL_ACCESS for the user of the thread's effective
+ * token (the impersonation token if the thread has one, else the
+ * process's: the user the file is created as). The descriptor is built
+ * for each call, on the stack: nothing is cached or freed. Its owner is
+ * the token's default owner, as for any new file. Reading the token is
+ * part of the same call for the seam (`op`), and its failure is the
+ * call's (GetLastError). */
+HANDLE safefs__sys_create_private_file(const struct safefs__wpath *p, DWORD access, DWORD share,
+                                       DWORD disposition, DWORD flags_and_attrs,
+                                       enum safefs__op op);
+
 /* Write all bytes: short writes are continued, and sizes beyond a DWORD
  * are split into chunks. A write that makes no progress is
  * ERROR_DISK_FULL. */
