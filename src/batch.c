@@ -15,7 +15,8 @@
  *   - All temps of a group are written before any is synced, and their
  *     writeback started together (safefs__temp_sync_start); then they are
  *     synced from several threads at once (one per FILES_PER_THREAD
- *     temps, up to SYNC_THREADS_MAX), so that the journal (ext4's,
+ *     temps, up to SYNC_THREADS_MAX; none where the first sync shows that
+ *     syncs cost nothing, as on tmpfs), so that the journal (ext4's,
  *     XFS's; NTFS's log) folds their syncs into a few shared commits and
  *     drive cache flushes instead of one each. Measured (BENCHMARKS.md,
  *     "Batches"): syncing in turn, even after the writeback hint, cost
@@ -49,6 +50,10 @@
  * alone. */
 #define FILES_PER_THREAD 4
 #define SYNC_THREADS_MAX 8
+/* A first sync quicker than this (microseconds) says syncs cost nothing
+ * here (tmpfs, a filesystem that ignores them): the rest are made in the
+ * calling thread, since starting threads would cost more than they save. */
+#define CHEAP_SYNC_US 50
 
 struct entry {
   char *path;          /* the allocation: path, NUL, then the content */
@@ -228,25 +233,29 @@ struct syncs {
   struct safefs__saved_error error;
 };
 
-static void sync_worker(void *arg) {
-  struct syncs *s = (struct syncs *)arg;
-  for (;;) {
-    size_t i;
+/* Sync the next temp not taken yet; 0 when there was none left. */
+static int sync_step(struct syncs *s) {
+  size_t i;
+  safefs__process_mutex(1);
+  i = s->next < s->n ? s->next++ : s->n;
+  safefs__process_mutex(0);
+  if (i == s->n)
+    return 0;
+  s->rc[i] = safefs__temp_sync(s->temps[i]);
+  if (s->rc[i] != 0) {
     safefs__process_mutex(1);
-    i = s->next < s->n ? s->next++ : s->n;
-    safefs__process_mutex(0);
-    if (i == s->n)
-      return;
-    s->rc[i] = safefs__temp_sync(s->temps[i]);
-    if (s->rc[i] != 0) {
-      safefs__process_mutex(1);
-      if (i < s->first_failed) {
-        s->first_failed = i;
-        safefs__error_save(&s->error);
-      }
-      safefs__process_mutex(0);
+    if (i < s->first_failed) {
+      s->first_failed = i;
+      safefs__error_save(&s->error);
     }
+    safefs__process_mutex(0);
   }
+  return 1;
+}
+
+static void sync_worker(void *arg) {
+  while (sync_step((struct syncs *)arg))
+    ;
 }
 
 /* Sync temps[0..n) together (from one thread without `durable`: there is
@@ -268,6 +277,12 @@ static int sync_all(safefs__temp **temps, size_t n, int durable, size_t *failed)
   threads = durable ? (n + FILES_PER_THREAD - 1) / FILES_PER_THREAD : 1;
   if (threads > SYNC_THREADS_MAX)
     threads = SYNC_THREADS_MAX;
+  if (threads > 1) { /* the first sync alone, timed */
+    long long start = safefs__now_us();
+    sync_step(s);
+    if (safefs__now_us() - start < CHEAP_SYNC_US)
+      threads = 1;
+  }
   for (k = 0; k + 1 < threads; k++) /* a thread that cannot be had: fewer */
     helpers[k] = safefs__thread_start(sync_worker, s);
   sync_worker(s);

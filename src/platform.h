@@ -64,6 +64,11 @@ int safefs__os_random(void *buf, size_t size, long *oserr);
 /* Monotonic clock in milliseconds; only differences are meaningful. */
 long long safefs__now_ms(void);
 
+/* Monotonic clock in microseconds, as fine as the OS has it (POSIX
+ * CLOCK_MONOTONIC, Windows QueryPerformanceCounter): for telling a cheap
+ * call from an expensive one (the batch's first sync), not for waiting. */
+long long safefs__now_us(void);
+
 /* 1 if this backend can create a file for its owner only
  * (SAFEFS_PRIVATE): POSIX by its mode (0600), Windows by an owner-only,
  * protected DACL on the temp (src/win32/sys.c). Both backends can; the
