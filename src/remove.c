@@ -422,8 +422,13 @@ static int sweep_entry(safefs__dir *d, const char *dir, const char *name, long m
                                 "sweep '%s': several backups stand for the missing '%s'; "
                                 "the application must choose",
                                 dir, target);
-      if (safefs__dir_rename(d, name, target) == 0)
+      /* if it cannot be put back now, it is kept: it may be the only
+         copy (a rename refused while a scanner holds it); a target
+         created meanwhile makes a later sweep drop it */
+      if ((rc = safefs__dir_rename(d, name, target)) == 0)
         return 0;
+      if (rc != SAFEFS_EEXIST)
+        return rc == SAFEFS__AGAIN ? SAFEFS_EBUSY : rc;
     }
   }
   if (kind == SAFEFS__ENTRY_DIR)

@@ -814,8 +814,9 @@ static int run_helper(const char *mode, int argc, char **argv) {
 
 /* A backup whose target is missing is the old content a crash in the
  * middle of a replace left (Windows: ReplaceFileW is two renames); the
- * sweep puts it back instead of deleting the only copy. A backup beside a
- * target is deleted and the target kept. */
+ * sweep puts it back instead of deleting the only copy, and keeps it when
+ * that rename fails. A backup beside a target is deleted and the target
+ * kept. */
 static void sweep_restores_orphaned_backup(void **state) {
   const char *dir = (const char *)*state;
   const char *target = tu_path(dir, "data.json");
@@ -837,6 +838,19 @@ static void sweep_restores_orphaned_backup(void **state) {
   assert_false(tu_exists(target));
   assert_true(tu_file_is(orphan, "one"));
   assert_true(tu_file_is(stale, "two"));
+  /* one orphan whose rename back fails: it is kept (it may be the only
+     copy), the failure reported; the next sweep puts it back. Before, the
+     failed rename fell through to the delete. */
+  assert_int_equal(tu_remove(stale), 0);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, tu_err_io(), 1);
+  assert_int_equal(safefs_sweep(dir, 0), SAFEFS_EIO);
+  tu_faults_off();
+  assert_true(tu_file_is(orphan, "one"));
+  assert_false(tu_exists(target));
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  assert_true(tu_file_is(target, "one"));
+  assert_int_equal(tu_count_entries(dir), 1);
 }
 
 static const struct CMUnitTest tests[] = {
