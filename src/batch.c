@@ -67,10 +67,15 @@ struct safefs_batch {
   size_t n, cap;
 };
 
-/* The directories of the files put in place, one handle each. */
+/* The directories of the files put in place, one handle each, with the
+ * identity it was kept by. */
+struct kept_dir {
+  safefs__dir *d;
+  unsigned long long id[2];
+};
+
 struct dirs {
-  safefs__dir **d;
-  unsigned long long (*id)[2];
+  struct kept_dir *v;
   size_t n, cap;
 };
 
@@ -159,30 +164,24 @@ static int dirs_keep(struct dirs *s, safefs__dir *d) {
 
   safefs__dir_id(d, id);
   for (i = s->n; i-- > 0;) /* newest first: files come grouped by directory */
-    if (s->id[i][0] == id[0] && s->id[i][1] == id[1]) {
+    if (s->v[i].id[0] == id[0] && s->v[i].id[1] == id[1]) {
       safefs__dir_close(d);
       return 0;
     }
   if (s->n == s->cap) {
     size_t cap = s->cap ? s->cap * 2 : 8;
-    safefs__dir **grown_d = (safefs__dir **)safefs__realloc(s->d, cap * sizeof *grown_d);
-    unsigned long long(*grown_id)[2];
-    if (grown_d != NULL)
-      s->d = grown_d;
-    grown_id = grown_d == NULL ? NULL
-                               : (unsigned long long(*)[2])safefs__realloc(s->id,
-                                                                            cap * sizeof *grown_id);
-    if (grown_id == NULL) {
+    struct kept_dir *grown = (struct kept_dir *)safefs__realloc(s->v, cap * sizeof *grown);
+    if (grown == NULL) {
       rc = safefs__dir_sync(d);
       safefs__dir_close(d);
       return rc;
     }
-    s->id = grown_id;
+    s->v = grown;
     s->cap = cap;
   }
-  s->d[s->n] = d;
-  s->id[s->n][0] = id[0];
-  s->id[s->n][1] = id[1];
+  s->v[s->n].d = d;
+  s->v[s->n].id[0] = id[0];
+  s->v[s->n].id[1] = id[1];
   s->n++;
   return 0;
 }
@@ -192,13 +191,12 @@ static int dirs_sync(struct dirs *s) {
   size_t i;
   int rc = 0;
   for (i = 0; i < s->n; i++) {
-    int r = safefs__dir_sync(s->d[i]);
+    int r = safefs__dir_sync(s->v[i].d);
     if (r != 0 && rc == 0)
       rc = r;
-    safefs__dir_close(s->d[i]);
+    safefs__dir_close(s->v[i].d);
   }
-  safefs__free(s->d);
-  safefs__free(s->id);
+  safefs__free(s->v);
   return rc;
 }
 
@@ -343,7 +341,7 @@ static int commit_group(safefs_batch *b, size_t first, size_t count, struct dirs
 }
 
 static int batch_commit(safefs_batch *b, size_t *installed, size_t *failed) {
-  struct dirs dirs = {NULL, NULL, 0, 0};
+  struct dirs dirs = {NULL, 0, 0};
   size_t first;
   int rc = 0, synced;
 
