@@ -137,11 +137,12 @@ void safefs__temp_discard(safefs__temp *t);
  *     failure t is still the caller's, to discard.
  *   safefs__temp_install: the rest of safefs__temp_commit but its
  *     directory sync: put in place. Frees t. *in_place says whether the
- *     new content is in place (a failure leaves the target as it was and
- *     no temp: the temp is closed before the rename, as nothing could undo
- *     a failure after it; in_place is there for a backend that could fail
- *     after the rename). With dir, *dir receives the target's directory
- *     for the caller's one sync, or NULL.
+ *     new content is in place: a failure to put it there leaves the target
+ *     as it was and no temp (the temp is closed before the rename, as
+ *     nothing could undo a failure after it), but one in handing over the
+ *     directory (POSIX: its fstat, or memory) comes after the rename. With
+ *     dir, *dir receives the target's directory for the caller's one
+ *     sync, or NULL.
  * All syncs before any rename: a rename between two syncs would put a
  * directory change into the journal transaction that the next sync must
  * commit, one transaction per file instead of a few shared ones. */
