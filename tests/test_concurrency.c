@@ -26,8 +26,19 @@ struct shared {
   const char *path;
   int writers_done; /* under mu */
   int reads, bad_reads, failed_writes, failed_reads, missing_reads;
+  char first_failure[512]; /* the first failed call's status and message */
   pthread_mutex_t mu;
 };
+
+/* Keeps the first failure's status and message, so that a failure that
+ * shows once in thousands of runs says what it was. */
+static void note_failure(struct shared *sh, const char *call, int rc) {
+  pthread_mutex_lock(&sh->mu);
+  if (sh->first_failure[0] == '\0')
+    snprintf(sh->first_failure, sizeof sh->first_failure, "%s: %s: %s", call,
+             safefs_status_name(rc), safefs_last_error_message());
+  pthread_mutex_unlock(&sh->mu);
+}
 
 struct writer_arg {
   struct shared *sh;
@@ -44,8 +55,11 @@ static void *writer_main(void *p) {
      * durable writes would measure the disk. Every 100th is durable so the
      * synced path races too. */
     unsigned flags = seq % 100 == 0 ? 0 : SAFEFS_NOSYNC;
-    if (safefs_write_file(a->sh->path, buf, n, flags) != 0)
+    int rc = safefs_write_file(a->sh->path, buf, n, flags);
+    if (rc != 0) {
+      note_failure(a->sh, "write", rc);
       failures++;
+    }
   }
   pthread_mutex_lock(&a->sh->mu);
   a->sh->failed_writes += failures;
@@ -73,6 +87,7 @@ static void *reader_main(void *p) {
       continue;
     }
     if (rc != 0) {
+      note_failure(sh, "read", rc);
       failed++;
       continue;
     }
@@ -102,6 +117,14 @@ static void eight_writers_one_target(void **state) {
   memset(&sh, 0, sizeof sh);
   sh.path = path;
   pthread_mutex_init(&sh.mu, NULL);
+  /* Under Wine every file call goes through one wineserver, and ten
+     threads on two cores can keep one writer's replace losing for longer
+     than the default 2 s budget (it then fails with SAFEFS_EBUSY, as
+     documented). One write of 8,000 failed once in the 32-bit suite, its
+     status not recorded then (the first failure is printed now); the
+     budget is the likely cause. What is under test here is visibility,
+     not the budget (test_retry has that): a longer one. */
+  safefs_set_retry_budget_ms(20000);
   assert_int_equal(safefs_write_file(path, first, tu_version_make(first, sizeof first, 99, 0), 0), 0);
   for (i = 0; i < 2; i++)
     assert_int_equal(pthread_create(&readers[i], NULL, reader_main, &sh), 0);
@@ -125,6 +148,8 @@ static void eight_writers_one_target(void **state) {
      file for a moment; everything else is checked there too. */
   if (tu_running_on_wine())
     print_message("  Wine: %d reads found no file\n", sh.missing_reads);
+  if (sh.first_failure[0] != '\0')
+    print_message("  first failure: %s\n", sh.first_failure);
   assert_int_equal(sh.failed_writes, 0);
   assert_int_equal(sh.bad_reads, 0);
   assert_int_equal(sh.failed_reads, 0);
@@ -136,6 +161,7 @@ static void eight_writers_one_target(void **state) {
     free(last);
   }
   assert_int_equal(tu_count_entries(dir), 1);
+  safefs_set_retry_budget_ms(-1);
   pthread_mutex_destroy(&sh.mu);
   free(path);
 }

@@ -84,10 +84,10 @@ int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to);
  * named temp. */
 int safefs__sys_open_anon(int dirfd, mode_t mode);
 
-/* Give the nameless file fd the name `name` in dirfd (linkat of
- * /proc/self/fd/N with AT_SYMLINK_FOLLOW; LINK_TEMP for the seam). Fails
- * with EEXIST if the name exists, atomically, like any link. AT_EMPTY_PATH
- * would not need /proc but needs CAP_DAC_READ_SEARCH, so it is not used. */
+/* Give the nameless file fd the name `name` in dirfd (linkat with
+ * AT_EMPTY_PATH where the process may, else of /proc/self/fd/N with
+ * AT_SYMLINK_FOLLOW; LINK_TEMP for the seam). Fails with EEXIST if the
+ * name exists, atomically, like any link. */
 int safefs__sys_link_anon(int fd, int dirfd, const char *name);
 
 /* mkdirat. MKDIR for the seam. */
