@@ -15,8 +15,9 @@
  *   - All temps of a group are written before any is synced, and their
  *     writeback started together (safefs__temp_sync_start); then they are
  *     synced from several threads at once (one per FILES_PER_THREAD
- *     temps, up to SYNC_THREADS_MAX; none where the first sync shows that
- *     syncs cost nothing, as on tmpfs), so that the journal (ext4's,
+ *     temps, up to SYNC_THREADS_MAX; none where the filesystem keeps files
+ *     in memory only, as tmpfs, whose syncs cost nothing), so that the
+ *     journal (ext4's,
  *     XFS's; NTFS's log) folds their syncs into a few shared commits and
  *     drive cache flushes instead of one each. Measured (BENCHMARKS.md,
  *     "Batches"): syncing in turn, even after the writeback hint, cost
@@ -50,10 +51,6 @@
  * alone. */
 #define FILES_PER_THREAD 4
 #define SYNC_THREADS_MAX 8
-/* A first sync quicker than this (microseconds) says syncs cost nothing
- * here (tmpfs, a filesystem that ignores them): the rest are made in the
- * calling thread, since starting threads would cost more than they save. */
-#define CHEAP_SYNC_US 50
 
 struct entry {
   char *path;          /* the allocation: path, NUL, then the content */
@@ -275,12 +272,12 @@ static int sync_all(safefs__temp **temps, size_t n, int durable, size_t *failed)
   threads = durable ? (n + FILES_PER_THREAD - 1) / FILES_PER_THREAD : 1;
   if (threads > SYNC_THREADS_MAX)
     threads = SYNC_THREADS_MAX;
-  if (threads > 1) { /* the first sync alone, timed */
-    long long start = safefs__now_us();
-    sync_step(s);
-    if (safefs__now_us() - start < CHEAP_SYNC_US)
-      threads = 1;
-  }
+  /* where syncs cost nothing (tmpfs) threads would cost more than they
+     save. (Timing the first sync alone to find out, as before, cost a
+     quarter of a 64-file batch on ext4: that sync commits the journal for
+     the whole group while no other runs; BENCHMARKS.md.) */
+  if (threads > 1 && safefs__temp_sync_is_free(temps[0]))
+    threads = 1;
   for (k = 0; k + 1 < threads; k++) /* a thread that cannot be had: fewer */
     helpers[k] = safefs__thread_start(sync_worker, s);
   sync_worker(s);

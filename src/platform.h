@@ -64,11 +64,6 @@ int safefs__os_random(void *buf, size_t size, long *oserr);
 /* Monotonic clock in milliseconds; only differences are meaningful. */
 long long safefs__now_ms(void);
 
-/* Monotonic clock in microseconds, as fine as the OS has it (POSIX
- * CLOCK_MONOTONIC, Windows QueryPerformanceCounter): for telling a cheap
- * call from an expensive one (the batch's first sync), not for waiting. */
-long long safefs__now_us(void);
-
 /* 1 if this backend can create a file for its owner only
  * (SAFEFS_PRIVATE): POSIX by its mode (0600), Windows by an owner-only,
  * protected DACL on the temp (src/win32/sys.c). Both backends can; the
@@ -132,6 +127,10 @@ void safefs__temp_discard(safefs__temp *t);
  *     that follow overlap their I/O instead of waiting one by one. A hint:
  *     nothing is made durable, and nothing is reported. Nothing with
  *     SAFEFS_NOSYNC.
+ *   safefs__temp_sync_is_free: 1 where the temp's filesystem keeps files
+ *     in memory only (Linux tmpfs and ramfs, the BSDs' tmpfs), so that its
+ *     syncs cost nothing and syncing from threads would cost only the
+ *     threads; 0 elsewhere, and when the filesystem cannot be told.
  *   safefs__temp_sync: the final permissions (attributes), then the data
  *     sync (unless NOSYNC): the first half of safefs__temp_commit. On
  *     failure t is still the caller's, to discard.
@@ -147,6 +146,7 @@ void safefs__temp_discard(safefs__temp *t);
  * directory change into the journal transaction that the next sync must
  * commit, one transaction per file instead of a few shared ones. */
 void safefs__temp_sync_start(safefs__temp *t);
+int safefs__temp_sync_is_free(const safefs__temp *t);
 int safefs__temp_sync(safefs__temp *t);
 int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place);
 

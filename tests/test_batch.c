@@ -26,6 +26,9 @@
  *                                     from one: the control); a sync failing
  *                                     in any of them leaves the group old and
  *                                     its error reported in the caller
+ *   no_threads_where_syncs_are_free   on tmpfs the 64 are synced in the
+ *                                     calling thread (the control: 2-8 on
+ *                                     the test directory's disk)
  */
 #include "testutil.h"
 
@@ -392,9 +395,7 @@ static struct {
   int n_seen, syncs;
 } sync_threads = {PTHREAD_MUTEX_INITIALIZER, {0}, 0, 0};
 
-/* Notes the thread of each SYNC, and makes it take 1 ms, as on a disk
- * (the batch makes the rest in one thread when the first is cheap, as on
- * tmpfs, where a test directory might be). */
+/* Notes the thread of each SYNC, and makes it take 1 ms, as on a disk. */
 static long note_sync_thread(void *ctx, const struct safefs__call *call) {
   int i, known = 0;
   (void)ctx;
@@ -432,11 +433,12 @@ static void syncs_from_several_threads(void **state) {
   static const int nth[] = {1, 17, 64};
   tu_mkdir(tu_path(dir, "big"));
   /* 64 files are synced from 8 threads at most; 3 (the control) in the
-     calling thread alone */
+     calling thread alone. (A test directory on tmpfs syncs in one thread:
+     no_threads_where_syncs_are_free.) */
   i = threads_syncing(dir, 64);
   print_message("  64 files synced from %d threads, 3 files from %d\n", i,
                 threads_syncing(dir, 3));
-  assert_true(i > 1 && i <= 8);
+  assert_true(tu_dir_in_memory(dir) ? i == 1 : i > 1 && i <= 8);
   assert_int_equal(threads_syncing(dir, 3), 1);
   /* one of those syncs failing: nothing of the group goes in, and the
      failure (from another thread) is reported here */
@@ -463,6 +465,30 @@ static void syncs_from_several_threads(void **state) {
   }
 }
 
+/* Where the files are kept in memory only (tmpfs), syncs cost nothing
+ * and threads would cost only themselves: the batch syncs in the calling
+ * thread. The control is the same batch in the test directory, on a disk,
+ * where the syncs are made from several threads. */
+static void no_threads_where_syncs_are_free(void **state) {
+  const char *dir = (const char *)*state;
+  char *shm = tu_dir_new_in_memory();
+  int in_memory, on_disk;
+  if (shm == NULL || tu_dir_in_memory(dir)) {
+    print_message("  %s: skipped\n", shm == NULL ? "no tmpfs here" : "the test directory is on tmpfs");
+    tu_dir_free(shm);
+    skip();
+  }
+  tu_mkdir(tu_path(shm, "big"));
+  tu_mkdir(tu_path(dir, "big"));
+  in_memory = threads_syncing(shm, 64);
+  on_disk = threads_syncing(dir, 64);
+  tu_dir_free(shm);
+  print_message("  64 files synced from %d thread(s) on tmpfs, %d on the disk\n", in_memory,
+                on_disk);
+  assert_int_equal(in_memory, 1);
+  assert_true(on_disk > 1 && on_disk <= 8);
+}
+
 static const struct CMUnitTest tests[] = {
     TU_TEST(commits_files_in_two_directories),
     TU_TEST(nothing_on_disk_before_commit),
@@ -474,5 +500,6 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(many_files_few_descriptors),
     TU_TEST(every_call_failing_in_turn),
     TU_TEST(syncs_from_several_threads),
+    TU_TEST(no_threads_where_syncs_are_free),
 };
 TU_SUITE("batch", tests, NULL);

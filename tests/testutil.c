@@ -15,6 +15,9 @@
 #include <ftw.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#if defined(__linux__)
+#include <sys/vfs.h>
+#endif
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,6 +149,12 @@ static void rm_rf_w(const wchar_t *dir) {
     FindClose(h);
   }
   RemoveDirectoryW(dir);
+}
+
+char *tu_dir_new_in_memory(void) { return NULL; }
+int tu_dir_in_memory(const char *dir) {
+  (void)dir;
+  return 0;
 }
 
 void tu_dir_free(char *dir) {
@@ -352,6 +361,27 @@ char *tu_dir_new(void) {
   if (base == NULL || base[0] == '\0')
     base = "/tmp";
   tmpl = tu_join(base, "safefs-test-XXXXXX");
+  assert_non_null(mkdtemp(tmpl));
+  return tmpl;
+}
+
+int tu_dir_in_memory(const char *dir) {
+#if defined(__linux__)
+  struct statfs st;
+  return statfs(dir, &st) == 0 &&
+         ((unsigned long)st.f_type == 0x01021994UL /* tmpfs */ ||
+          (unsigned long)st.f_type == 0x858458F6UL /* ramfs */);
+#else
+  (void)dir;
+  return 0;
+#endif
+}
+
+char *tu_dir_new_in_memory(void) {
+  char *tmpl;
+  if (!tu_dir_in_memory("/dev/shm"))
+    return NULL;
+  tmpl = tu_join("/dev/shm", "safefs-test-XXXXXX");
   assert_non_null(mkdtemp(tmpl));
   return tmpl;
 }

@@ -31,6 +31,12 @@
 char *tu_dir_new(void);
 void tu_dir_free(char *dir);
 
+/* A fresh empty directory on a filesystem that keeps its files in memory
+ * only (Linux: tmpfs at /dev/shm), for tu_dir_free; NULL where there is
+ * none (Windows, macOS). tu_dir_in_memory: 1 if dir is on such a one. */
+char *tu_dir_new_in_memory(void);
+int tu_dir_in_memory(const char *dir);
+
 /* CMocka setup/teardown with *state = a scratch directory (char *). */
 int tu_setup_dir(void **state);
 int tu_teardown_dir(void **state);

@@ -63,12 +63,6 @@ long long safefs__now_ms(void) {
   return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-long long safefs__now_us(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (long long)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
-}
-
 static pthread_mutex_t process_mutex = PTHREAD_MUTEX_INITIALIZER;
 
 void safefs__process_mutex(int take) {

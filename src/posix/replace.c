@@ -551,6 +551,12 @@ void safefs__temp_sync_start(safefs__temp *t) {
     safefs__sys_sync_start(t->fd);
 }
 
+/* One fstatfs; a failure says "not free": the syncs are then made from
+ * threads, as on any disk. */
+int safefs__temp_sync_is_free(const safefs__temp *t) {
+  return safefs__sys_in_memory(t->fd) == 1;
+}
+
 int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place) {
   struct safefs__saved_error e;
   int rc = put_in_place(t, NULL, in_place);

@@ -198,13 +198,19 @@ int safefs__sys_generation(int fd, unsigned long long *gen) {
 #endif
 }
 
-/* The filesystems with coarse times or another machine's clock, as
- * statfs names them: f_type values on Linux (linux/magic.h, not always
- * installed), f_fstypename on macOS and the BSDs. */
+/* Kinds of filesystem, as statfs names them: f_type values on Linux
+ * (linux/magic.h, not always installed), f_fstypename on macOS and the
+ * BSDs. coarse_fs: coarse times or another machine's clock; memory_fs:
+ * files kept in memory only. */
 #if defined(__linux__)
 #define HAS_STATFS 1
 #define FS_IS(st, v) (((unsigned long)(st).f_type & 0xFFFFFFFFUL) == (v))
-static const unsigned long coarse_fs[] = {
+typedef unsigned long fs_kind;
+static const fs_kind memory_fs[] = {
+    0x01021994UL, /* tmpfs */
+    0x858458F6UL, /* ramfs */
+};
+static const fs_kind coarse_fs[] = {
     0x4d44UL,     /* msdos / vfat */
     0x2011BAB0UL, /* exfat */
     0x6969UL,     /* nfs */
@@ -219,25 +225,43 @@ static const unsigned long coarse_fs[] = {
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
 #define HAS_STATFS 1
 #define FS_IS(st, v) (strcmp((st).f_fstypename, (v)) == 0)
-static const char *const coarse_fs[] = {"msdos", "exfat", "nfs", "smbfs", "afpfs",
+typedef const char *fs_kind;
+static const fs_kind memory_fs[] = {"tmpfs", "mfs"};
+static const fs_kind coarse_fs[] = {"msdos", "exfat", "nfs", "smbfs", "afpfs",
                                         "webdav", "osxfuse", "macfuse", "fusefs"};
 #endif
 
-int safefs__sys_coarse_times(int fd) {
 #ifdef HAS_STATFS
+/* 1 if fd's filesystem is one of kinds[0..n), 0 if not, -1 with errno. */
+static int fs_is_one_of(int fd, const fs_kind *kinds, size_t n) {
   struct statfs st;
   size_t i;
   int rc;
   RETRY_EINTR(rc, SAFEFS__OP_STAT, NULL, fd, fstatfs(fd, &st));
   if (rc != 0)
     return -1;
-  for (i = 0; i < sizeof coarse_fs / sizeof coarse_fs[0]; i++)
-    if (FS_IS(st, coarse_fs[i]))
+  for (i = 0; i < n; i++)
+    if (FS_IS(st, kinds[i]))
       return 1;
   return 0;
+}
+#endif
+
+int safefs__sys_coarse_times(int fd) {
+#ifdef HAS_STATFS
+  return fs_is_one_of(fd, coarse_fs, sizeof coarse_fs / sizeof coarse_fs[0]);
 #else
   (void)fd;
   return 1; /* unknown: assume the worst */
+#endif
+}
+
+int safefs__sys_in_memory(int fd) {
+#ifdef HAS_STATFS
+  return fs_is_one_of(fd, memory_fs, sizeof memory_fs / sizeof memory_fs[0]);
+#else
+  (void)fd;
+  return 0; /* unknown: assume a disk */
 #endif
 }
 

@@ -113,6 +113,10 @@ int safefs__sys_generation(int fd, unsigned long long *gen);
  * seam. */
 int safefs__sys_coarse_times(int fd);
 
+/* 1 if the filesystem of fd keeps its files in memory only (tmpfs,
+ * ramfs), 0 if not or unknown, -1 with errno. STAT for the seam. */
+int safefs__sys_in_memory(int fd);
+
 /* The identity of an open file, for a stamp (src/posix/stamp.c; read.c
  * uses it on the file it reads); `path` names it in messages. */
 int safefs__identity_of_fd(int fd, const char *path, struct safefs__identity *id);

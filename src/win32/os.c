@@ -38,14 +38,6 @@ long long safefs__now_ms(void) {
   return (long long)GetTickCount64();
 }
 
-long long safefs__now_us(void) {
-  LARGE_INTEGER now, freq;
-  QueryPerformanceCounter(&now); /* cannot fail from Windows XP on */
-  QueryPerformanceFrequency(&freq);
-  return (long long)(now.QuadPart / freq.QuadPart * 1000000 +
-                     now.QuadPart % freq.QuadPart * 1000000 / freq.QuadPart);
-}
-
 static SRWLOCK process_mutex = SRWLOCK_INIT;
 
 void safefs__process_mutex(int take) {

@@ -652,6 +652,14 @@ void safefs__temp_sync_start(safefs__temp *t) {
   SAFEFS__UNUSED(t);
 }
 
+/* Windows has no filesystem in memory only that a program can tell apart
+ * (RAM disks present themselves as NTFS or FAT volumes): every flush is
+ * taken to cost what it costs on a disk. */
+int safefs__temp_sync_is_free(const safefs__temp *t) {
+  SAFEFS__UNUSED(t);
+  return 0;
+}
+
 /* The backup is dropped at once: the batch does not move old contents
  * back after a failed directory flush (safefs.h). */
 int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place) {
