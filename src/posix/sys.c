@@ -245,25 +245,26 @@ static int fs_is_one_of(int fd, const fs_kind *kinds, size_t n) {
       return 1;
   return 0;
 }
-#endif
+#define FS_IS_ONE_OF(fd, kinds) fs_is_one_of(fd, kinds, sizeof kinds / sizeof kinds[0])
 
 int safefs__sys_coarse_times(int fd) {
-#ifdef HAS_STATFS
-  return fs_is_one_of(fd, coarse_fs, sizeof coarse_fs / sizeof coarse_fs[0]);
-#else
-  (void)fd;
-  return 1; /* unknown: assume the worst */
-#endif
+  return FS_IS_ONE_OF(fd, coarse_fs);
 }
 
 int safefs__sys_in_memory(int fd) {
-#ifdef HAS_STATFS
-  return fs_is_one_of(fd, memory_fs, sizeof memory_fs / sizeof memory_fs[0]);
+  return FS_IS_ONE_OF(fd, memory_fs);
+}
 #else
+int safefs__sys_coarse_times(int fd) {
+  (void)fd;
+  return 1; /* unknown: assume the worst */
+}
+
+int safefs__sys_in_memory(int fd) {
   (void)fd;
   return 0; /* unknown: assume a disk */
-#endif
 }
+#endif
 
 int safefs__sys_faccessat(int dirfd, const char *name, int mode, int flags) {
   if (refused(SAFEFS__OP_STAT, name, NULL, dirfd))
