@@ -322,8 +322,9 @@ static int empty_path_refused;
 
 /* AT_EMPTY_PATH first: it names the file by its descriptor in one lookup,
  * where /proc/self/fd/N costs a walk through procfs and a symlink follow,
- * about twice as long (10 against 20 us here, BENCHMARKS.md), and the
- * naming is the window in which a killed process leaves a temp. Kernels
+ * about twice as long (9-12 against 21-27 us here: BENCHMARKS.md, "Naming
+ * the nameless temp"), and the naming is the window in which a killed
+ * process leaves a temp. Kernels
  * before 6.10 allow it only with CAP_DAC_READ_SEARCH, later ones also for
  * a file the caller opened itself, and refuse it with ENOENT (EPERM and
  * EINVAL from older or stricter ones): then /proc/self/fd/N, from then on.
