@@ -341,7 +341,7 @@ SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
  * complete new content, never a mix; readers see old or new), for far
  * fewer flushes: the temps are written together, their writeback started
  * together (Linux: sync_file_range), all synced at once from a few
- * threads the commit starts and joins (one per 4 files, up to 8), so that
+ * threads the commit starts and joins (one per 4 files, up to 16), so that
  * the filesystem's journal folds the syncs into shared commits, then each
  * put in place, and each distinct directory synced once at the end
  * instead of once per file.

@@ -22,12 +22,12 @@
  *                                     clean commit failing in turn: the
  *                                     first `installed` files new, the rest
  *                                     old, no temp, nothing leaked
- *   syncs_from_several_threads        64 temps synced from 2-8 threads (3
+ *   syncs_from_several_threads        64 temps synced from 2-16 threads (3
  *                                     from one: the control); a sync failing
  *                                     in any of them leaves the group old and
  *                                     its error reported in the caller
  *   no_threads_where_syncs_are_free   on tmpfs the 64 are synced in the
- *                                     calling thread (the control: 2-8 on
+ *                                     calling thread (the control: 2-16 on
  *                                     the test directory's disk)
  */
 #include "testutil.h"
@@ -432,13 +432,13 @@ static void syncs_from_several_threads(void **state) {
   int i, k;
   static const int nth[] = {1, 17, 64};
   tu_mkdir(tu_path(dir, "big"));
-  /* 64 files are synced from 8 threads at most; 3 (the control) in the
+  /* 64 files are synced from 16 threads at most; 3 (the control) in the
      calling thread alone. (A test directory on tmpfs syncs in one thread:
      no_threads_where_syncs_are_free.) */
   i = threads_syncing(dir, 64);
   print_message("  64 files synced from %d threads, 3 files from %d\n", i,
                 threads_syncing(dir, 3));
-  assert_true(tu_dir_in_memory(dir) ? i == 1 : i > 1 && i <= 8);
+  assert_true(tu_dir_in_memory(dir) ? i == 1 : i > 1 && i <= 16);
   assert_int_equal(threads_syncing(dir, 3), 1);
   /* one of those syncs failing: nothing of the group goes in, and the
      failure (from another thread) is reported here */
@@ -486,7 +486,7 @@ static void no_threads_where_syncs_are_free(void **state) {
   print_message("  64 files synced from %d thread(s) on tmpfs, %d on the disk\n", in_memory,
                 on_disk);
   assert_int_equal(in_memory, 1);
-  assert_true(on_disk > 1 && on_disk <= 8);
+  assert_true(on_disk > 1 && on_disk <= 16);
 }
 
 static const struct CMUnitTest tests[] = {
