@@ -8,6 +8,11 @@
  *     (EINVAL, ENOSYS, EPERM, ENOTSUP): for a caller that is not root the
  *     file is written all the same; for root it is a failure.
  * The unprivileged cases run in a helper process that becomes nobody.
+ *   - Linux: where the nameless temp cannot be named (linkat refused:
+ *     no /proc, no AT_EMPTY_PATH, a sandbox), its content goes into a
+ *     named temp and the write succeeds; the process makes named temps
+ *     from then on (in a helper process, since that lasts for the
+ *     process). A disk error from the same linkat is a failure (control).
  */
 #include "testutil.h"
 #include "testutil_proc.h"
@@ -151,7 +156,64 @@ static void filesystems_without_modes(void **state) {
   assert_int_equal(tu_count_own_names(dir), 0);
 }
 
+/* Child: the first LINK_TEMP fails with ENOENT, as without /proc; the
+ * write (NOREPLACE if asked) still succeeds through a named copy, leaves
+ * nothing, and the next write makes a named temp at once. Returns 0 or
+ * the number of the check that failed. */
+static int child_naming_refused(const char *dir, const char *how) {
+  char *p = tu_join(dir, "refused.txt");
+  unsigned flags = strcmp(how, "noreplace") == 0 ? SAFEFS_NOREPLACE : 0;
+  int rc = 0;
+  if (flags == 0)
+    tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_LINK_TEMP, 1, ENOENT, 1);
+  if (safefs_write_file(p, "new", 3, flags) != 0)
+    rc = 80;
+  else if (!tu_file_is(p, "new") || tu_count_own_names(dir) != 0)
+    rc = 81;
+  else if (tu_calls(SAFEFS__OP_CREATE_ANON) != 1 || tu_calls(SAFEFS__OP_LINK_TEMP) != 1 ||
+           tu_calls(SAFEFS__OP_CREATE_TEMP) != 1 || tu_calls(SAFEFS__OP_RENAME) != 1 ||
+           tu_calls(SAFEFS__OP_SYNC) != 2) /* each temp synced before the rename */
+    rc = 82;
+  tu_faults_reset();
+  if (rc == 0 && (safefs_write_file(p, "newer", 5, 0) != 0 || !tu_file_is(p, "newer")))
+    rc = 83;
+  else if (rc == 0 && (tu_calls(SAFEFS__OP_CREATE_ANON) != 0 || tu_calls(SAFEFS__OP_CREATE_TEMP) != 1))
+    rc = 84; /* named from the start */
+  tu_faults_off();
+  free(p);
+  return rc;
+}
+
+static void unnameable_temp_is_copied(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "control.txt");
+#if !defined(__linux__)
+  (void)dir;
+  (void)p;
+  skip(); /* nameless temps are Linux's */
+#else
+  const char *sub = tu_path(dir, "noreplace");
+  tu_mkdir(sub);
+  assert_int_equal(tu_proc_wait(tu_proc_start("naming-refused", dir, "replace", (char *)NULL), 60000), 0);
+  assert_int_equal(tu_proc_wait(tu_proc_start("naming-refused", sub, "noreplace", (char *)NULL), 60000), 0);
+  /* control: a disk error from the same linkat fails the write, with the
+     target old and nothing left, and no named copy is tried */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_LINK_TEMP, 1, ENOSPC, 1);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_ENOSPC);
+  assert_int_equal(tu_calls(SAFEFS__OP_CREATE_TEMP), 0);
+  tu_faults_off();
+  assert_true(tu_file_is(p, "old"));
+  assert_int_equal(tu_count_own_names(dir), 0);
+#endif
+}
+
 static int run_helper(const char *mode, int argc, char **argv) {
+  if (argc == 2 && strcmp(mode, "naming-refused") == 0)
+    return child_naming_refused(argv[0], argv[1]);
   if (argc == 1 && strcmp(mode, "read-only-target") == 0)
     return child_read_only_target(argv[0]);
   if (argc == 1 && strcmp(mode, "cannot-keep-modes") == 0)
@@ -163,5 +225,6 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(private_files),
     TU_TEST(read_only_target_is_refused),
     TU_TEST(filesystems_without_modes),
+    TU_TEST(unnameable_temp_is_copied),
 };
 TU_SUITE("replace_posix", tests, run_helper);

@@ -8,7 +8,8 @@
  *   write    the content, EINTR and short writes handled
  *   commit   chown/chmod to the target's owner and mode, fsync the temp;
  *            open the old target read-only; give a nameless temp its name
- *            (linkat; NOREPLACE: the target's name itself); rename the temp
+ *            (linkat; NOREPLACE: the target's name itself; where that is
+ *            refused, a named copy instead); rename the temp
  *            over the target; close it; fsync the directory; close the old
  *            file (NOSYNC and the batch, which hold no old file: the temp
  *            closed before the rename; the batch, src/batch.c, leaves the
@@ -367,6 +368,16 @@ static int set_final_mode(safefs__temp *t) {
   return 0;
 }
 
+/* linkat failures that say the nameless file cannot be named here (no
+ * /proc/self/fd and no AT_EMPTY_PATH for this process, a filesystem
+ * without hard links, a sandbox refusing the call), not that the name or
+ * the disk is the problem (EEXIST, ENOSPC, EDQUOT, EIO, EROFS, ...).
+ * EACCES is not among them: a permission error is the caller's to see. */
+static int naming_refused(long e) {
+  return e == ENOENT || e == EPERM || e == EOPNOTSUPP || e == ENOTSUP || e == EINVAL ||
+         e == EXDEV || e == ENOSYS;
+}
+
 /* Name the nameless temp under a fresh temp name (EEXIST: draw another). */
 static int link_temp(void *ctx, const char *name) {
   safefs__temp *t = (safefs__temp *)ctx;
@@ -377,22 +388,51 @@ static int link_temp(void *ctx, const char *name) {
   return fail_in_dir(t, errno, NULL);
 }
 
+static int copy_from(safefs__temp *t, int from_fd);
+
+/* The nameless temp cannot be named here (naming_refused): its content is
+ * copied into a named temp, made as where there is no O_TMPFILE, which
+ * gets the final mode and (unless NOSYNC) its own fsync before it is put
+ * in place; the nameless one goes with its descriptor. From then on the
+ * process makes named temps from the start (safefs__sys_anon_refuse), so
+ * the copy is paid once. On failure nothing of ours has a name unless
+ * t->anon is 0 (then discard removes it). */
+static int name_by_copy(safefs__temp *t) {
+  int anon_fd = t->fd, rc;
+  safefs__sys_anon_refuse();
+  t->fd = -1;
+  rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, create_temp, t);
+  if (rc == 0) {
+    t->anon = 0;
+    if (copy_from(t, anon_fd) != 0)
+      rc = fail_in_dir(t, errno, t->name);
+    else
+      rc = safefs__temp_sync(t);
+  }
+  safefs__sys_close(anon_fd);
+  return rc;
+}
+
 /* The nameless temp gets its name only now, after its sync, so that a
  * process killed at any earlier moment leaves nothing. With NOREPLACE it
  * is linked straight to the target's name, which fails with EEXIST if
- * that exists: an atomic create-if-absent with no temp name at all. */
+ * that exists: an atomic create-if-absent with no temp name at all. Where
+ * the naming is refused, a named copy takes its place (name_by_copy). */
 static int name_temp(safefs__temp *t, int noreplace) {
   int rc;
   if (noreplace) {
-    if (safefs__sys_link_anon(t->fd, t->dirfd, t->base) != 0)
-      return fail_in_dir(t, errno, t->base);
-    strcpy(t->name, t->base); /* nothing to rename */
-  } else if ((rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, link_temp, t)) !=
+    if (safefs__sys_link_anon(t->fd, t->dirfd, t->base) == 0) {
+      strcpy(t->name, t->base); /* nothing to rename */
+      t->anon = 0;
+      return 0;
+    }
+    rc = fail_in_dir(t, errno, t->base);
+  } else if ((rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, link_temp, t)) ==
              0) {
-    return rc;
+    t->anon = 0;
+    return 0;
   }
-  t->anon = 0;
-  return 0;
+  return naming_refused(safefs_last_os_error()) ? name_by_copy(t) : rc;
 }
 
 /* Close the temp's descriptor: a failure is reported, as the data may not
@@ -403,13 +443,13 @@ static int close_temp(safefs__temp *t) {
   return rc != 0 ? fail_in_dir(t, errno, t->name) : 0;
 }
 
-/* Copy the old file, still open as old_fd, into t->fd from its start:
- * 0, or -1 with errno. */
-static int copy_old(safefs__temp *t, int old_fd) {
+/* Copy the file open as from_fd (the old target, a nameless temp) into
+ * t->fd from its start: 0, or -1 with errno. */
+static int copy_from(safefs__temp *t, int from_fd) {
   char buf[16 * 1024];
   off_t at = 0;
   for (;;) {
-    long n = safefs__sys_pread(old_fd, buf, sizeof buf, at);
+    long n = safefs__sys_pread(from_fd, buf, sizeof buf, at);
     if (n < 0)
       return -1;
     if (n == 0)
@@ -439,10 +479,12 @@ static void restore_old(safefs__temp *t, int old_fd) {
         (t->anon ||
          (named = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, create_temp, t) ==
                   0)))
-      ok = set_final_mode(t) == 0 && copy_old(t, old_fd) == 0 &&
+      ok = set_final_mode(t) == 0 && copy_from(t, old_fd) == 0 &&
            safefs__sys_fsync(t->fd, SAFEFS__OP_SYNC) == 0;
-    if (ok && t->anon)
-      ok = named = name_temp(t, 0) == 0;
+    if (ok && t->anon) {
+      ok = name_temp(t, 0) == 0;
+      named = !t->anon; /* also a named copy that failed (name_by_copy) */
+    }
     if (t->fd >= 0) {
       safefs__sys_close(t->fd);
       t->fd = -1;

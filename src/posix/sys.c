@@ -297,9 +297,21 @@ int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to) {
  * the threads' accesses are no data race). The look is part of this one
  * call for the seam, so that a test sees the same calls in every run. */
 static int proc_fd_seen;
+/* Set once a nameless file could not be named (safefs__sys_anon_refuse). */
+static int anon_refused;
 
+void safefs__sys_anon_refuse(void) {
+  __atomic_store_n(&anon_refused, 1, __ATOMIC_RELAXED);
+}
+
+/* O_RDWR, not O_WRONLY: where the naming is refused the content is read
+ * back into a named temp (src/posix/replace.c, name_by_copy). */
 int safefs__sys_open_anon(int dirfd, mode_t mode) {
   int fd;
+  if (__atomic_load_n(&anon_refused, __ATOMIC_RELAXED)) {
+    errno = EOPNOTSUPP; /* no call is made */
+    return -1;
+  }
   do {
     if (refused(SAFEFS__OP_CREATE_ANON, NULL, NULL, dirfd)) {
       fd = -1;
@@ -309,7 +321,7 @@ int safefs__sys_open_anon(int dirfd, mode_t mode) {
       fd = -1;
     } else {
       __atomic_store_n(&proc_fd_seen, 1, __ATOMIC_RELAXED);
-      fd = openat(dirfd, ".", O_TMPFILE | O_WRONLY | O_CLOEXEC, mode);
+      fd = openat(dirfd, ".", O_TMPFILE | O_RDWR | O_CLOEXEC, mode);
     }
     done(fd);
   } while (fd < 0 && errno == EINTR);
@@ -347,6 +359,8 @@ int safefs__sys_link_anon(int fd, int dirfd, const char *name) {
   return (int)done(linkat(AT_FDCWD, proc, dirfd, name, AT_SYMLINK_FOLLOW));
 }
 #else
+void safefs__sys_anon_refuse(void) {}
+
 int safefs__sys_open_anon(int dirfd, mode_t mode) {
   (void)dirfd;
   (void)mode;

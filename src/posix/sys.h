@@ -84,6 +84,11 @@ int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to);
  * named temp. */
 int safefs__sys_open_anon(int dirfd, mode_t mode);
 
+/* From now on safefs__sys_open_anon fails with EOPNOTSUPP (no call made):
+ * a nameless file could not be named in this process, so the next temps
+ * are named from the start. */
+void safefs__sys_anon_refuse(void);
+
 /* Give the nameless file fd the name `name` in dirfd (linkat with
  * AT_EMPTY_PATH where the process may, else of /proc/self/fd/N with
  * AT_SYMLINK_FOLLOW; LINK_TEMP for the seam). Fails with EEXIST if the
