@@ -130,18 +130,20 @@ static int wait_for_lock(safefs__lockfile *f, const char *path, int shared, long
   int rc, r;
 
   if ((rc = wait_for(f, SAFEFS__LOCK_GATE, shared, deadline)) == 0) {
+    /* the gate is let go of whatever the wait for the lock gave; a
+       failed wait is reported, not the unlock after it */
     rc = wait_for(f, SAFEFS__LOCK_HOLD, shared, deadline);
     safefs__error_save(&e);
     r = safefs__lockfile_unlock(f, SAFEFS__LOCK_GATE);
-    if (rc == 0 && r != 0) {
+    if (rc != 0) {
+      rc = safefs__error_restore(&e, rc);
+    } else if (r != 0) {
+      /* the lock, held with the gate stuck shut, would stop everyone
+         else: it is given back, and the unlock's failure reported */
       safefs__error_save(&e);
       safefs__lockfile_unlock(f, SAFEFS__LOCK_HOLD);
-      return safefs__error_restore(&e, r);
+      rc = safefs__error_restore(&e, r);
     }
-    if (rc != 0 && rc != SAFEFS_ETIMEDOUT)
-      return safefs__error_restore(&e, rc);
-    if (rc != 0)
-      safefs__error_put_back(&e);
   }
   if (rc == SAFEFS_ETIMEDOUT)
     return safefs__fail_msg(SAFEFS_ETIMEDOUT, safefs_last_os_error(),
