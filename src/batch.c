@@ -12,20 +12,19 @@
  *            the end sync each of those directories once
  *
  * Why this order:
- *   - All temps of a group are written before any is synced, then their
- *     writeback is started for all (safefs__temp_sync_start; started as
- *     each was written, while the next were created, it cost ext4 a sixth
- *     more); then they are
- *     synced from several threads at once (one per FILES_PER_THREAD
- *     temps, up to SYNC_THREADS_MAX; none where the filesystem keeps files
- *     in memory only, as tmpfs, whose syncs cost nothing), so that the
- *     journal (ext4's,
- *     XFS's; NTFS's log) folds their syncs into a few shared commits and
- *     drive cache flushes instead of one each. Measured (BENCHMARKS.md,
- *     "Batches"): syncing in turn, even after the writeback hint, cost
- *     about twice the floor of one syncfs; from 8 threads about 1.3x it;
- *     16 threads for 64 files saved another quarter on XFS and a tenth on
- *     ext4 ("Batches without the timed first sync").
+ *   - All temps of a group are written before any is synced; then the
+ *     writeback of all of them is started (safefs__temp_sync_start;
+ *     started as each was written, while the next were created, it cost
+ *     ext4 a sixth more); then they are synced from several threads at
+ *     once (one per FILES_PER_THREAD temps, up to SYNC_THREADS_MAX; none
+ *     where the filesystem keeps files in memory only, as tmpfs, whose
+ *     syncs cost nothing), so that the journal (ext4's, XFS's; NTFS's log)
+ *     folds their syncs into a few shared commits and drive cache flushes
+ *     instead of one each. Measured (BENCHMARKS.md, "Batches"): syncing in
+ *     turn, even after the writeback hint, cost about twice the floor of
+ *     one syncfs; from 8 threads about 1.3x it; 16 threads for 64 files
+ *     saved another quarter on XFS and a tenth on ext4 ("Batches: the late
+ *     writeback hint and 16 threads").
  *     syncfs itself is not used: it flushes everything dirty on the whole
  *     filesystem, another program's gigabytes too.
  *   - All syncs of a group come before its first rename: a rename between
@@ -280,7 +279,8 @@ static int sync_all(safefs__temp **temps, size_t n, int durable, size_t *failed)
   /* where syncs cost nothing (tmpfs) threads would cost more than they
      save. (Timing the first sync alone to find out, as before, cost a
      quarter of a 64-file batch on ext4: that sync commits the journal for
-     the whole group while no other runs; BENCHMARKS.md.) */
+     the whole group while no other runs; BENCHMARKS.md, "Batches without
+     the timed first sync".) */
   if (threads > 1 && safefs__temp_sync_is_free(temps[0]))
     threads = 1;
   for (k = 0; k + 1 < threads; k++) /* a thread that cannot be had: fewer */
