@@ -5,8 +5,8 @@
  *   add      check the path, copy path and content into one allocation;
  *            nothing touches the disk
  *   commit   in the order added, up to BATCH_OPEN_MAX files at a time:
- *            (missing parents,) create and write every temp of the group
- *            and start its writeback; then sync each (safefs__temp_sync:
+ *            (missing parents,) create and write every temp of the group;
+ *            then start the writeback of all; then sync each (safefs__temp_sync:
  *            mode, data sync); then put each in place (safefs__temp_install:
  *            name, rename), keeping one handle per distinct directory; at
  *            the end sync each of those directories once
