@@ -582,6 +582,15 @@ static int put_in_place(safefs__temp *t, struct put *p) {
   p->backup_h = INVALID_HANDLE_VALUE;
   p->backup.wide = NULL;
   p->backup.name = p->backup_name;
+  /* the backup's name is drawn while the temp is still marked, so that
+     nothing but the close separates the mark's end from the replace */
+  if (t->flags & SAFEFS_NOREPLACE) {
+    p->mode = PUT_NOREPLACE;
+  } else if (t->target_exists) {
+    p->mode = PUT_REPLACE;
+    if ((rc = draw_backup(p)) != 0)
+      goto fail;
+  }
   /* the mark comes off only now, just before the close and the replace:
      a kill between the two is the one that leaves a temp */
   if (t->doomed && !set_doomed(t, FALSE)) {
@@ -592,14 +601,6 @@ static int put_in_place(safefs__temp *t, struct put *p) {
   t->h = INVALID_HANDLE_VALUE;
   if (rc != 0)
     goto fail;
-
-  if (t->flags & SAFEFS_NOREPLACE) {
-    p->mode = PUT_NOREPLACE;
-  } else if (t->target_exists) {
-    p->mode = PUT_REPLACE;
-    if ((rc = draw_backup(p)) != 0)
-      goto fail;
-  }
   if ((rc = safefs__retry(put_attempt, p, -1)) == 0)
     return 0;
 
