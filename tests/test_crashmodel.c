@@ -14,6 +14,10 @@
  *   injected_failures_*  the same with each OS call of the clean run failing
  *                        in turn; a failed fsync is never followed by a
  *                        rename, and the invariants hold on every trace
+ *   unnameable_temp_*    Linux: the named copy made where a nameless temp's
+ *                        linkat is refused, each trace in a helper process
+ *                        (the refusal is remembered process-wide); clean,
+ *                        and flagged when the copy's sync is skipped
  *   negative_controls    broken protocols (skipped fsyncs through the seam,
  *                        NOSYNC, hand-written POSIX- and Win32-shaped traces
  *                        under either model) each produce the violations they
@@ -32,7 +36,9 @@
  */
 #include "testutil.h"
 #include "testutil_crash.h"
+#include "testutil_proc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -516,12 +522,22 @@ static void noreplace_crash_states(void **state) {
 /* ---- every OS call failing in turn ------------------------------------------ */
 
 
+/* The scenario of the failure and fallback runs: an old target (none for
+ * NOREPLACE), new content of `new_size`, written in pieces of 3000. */
+static struct scenario replace_scenario(enum api api, size_t new_size) {
+  struct scenario sc;
+  sc.old_size = api == API_NOREPLACE ? ABSENT : 6000;
+  sc.new_size = new_size;
+  sc.piece = 3000;
+  return sc;
+}
+
 /* Record the clean run to learn the calls, then fail each one in turn (and
  * every later call of the same op, as a broken disk would) and check every
  * trace. A failed fsync of the temp must end the protocol before any
  * rename. */
 static void fail_each_call(const char *dir, enum api api) {
-  struct scenario sc;
+  struct scenario sc = replace_scenario(api, 10000);
   struct cm_trace t;
   struct cm_expect e;
   struct cm_report r;
@@ -530,9 +546,6 @@ static void fail_each_call(const char *dir, enum api api) {
   int calls[SAFEFS__OP_COUNT], op, nth, runs = 0, failed = 0;
   long states = 0, gaps_before = tally.gap_traces;
 
-  sc.old_size = api == API_NOREPLACE ? ABSENT : 6000;
-  sc.new_size = 10000;
-  sc.piece = 3000;
   prepare(dir, api, &sc, 0, &t, &e, &old, &nw);
   cm_record(&t);
   assert_int_equal(run_api(api, target, nw, sc.new_size, 0, sc.piece), 0);
@@ -594,6 +607,85 @@ static void injected_failures_writer(void **state) {
 
 static void injected_failures_noreplace(void **state) {
   fail_each_call((const char *)*state, API_NOREPLACE);
+}
+
+/* ---- a nameless temp that cannot be named ----------------------------------- */
+
+/* Where the nameless temp's linkat is refused (src/posix/replace.c,
+ * name_by_copy), its content is copied into a named temp, which gets its
+ * own sync before the rename. The first refusal switches the process to
+ * named temps for good, so each trace runs in a helper process of its
+ * own (child_unnameable); `control` skips the copy's sync (the second
+ * SYNC of the trace), which the model must flag. Returns 0 when the
+ * outcome is the expected one: the call succeeded through a named copy,
+ * the target is new, and the trace is clean (or, for the control, shows
+ * CM_TEMP_NOT_SYNCED). */
+#if defined(__linux__)
+static int child_unnameable(const char *dir, const char *which, const char *how) {
+  enum api api = (enum api)atoi(which);
+  int control = strcmp(how, "control") == 0, ok;
+  struct scenario sc = replace_scenario(api, 40000); /* more than one 16 KiB piece of the copy */
+  struct cm_report r;
+  struct cm_expect e;
+  struct cm_trace t;
+  unsigned char *old, *nw;
+  char *target = tu_join(dir, TARGET);
+
+  prepare(dir, api, &sc, 0, &t, &e, &old, &nw);
+  cm_inject(&t, SAFEFS__OP_LINK_TEMP, 1, EOPNOTSUPP, 1);
+  if (control)
+    cm_inject(&t, SAFEFS__OP_SYNC, 2, SAFEFS__SEAM_SKIP, 1);
+  cm_record(&t);
+  e.status = run_api(api, target, nw, sc.new_size, 0, sc.piece);
+  cm_stop();
+  memset(&r, 0, sizeof r);
+  cm_check(&t, &e, cm_native_model(), &r);
+  ok = e.status == 0 && file_holds(target, nw, sc.new_size) && t.calls[SAFEFS__OP_CREATE_ANON] == 1 &&
+       t.calls[SAFEFS__OP_CREATE_TEMP] == 1 && t.calls[SAFEFS__OP_READ] >= 3 &&
+       (control ? r.violations[CM_TEMP_NOT_SYNCED] > 0 : cm_total(&r) == 0);
+  printf("  %s%s: status %d, %d reads of the nameless temp, %ld crash states, %ld violations\n",
+         api_names[api], control ? " (copy not synced)" : "", e.status,
+         t.calls[SAFEFS__OP_READ], r.states, cm_total(&r));
+  if (!ok || getenv("SAFEFS_CM_VERBOSE") != NULL) {
+    cm_trace_print(&t, stdout);
+    cm_report_print(&r, stdout);
+  }
+  free(old);
+  free(nw);
+  free(target);
+  cm_trace_free(&t);
+  return ok ? 0 : 1;
+}
+#endif
+
+static void unnameable_temp_crash_states(void **state) {
+#if !defined(__linux__)
+  (void)state;
+  skip(); /* nameless temps are Linux's */
+#else
+  const char *dir = (const char *)*state;
+  static const char *const apis[] = {"0", "1", "2"}; /* enum api */
+  size_t i;
+  for (i = 0; i < sizeof apis / sizeof apis[0]; i++) {
+    assert_int_equal(tu_proc_wait(tu_proc_start("unnameable", dir, apis[i], "clean", (char *)NULL),
+                                  60000),
+                     0);
+    assert_int_equal(
+        tu_proc_wait(tu_proc_start("unnameable", dir, apis[i], "control", (char *)NULL), 60000), 0);
+  }
+#endif
+}
+
+static int run_helper(const char *mode, int argc, char **argv) {
+#if defined(__linux__)
+  if (argc == 3 && strcmp(mode, "unnameable") == 0)
+    return child_unnameable(argv[0], argv[1], argv[2]);
+#else
+  (void)mode;
+  (void)argc;
+  (void)argv;
+#endif
+  return 2;
 }
 
 /* ---- negative controls: every check must be able to fail ------------------- */
@@ -1457,6 +1549,9 @@ static const struct CMUnitTest tests[] = {
     CRASH_TEST(injected_failures_write_file),
     CRASH_TEST(injected_failures_writer),
     CRASH_TEST(injected_failures_noreplace),
+    /* Linux: the named copy of a temp whose linkat is refused, each trace
+     * in a helper process (the refusal is remembered process-wide) */
+    CRASH_TEST(unnameable_temp_crash_states),
     /* both backends' deleters: every Win32 wrapper reports its outcome
      * too, and the model follows the handle-relative opens and the
      * dispositions set on an entry's own handle (testutil_crash.c) */
@@ -1468,5 +1563,5 @@ static const struct CMUnitTest tests[] = {
     CRASH_TEST(batch_crash_states),
     CRASH_TEST(injected_failures_batch),
 };
-const struct tu_suite tu_suite = {"crashmodel", tests, sizeof tests / sizeof tests[0], NULL,
+const struct tu_suite tu_suite = {"crashmodel", tests, sizeof tests / sizeof tests[0], run_helper,
                                   summary};
