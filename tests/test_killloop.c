@@ -59,9 +59,12 @@ static long read_version(const char *path) {
 }
 
 /* Several backups for a missing target: safefs cannot tell which is
- * newer, the application can (here: the highest whole version). */
+ * newer, the application can (here: `rank`, the highest whole version;
+ * where every backup holds the same content, any). */
+typedef long (*rank_fn)(const char *path);
 struct newest {
   const char *dir;
+  rank_fn rank; /* higher is newer; negative: not a candidate */
   char *best;
   long best_v;
 };
@@ -71,7 +74,7 @@ static void consider_backup(const char *name, void *ctx) {
   char base[SAFEFS__NAME_MAX + 1];
   if (safefs__own_backup_target(name, base) && strcmp(base, "data") == 0) {
     char *p = tu_join(nw->dir, name);
-    long v = read_version(p);
+    long v = nw->rank(p);
     if (v > nw->best_v) {
       free(nw->best);
       nw->best = p;
@@ -82,9 +85,11 @@ static void consider_backup(const char *name, void *ctx) {
   }
 }
 
-static void restore_newest_backup(const char *dir, const char *target) {
+/* Put the newest backup back at target, then sweep the others. */
+static void restore_newest_backup(const char *dir, const char *target, rank_fn rank) {
   struct newest nw;
   nw.dir = dir;
+  nw.rank = rank;
   nw.best = NULL;
   nw.best_v = -1;
   tu_for_each_entry(dir, consider_backup, &nw);
@@ -119,7 +124,7 @@ static int writer_helper(const char *dir) {
        * backup name. Under the lock no temp is live, so the sweep may run
        * now, and it puts the backup back. */
       if (safefs_sweep(dir, 0) == SAFEFS_EEXIST)
-        restore_newest_backup(dir, target);
+        restore_newest_backup(dir, target, read_version);
       v = read_version(target);
     }
     if (v < 0)
@@ -214,13 +219,11 @@ static void tally_kind(const char *name, void *ctx) {
     kinds[1]++;
 }
 
-/* The first backup of "data" in the directory, for
- * killed_writers_leave_nothing (every version there is the same content). */
-static void first_backup(const char *name, void *ctx) {
-  struct newest *nw = (struct newest *)ctx;
-  char base[SAFEFS__NAME_MAX + 1];
-  if (nw->best == NULL && safefs__own_backup_target(name, base) && strcmp(base, "data") == 0)
-    nw->best = tu_join(nw->dir, name);
+/* killed_writers_leave_nothing's rank: every backup there holds the same
+ * content, so any will do. */
+static long any_backup(const char *path) {
+  (void)path;
+  return 0;
 }
 
 static void killed_writers_leave_nothing(void **state) {
@@ -256,22 +259,12 @@ static void killed_writers_leave_nothing(void **state) {
        between the two leaves the old content under the backup name, and
        the sweep puts it back (with several such backups it keeps them:
        one is put back by hand, as an application would). */
-    struct newest nw;
 #if !defined(_WIN32)
     fail_msg("%s", "the target is missing, but here a replace is one rename");
 #endif
     print_message("  the last kill left the old content under its backup name\n");
-    if (safefs_sweep(dir, 0) == SAFEFS_EEXIST) {
-      nw.dir = dir;
-      nw.best = NULL;
-      tu_for_each_entry(dir, first_backup, &nw);
-      assert_non_null(nw.best);
-      got = tu_read_raw(nw.best, &n);
-      assert_non_null(got);
-      assert_int_equal(safefs_write_file(target, got, n, 0), 0);
-      free(got);
-      free(nw.best);
-    }
+    if (safefs_sweep(dir, 0) == SAFEFS_EEXIST)
+      restore_newest_backup(dir, target, any_backup);
   }
   got = tu_read_raw(target, &n); /* whole: the last replace that finished */
   assert_non_null(got);
@@ -363,7 +356,7 @@ static void writers_killed_at_random(void **state) {
      backup's delete-on-close mark), when the application must choose, as
      the writers themselves do. */
   if (safefs_sweep(dir, 0) == SAFEFS_EEXIST && !tu_exists(target))
-    restore_newest_backup(dir, target);
+    restore_newest_backup(dir, target, read_version);
   v = read_version(target);
   print_message("  %u kills, version %ld -> %ld, %d reads found no file (Wine only)\n", kills,
                 last, v, missing);
