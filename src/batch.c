@@ -255,15 +255,21 @@ static void sync_worker(void *arg) {
     ;
 }
 
-/* Sync temps[0..n) together (from one thread without `durable`: there is
- * only the mode to set); the first failure (by index) is returned with
- * its error state, its index in *failed. */
-static int sync_all(safefs__temp **temps, size_t n, int durable, size_t *failed) {
-  struct syncs *s = (struct syncs *)safefs__malloc(sizeof *s);
+/* Sync temps[0..n), holding `bytes` of data, together (from one thread
+ * without `durable`: there is only the mode to set); the first failure
+ * (by index) is returned with its error state, its index in *failed. */
+static int sync_all(safefs__temp **temps, size_t n, unsigned long long bytes, int durable,
+                    size_t *failed) {
+  struct syncs *s;
   safefs__thread *helpers[SYNC_THREADS_MAX];
   size_t threads, k;
-  int rc;
-  if (s == NULL) {
+  int rc, whole;
+  for (k = 0; k < n; k++) /* every temp written: start all their writeback */
+    safefs__temp_sync_start(temps[k]);
+  /* one flush of the whole filesystem, where that costs little now */
+  if (durable && ((rc = safefs__temps_sync_together(temps, n, bytes, &whole, failed)) != 0 || whole))
+    return rc;
+  if ((s = (struct syncs *)safefs__malloc(sizeof *s)) == NULL) {
     *failed = 0;
     return safefs__fail(SAFEFS_ENOMEM, 0);
   }
@@ -271,8 +277,6 @@ static int sync_all(safefs__temp **temps, size_t n, int durable, size_t *failed)
   s->n = n;
   s->next = 0;
   s->first_failed = n;
-  for (k = 0; k < n; k++) /* every temp written: start all their writeback */
-    safefs__temp_sync_start(temps[k]);
   threads = durable ? (n + FILES_PER_THREAD - 1) / FILES_PER_THREAD : 1;
   if (threads > SYNC_THREADS_MAX)
     threads = SYNC_THREADS_MAX;
@@ -309,15 +313,18 @@ static int commit_group(safefs_batch *b, size_t first, size_t count, struct dirs
   safefs__temp *temps[BATCH_OPEN_MAX];
   int durable = !(b->flags & SAFEFS_NOSYNC);
   struct safefs__saved_error e;
+  unsigned long long bytes = 0; /* in whole pages, as the system counts them */
   size_t made, i;
   int rc = 0;
 
-  for (made = 0; made < count && rc == 0; made++)
+  for (made = 0; made < count && rc == 0; made++) {
     if ((rc = make_temp(&b->files[first + made], b->flags, &temps[made])) != 0)
       *failed = first + made;
+    bytes += (b->files[first + made].size + 4095) / 4096 * 4096;
+  }
   if (rc != 0)
     made--; /* the one that failed was not made */
-  if (rc == 0 && (rc = sync_all(temps, made, durable, &i)) != 0)
+  if (rc == 0 && (rc = sync_all(temps, made, bytes, durable, &i)) != 0)
     *failed = first + i;
   /* from the first again; if a sync failed, none of the group goes in */
   for (i = 0; i < made && rc == 0; i++) {

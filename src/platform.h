@@ -131,6 +131,15 @@ void safefs__temp_discard(safefs__temp *t);
  *     in memory only (Linux tmpfs and ramfs, the BSDs' tmpfs), so that its
  *     syncs cost nothing and syncing from threads would cost only the
  *     threads; 0 elsewhere, and when the filesystem cannot be told.
+ *   safefs__temps_sync_together: where one flush of each whole
+ *     filesystem is known to cost little (Linux 5.8 and later, whose
+ *     syncfs reports writeback errors, while the system holds little
+ *     unwritten data besides the batch's own `bytes`), the final
+ *     permissions of every temp of temps[0..n), then one syncfs per
+ *     filesystem among them, in place of each temp's own sync; *taken is
+ *     then 1. Elsewhere and otherwise *taken is 0 and nothing was done:
+ *     the caller syncs each temp. On failure *failed is the index of a
+ *     temp whose sync failed (the first on a filesystem whose flush did).
  *   safefs__temp_sync: the final permissions (attributes), then the data
  *     sync (unless NOSYNC): the first half of safefs__temp_commit. On
  *     failure t is still the caller's, to discard.
@@ -147,6 +156,8 @@ void safefs__temp_discard(safefs__temp *t);
  * commit, one transaction per file instead of a few shared ones. */
 void safefs__temp_sync_start(safefs__temp *t);
 int safefs__temp_sync_is_free(const safefs__temp *t);
+int safefs__temps_sync_together(safefs__temp **temps, size_t n, unsigned long long bytes,
+                                int *taken, size_t *failed);
 int safefs__temp_sync(safefs__temp *t);
 int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place);
 

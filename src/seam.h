@@ -28,6 +28,8 @@
   X(WRITE, "write", "write")                  /* write bytes to an open file         */  \
   X(SYNC, "sync", "sync")                     /* make a file's data durable          */  \
   X(SYNC_START, "sync_start", "start writing out") /* a hint: begin writeback, no wait */ \
+  X(SYNC_FS, "sync_fs", "sync the filesystem of") /* every dirty file of one filesystem */ \
+  X(COUNT_DIRTY, "count_dirty", "count the unwritten data in") /* the system's, in bytes */ \
   X(SET_MODE, "set_mode", "set permissions of") /* permissions / owner / attributes  */  \
   X(CLOSE, "close", "close")                  /* close a file or handle              */  \
   X(LINK, "link", "link")                     /* hard link (backup of the old target) */ \
@@ -83,10 +85,14 @@ struct safefs__call {
  *                      POSIX, Win32 error code on Windows), without making it;
  *   SAFEFS__SEAM_SHORT (WRITE/READ only) make the call with half the size,
  *                      at least 1 byte: a short write or read;
- *   SAFEFS__SEAM_SKIP  (SYNC/SYNC_DIR only) do not make the call and report
- *                      success, as a filesystem that ignores fsync would:
- *                      the broken protocol that the power-loss and
- *                      crash-model tests must catch (their negative control). */
+ *   SAFEFS__SEAM_SKIP  (SYNC/SYNC_DIR/SYNC_FS only) do not make the call and
+ *                      report success, as a filesystem that ignores fsync
+ *                      would: the broken protocol that the power-loss and
+ *                      crash-model tests must catch (their negative
+ *                      control). For COUNT_DIRTY: do not look, and report
+ *                      that nothing is dirty (so that a test can choose
+ *                      the batch's whole-filesystem sync; an error
+ *                      answer makes it sync file by file). */
 #define SAFEFS__SEAM_SHORT (-1L)
 #define SAFEFS__SEAM_SKIP (-2L)
 typedef long (*safefs__seam_fn)(void *ctx, const struct safefs__call *call);

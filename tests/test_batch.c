@@ -29,6 +29,14 @@
  *   no_threads_where_syncs_are_free   on tmpfs the 64 are synced in the
  *                                     calling thread (the control: 2-16 on
  *                                     the test directory's disk)
+ *   whole_fs_flush_while_little_is_dirty  Linux: one syncfs when the system
+ *                                     holds little unwritten data, each
+ *                                     temp synced when it holds 8 MiB more
+ *                                     (the control), unforced
+ * A batch syncs each temp or flushes the filesystem whole, as the system's
+ * unwritten data says (src/posix/replace.c); the tests about the calls
+ * choose one through the seam (TU_SYNC_EACH, TU_SYNC_WHOLE_FS), and
+ * every_call_failing_in_turn runs in both ways.
  */
 #include "testutil.h"
 
@@ -36,6 +44,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#if defined(__linux__)
+#include <unistd.h>
+#endif
 
 #define N_SMALL 5
 
@@ -226,6 +237,20 @@ static void check_order(const struct tu_call_log *log) {
   }
 }
 
+/* 64 files in big/, two in sub/ (one of them spelled another way), and
+ * big/064 once more: 67 files, each holding `what`. */
+static safefs_batch *spread_batch(const char *dir, const char *what) {
+  safefs_batch *b;
+  int i;
+  assert_int_equal(safefs_batch_begin(&b, 0), 0);
+  for (i = 0; i < 64; i++)
+    assert_int_equal(safefs_batch_add(b, big_name(dir, i), what, 1), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "sub/a"), what, 1), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "big/../sub/b"), what, 1), 0);
+  assert_int_equal(safefs_batch_add(b, tu_path(dir, "big/064"), what, 1), 0);
+  return b;
+}
+
 static void one_directory_sync_per_directory(void **state) {
   const char *dir = (const char *)*state;
   static struct tu_call_log log_store;
@@ -234,24 +259,51 @@ static void one_directory_sync_per_directory(void **state) {
   int i;
   tu_mkdir(tu_path(dir, "big"));
   tu_mkdir(tu_path(dir, "sub"));
-  /* 64 files in big/, two in sub/, one of them spelled another way */
-  assert_int_equal(safefs_batch_begin(&b, 0), 0);
-  for (i = 0; i < 64; i++)
-    assert_int_equal(safefs_batch_add(b, big_name(dir, i), "x", 1), 0);
-  assert_int_equal(safefs_batch_add(b, tu_path(dir, "sub/a"), "a", 1), 0);
-  assert_int_equal(safefs_batch_add(b, tu_path(dir, "big/../sub/b"), "b", 1), 0);
-  assert_int_equal(safefs_batch_add(b, tu_path(dir, "big/064"), "x", 1), 0);
-  tu_log_start(log);
-  assert_int_equal(safefs_batch_commit(b), 0);
+  tu_log_start(log); /* each temp synced (TU_SYNC_EACH) */
+  assert_int_equal(safefs_batch_commit(spread_batch(dir, "x")), 0);
   tu_log_stop();
   assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC), 67);
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_FS), 0);
   assert_int_equal(tu_log_count(log, SAFEFS__OP_RENAME), 67);
   assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_DIR), 2);
   check_order(log);
-  assert_true(tu_file_is(tu_path(dir, "sub/b"), "b"));
+  assert_true(tu_file_is(tu_path(dir, "sub/b"), "x"));
 #if defined(__linux__)
   assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_START), 67);
 #endif
+
+  /* with nothing else dirty: one syncfs for the one filesystem in place
+     of each group's syncs (Linux 5.8 and later; two groups: 64 files and
+     3), the modes still set before it, and it after each group's writes
+     and before its first naming */
+  tu_log_start(log);
+  log->count_dirty = TU_SYNC_WHOLE_FS;
+  assert_int_equal(safefs_batch_commit(spread_batch(dir, "w")), 0);
+  tu_log_stop();
+  assert_true(tu_file_is(tu_path(dir, "sub/b"), "w"));
+  assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_DIR), 2);
+  if (tu_syncfs_reports_errors()) {
+    int flushes = 0, named = 0; /* in the group being committed */
+    assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC), 0);
+    assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_FS), 2);
+    assert_true(tu_log_count(log, SAFEFS__OP_SET_MODE) >= 67);
+    for (i = 0; i < log->n; i++) {
+      enum safefs__op op = log->op[i];
+      if (op == SAFEFS__OP_WRITE && named > 0) /* the next group begins */
+        flushes = named = 0;
+      if (op == SAFEFS__OP_SYNC_FS)
+        flushes++;
+      if (op == SAFEFS__OP_WRITE || op == SAFEFS__OP_SET_MODE)
+        assert_int_equal(flushes, 0);
+      if (op == SAFEFS__OP_LINK_TEMP || op == SAFEFS__OP_RENAME) {
+        assert_int_equal(flushes, 1);
+        named++;
+      }
+    }
+  } else { /* no syncfs, or one that reports no errors: each temp */
+    assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC), 67);
+    assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_FS), 0);
+  }
 
   /* control: the same files one by one sync the directory each time */
   tu_log_start(log);
@@ -328,23 +380,26 @@ static void many_files_few_descriptors(void **state) {
 
 /* ---- every call failing in turn ------------------------------------------- */
 
-static void every_call_failing_in_turn(void **state) {
+/* Each call of ops[] in a clean commit failing in turn, with the batch's
+ * way of syncing chosen by `how` (TU_SYNC_EACH, TU_SYNC_WHOLE_FS: the
+ * rule after the injected one, so that a failing COUNT_DIRTY is the
+ * injected failure). Adds to *failed and *partial. */
+static void fail_each_call(const char *dir, long how, int *round_io, int *failed, int *partial) {
   static const enum safefs__op ops[] = {
-      SAFEFS__OP_OPEN_DIR,  SAFEFS__OP_STAT,     SAFEFS__OP_CREATE_TEMP, SAFEFS__OP_CREATE_ANON,
-      SAFEFS__OP_LINK_TEMP, SAFEFS__OP_WRITE,    SAFEFS__OP_SYNC,        SAFEFS__OP_SYNC_START,
-      SAFEFS__OP_SET_MODE,  SAFEFS__OP_CLOSE,    SAFEFS__OP_RENAME,      SAFEFS__OP_SYNC_DIR,
-      SAFEFS__OP_DOOM_TEMP, SAFEFS__OP_KEEP_TEMP, SAFEFS__OP_MKDIR,      SAFEFS__OP_ALLOC};
-  const char *dir = (const char *)*state;
+      SAFEFS__OP_OPEN_DIR,  SAFEFS__OP_STAT,      SAFEFS__OP_CREATE_TEMP, SAFEFS__OP_CREATE_ANON,
+      SAFEFS__OP_LINK_TEMP, SAFEFS__OP_WRITE,     SAFEFS__OP_SYNC,        SAFEFS__OP_SYNC_START,
+      SAFEFS__OP_SYNC_FS,   SAFEFS__OP_COUNT_DIRTY, SAFEFS__OP_SET_MODE,  SAFEFS__OP_CLOSE,
+      SAFEFS__OP_RENAME,    SAFEFS__OP_SYNC_DIR,  SAFEFS__OP_DOOM_TEMP,   SAFEFS__OP_KEEP_TEMP,
+      SAFEFS__OP_MKDIR,     SAFEFS__OP_ALLOC};
   size_t k;
-  int round = 1, failed = 0, partial = 0;
-  tu_mkdir(tu_path(dir, "sub"));
-  assert_int_equal(safefs_batch_commit(small_batch(dir, 0, 0)), 0);
+  int round = *round_io;
   for (k = 0; k < sizeof ops / sizeof ops[0]; k++) {
     int calls, n, before;
     safefs_batch *b;
     /* the hook counts from before the batch is built, so that its
        allocations are counted too (the adds make no OS call) */
     tu_faults_reset();
+    tu_fault_add(SAFEFS__OP_COUNT_DIRTY, 1, how, 1000000);
     b = small_batch(dir, 0, round);
     before = tu_calls(ops[k]);
     assert_int_equal(safefs_batch_commit(b), 0);
@@ -356,14 +411,15 @@ static void every_call_failing_in_turn(void **state) {
       tu_faults_reset();
       b = small_batch(dir, 0, ++round);
       tu_fault_add(ops[k], before + n, tu_err_io(), 1);
+      tu_fault_add(SAFEFS__OP_COUNT_DIRTY, 1, how, 1000000);
       rc = safefs_batch_commit_report(b, &installed);
       assert_int_equal(tu_live_blocks(), 0);
       tu_faults_off();
       if (rc == 0) {
         assert_int_equal(installed, N_SMALL); /* a failure tolerated or retried */
       } else {
-        failed++;
-        partial += installed > 0 && installed < N_SMALL;
+        (*failed)++;
+        *partial += installed > 0 && installed < N_SMALL;
         assert_true(rc == SAFEFS_EIO || rc == SAFEFS_ENOMEM);
         assert_true(safefs_last_error_message()[0] != '\0');
       }
@@ -380,9 +436,22 @@ static void every_call_failing_in_turn(void **state) {
       }
     }
   }
-  print_message("  %d injected failures failed the commit, %d of them part-way\n", failed,
-                partial);
-  assert_true(failed > 10);
+  *round_io = round;
+}
+
+static void every_call_failing_in_turn(void **state) {
+  const char *dir = (const char *)*state;
+  int round = 1, failed = 0, partial = 0, each;
+  tu_mkdir(tu_path(dir, "sub"));
+  assert_int_equal(safefs_batch_commit(small_batch(dir, 0, 0)), 0);
+  fail_each_call(dir, TU_SYNC_EACH, &round, &failed, &partial);
+  each = failed;
+  fail_each_call(dir, TU_SYNC_WHOLE_FS, &round, &failed, &partial);
+  print_message("  %d injected failures failed the commit (%d syncing each temp, %d flushing "
+                "the filesystem whole), %d of them part-way\n",
+                failed, each, failed - each, partial);
+  assert_true(each > 10);
+  assert_true(failed - each > 10);
   assert_true(partial > 0); /* a failing rename after the first is part-way */
 }
 
@@ -399,6 +468,8 @@ static struct {
 static long note_sync_thread(void *ctx, const struct safefs__call *call) {
   int i, known = 0;
   (void)ctx;
+  if (call->op == SAFEFS__OP_COUNT_DIRTY)
+    return TU_SYNC_EACH; /* the syncs of each temp are what is counted */
   if (call->op != SAFEFS__OP_SYNC)
     return 0;
   tu_sleep_ms(1);
@@ -451,6 +522,7 @@ static void syncs_from_several_threads(void **state) {
     for (i = 0; i < 64; i++)
       assert_int_equal(safefs_batch_add(b, big_name(dir, i), "f", 1), 0);
     tu_fault_add(SAFEFS__OP_SYNC, nth[k], tu_err_io(), 1);
+    tu_fault_add(SAFEFS__OP_COUNT_DIRTY, 1, TU_SYNC_EACH, 1000);
     rc = safefs_batch_commit_report(b, &installed);
     assert_int_equal(tu_live_blocks(), 0);
     tu_faults_off();
@@ -489,6 +561,93 @@ static void no_threads_where_syncs_are_free(void **state) {
   assert_true(on_disk > 1 && on_disk <= 16);
 }
 
+#if defined(__linux__)
+/* The system's unwritten data, Dirty + Writeback of /proc/meminfo in
+ * bytes (the test's own reading), or -1. */
+static long long dirty_now(void) {
+  FILE *f = fopen("/proc/meminfo", "r");
+  char line[128];
+  long long sum = 0, kb;
+  int seen = 0;
+  if (f == NULL)
+    return -1;
+  while (fgets(line, sizeof line, f) != NULL)
+    if (sscanf(line, "Dirty: %lld", &kb) == 1 || sscanf(line, "Writeback: %lld", &kb) == 1) {
+      sum += kb * 1024;
+      seen++;
+    }
+  fclose(f);
+  return seen == 2 ? sum : -1;
+}
+#endif
+
+/* Unforced: where the system holds little unwritten data the batch flushes
+ * the filesystem whole (one SYNC_FS, no SYNC), and where it holds much it
+ * syncs each temp. The machine's other writers decide which a commit
+ * sees, so each try reads /proc/meminfo itself just before and after the
+ * commit: both readings well under the library's bound (the batch's own
+ * data and 1 MiB) with the temps synced one by one fail the test, and so
+ * do both well over it with a syncfs; in between, or with a reading that
+ * moved, the try tells nothing and is made again (sync(2) first). */
+static void whole_fs_flush_while_little_is_dirty(void **state) {
+#if !defined(__linux__)
+  (void)state;
+  skip(); /* syncfs is Linux's */
+#else
+  const char *dir = (const char *)*state;
+  int tries, whole = 0, each = 0;
+  if (!tu_syncfs_reports_errors() || tu_dir_in_memory(dir) || dirty_now() < 0) {
+    print_message("  skipped: no syncfs that reports errors, or tmpfs, or no /proc/meminfo\n");
+    skip();
+  }
+  tu_mkdir(tu_path(dir, "big"));
+  for (tries = 0; tries < 20 && (whole == 0 || each == 0); tries++) {
+    safefs_batch *b;
+    long long before, after;
+    int i, syncfs_calls, sync_calls;
+    char what[2] = {(char)('a' + tries), '\0'};
+    if (tries % 2 == 0)
+      sync(); /* little dirty, probably */
+    else
+      tu_write_raw(tu_path(dir, "dirt"), NULL, 0); /* (then made dirty below) */
+    if (tries % 2 == 1) { /* much dirty: 8 MiB written, not synced */
+      static char mib[1024 * 1024];
+      FILE *f = fopen(tu_path(dir, "dirt"), "wb");
+      assert_non_null(f);
+      for (i = 0; i < 8; i++)
+        assert_int_equal(fwrite(mib, 1, sizeof mib, f), sizeof mib);
+      assert_int_equal(fclose(f), 0);
+    }
+    assert_int_equal(safefs_batch_begin(&b, 0), 0);
+    for (i = 0; i < 16; i++)
+      assert_int_equal(safefs_batch_add(b, big_name(dir, i), what, 1), 0);
+    tu_faults_reset(); /* counts only */
+    before = dirty_now();
+    assert_int_equal(safefs_batch_commit(b), 0);
+    after = dirty_now();
+    syncfs_calls = tu_calls(SAFEFS__OP_SYNC_FS);
+    sync_calls = tu_calls(SAFEFS__OP_SYNC);
+    tu_faults_off();
+    assert_true(tu_file_is(big_name(dir, 15), what));
+    assert_true((syncfs_calls == 1 && sync_calls == 0) || (syncfs_calls == 0 && sync_calls == 16));
+    if (before < 256 * 1024 && after < 256 * 1024) {
+      if (syncfs_calls == 0)
+        fail_msg("little was dirty (%lld and %lld bytes) but each temp was synced", before, after);
+      whole++;
+    } else if (before > 4 * 1024 * 1024) {
+      /* the 8 MiB are dirty until the commit (after it, a syncfs wrote them) */
+      if (syncfs_calls == 1)
+        fail_msg("%lld bytes were dirty but the filesystem was flushed whole", before);
+      each++;
+    }
+  }
+  print_message("  %d tries: a syncfs in %d with little dirty, each temp synced in %d with much\n",
+                tries, whole, each);
+  if (whole == 0 || each == 0)
+    skip(); /* the machine never held still: nothing was shown either way */
+#endif
+}
+
 static const struct CMUnitTest tests[] = {
     TU_TEST(commits_files_in_two_directories),
     TU_TEST(nothing_on_disk_before_commit),
@@ -501,5 +660,6 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(every_call_failing_in_turn),
     TU_TEST(syncs_from_several_threads),
     TU_TEST(no_threads_where_syncs_are_free),
+    TU_TEST(whole_fs_flush_while_little_is_dirty),
 };
 TU_SUITE("batch", tests, NULL);

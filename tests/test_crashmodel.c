@@ -1201,14 +1201,14 @@ static void batch_hand_written(void **state) {
   batch_free(&b);
 }
 
-/* Record one commit of the batch in a fresh root below dir, the nth and
- * every later call of op answered `answer` (op SAFEFS__OP_COUNT: none),
- * and check each target under the native model into r[k]. The files on
- * disk must be as the count says. Returns the status; t is the caller's
- * to free. */
-static int batch_run(const char *dir, const struct batch *b, unsigned flags, enum safefs__op op,
-                     int nth, long answer, struct cm_trace *t, struct cm_report *r,
-                     size_t *installed) {
+/* Record one commit of the batch in a fresh root below dir, syncing as
+ * `how` chooses (TU_SYNC_EACH, TU_SYNC_WHOLE_FS), the nth and every later
+ * call of op answered `answer` (op SAFEFS__OP_COUNT: none), and check
+ * each target under the native model into r[k]. The files on disk must
+ * be as the count says. Returns the status; t is the caller's to free. */
+static int batch_run(const char *dir, const struct batch *b, unsigned flags, long how,
+                     enum safefs__op op, int nth, long answer, struct cm_trace *t,
+                     struct cm_report *r, size_t *installed) {
   static int runs;
   char name[32], *root, *path;
   safefs_batch *sb;
@@ -1226,6 +1226,7 @@ static int batch_run(const char *dir, const struct batch *b, unsigned flags, enu
     assert_int_equal(safefs_batch_add(sb, path, b->nw[k], batch_new[k]), 0);
     free(path);
   }
+  cm_inject(t, SAFEFS__OP_COUNT_DIRTY, 1, how, 1000000); /* (the later rule wins) */
   if (op != SAFEFS__OP_COUNT)
     cm_inject(t, op, nth, answer, 1000);
   cm_record(t);
@@ -1294,30 +1295,42 @@ static void batch_crash_states(void **state) {
   int c;
 
   batch_init(&b);
-  assert_int_equal(batch_run(dir, &b, 0, SAFEFS__OP_COUNT, 0, 0, &t, r, &installed), 0);
-  for (k = 0; k < BATCH_N; k++)
-    batch_expect_clean(&t, &b, r, k, batch_names[k], 1);
-  print_message("  safefs_batch_commit of %d files (%s new, one in %s/): %ld crash states, no "
-                "violation%s\n",
-                BATCH_N, batch_names[1], SUBDIR, batch_states(r),
-                tally.gap_traces > gaps_before ? " but the known gap" : "");
-  cm_trace_free(&t);
-
   for (c = 0; c < 2; c++) {
-    /* c == 1: a skipped directory fsync exists only where there is one */
+    assert_int_equal(batch_run(dir, &b, 0, c == 0 ? TU_SYNC_EACH : TU_SYNC_WHOLE_FS,
+                               SAFEFS__OP_COUNT, 0, 0, &t, r, &installed),
+                     0);
+    for (k = 0; k < BATCH_N; k++)
+      batch_expect_clean(&t, &b, r, k, batch_names[k], 1);
+    print_message("  safefs_batch_commit of %d files (%s new, one in %s/), %s: %ld crash "
+                  "states, no violation%s\n",
+                  BATCH_N, batch_names[1], SUBDIR,
+                  t.calls[SAFEFS__OP_SYNC_FS] > 0 ? "one syncfs" : "each temp synced",
+                  batch_states(r), tally.gap_traces > gaps_before ? " but the known gap" : "");
+    cm_trace_free(&t);
+  }
+
+  for (c = 0; c < 3; c++) {
+    /* c == 1: a skipped directory fsync exists only where there is one;
+       c == 2: a skipped syncfs only where it is made */
     unsigned flags = c == 0 ? SAFEFS_NOSYNC : 0;
-    enum safefs__op op = c == 0 ? SAFEFS__OP_COUNT : SAFEFS__OP_SYNC_DIR;
+    enum safefs__op op = c == 0   ? SAFEFS__OP_COUNT
+                         : c == 1 ? SAFEFS__OP_SYNC_DIR
+                                  : SAFEFS__OP_SYNC_FS;
+    static const char *const what[] = {"batch with SAFEFS_NOSYNC (documented)",
+                                       "batch, directory fsyncs skipped (SEAM_SKIP)",
+                                       "batch, its syncfs skipped (SEAM_SKIP)"};
     char line[512];
     size_t used;
-    if (c == 1 && cm_native_model() != CM_POSIX)
+    if ((c == 1 && cm_native_model() != CM_POSIX) || (c == 2 && !tu_syncfs_reports_errors()))
       continue;
-    used = (size_t)snprintf(line, sizeof line, "  %s:",
-                            c == 0 ? "batch with SAFEFS_NOSYNC (documented)"
-                                   : "batch, directory fsyncs skipped (SEAM_SKIP)");
-    assert_int_equal(batch_run(dir, &b, flags, op, 1, SAFEFS__SEAM_SKIP, &t, r, &installed), 0);
+    used = (size_t)snprintf(line, sizeof line, "  %s:", what[c]);
+    assert_int_equal(batch_run(dir, &b, flags, c == 2 ? TU_SYNC_WHOLE_FS : TU_SYNC_EACH, op, 1,
+                               SAFEFS__SEAM_SKIP, &t, r, &installed),
+                     0);
     for (k = 0; k < BATCH_N; k++) {
       if (r[k].violations[CM_NOT_DURABLE] == 0 ||
-          (c == 1 && r[k].violations[CM_RENAME_NOT_DURABLE] == 0)) {
+          (c == 1 && r[k].violations[CM_RENAME_NOT_DURABLE] == 0) ||
+          (c == 2 && r[k].violations[CM_TEMP_NOT_SYNCED] == 0)) {
         cm_trace_print(&t, stderr);
         cm_report_print(&r[k], stderr);
         fail_msg("batch negative control not caught for %s", batch_names[k]);
@@ -1351,51 +1364,61 @@ static void injected_failures_batch(void **state) {
   struct cm_report r[BATCH_N];
   struct batch b;
   size_t installed, k, counts[BATCH_N + 1];
-  int calls[SAFEFS__OP_COUNT], op, nth, runs = 0, failed = 0, status;
+  int calls[SAFEFS__OP_COUNT], op, nth, runs = 0, failed = 0, status, c;
   long states = 0, gaps_before = tally.gap_traces;
-  char tolerated[256] = "";
+  char tolerated[512] = "";
   size_t used = 0;
 
   batch_init(&b);
   memset(counts, 0, sizeof counts);
-  assert_int_equal(batch_run(dir, &b, 0, SAFEFS__OP_COUNT, 0, 0, &t, r, &installed), 0);
-  memcpy(calls, t.calls, sizeof calls);
-  assert_int_equal(calls[SAFEFS__OP_SYNC], BATCH_N);
-  cm_trace_free(&t);
+  for (c = 0; c < 2; c++) {
+    long how = c == 0 ? TU_SYNC_EACH : TU_SYNC_WHOLE_FS;
+    assert_int_equal(batch_run(dir, &b, 0, how, SAFEFS__OP_COUNT, 0, 0, &t, r, &installed), 0);
+    memcpy(calls, t.calls, sizeof calls);
+    if (c == 0 || !tu_syncfs_reports_errors()) {
+      assert_int_equal(calls[SAFEFS__OP_SYNC], BATCH_N);
+    } else {
+      assert_int_equal(calls[SAFEFS__OP_SYNC], 0);
+      assert_int_equal(calls[SAFEFS__OP_SYNC_FS], 1);
+    }
+    cm_trace_free(&t);
 
-  for (op = 0; op < SAFEFS__OP_COUNT; op++) {
-    for (nth = 1; nth <= calls[op]; nth++) {
-      status = batch_run(dir, &b, 0, (enum safefs__op)op, nth, tu_err_io(), &t, r, &installed);
-      if (status == 0 && (op == SAFEFS__OP_WRITE || op == SAFEFS__OP_SYNC ||
-                          op == SAFEFS__OP_RENAME || op == SAFEFS__OP_SYNC_DIR)) {
-        cm_trace_print(&t, stderr);
-        fail_msg("the %dth %s failing did not fail the commit", nth,
-                 safefs__op_name((enum safefs__op)op));
+    for (op = 0; op < SAFEFS__OP_COUNT; op++) {
+      for (nth = 1; nth <= calls[op]; nth++) {
+        status = batch_run(dir, &b, 0, how, (enum safefs__op)op, nth, tu_err_io(), &t, r,
+                           &installed);
+        if (status == 0 && (op == SAFEFS__OP_WRITE || op == SAFEFS__OP_SYNC ||
+                            op == SAFEFS__OP_SYNC_FS || op == SAFEFS__OP_RENAME ||
+                            op == SAFEFS__OP_SYNC_DIR)) {
+          cm_trace_print(&t, stderr);
+          fail_msg("the %dth %s failing did not fail the commit", nth,
+                   safefs__op_name((enum safefs__op)op));
+        }
+        /* one sync and one rename a file, in the order added, all the syncs
+           of a group before its renames: a failing sync leaves the whole
+           group old, a failing rename the files before it in place */
+        if (((op == SAFEFS__OP_SYNC || op == SAFEFS__OP_SYNC_FS) && installed != 0) ||
+            (op == SAFEFS__OP_RENAME && installed != (size_t)nth - 1)) {
+          cm_trace_print(&t, stderr);
+          fail_msg("the %dth %s failing left %u files installed", nth,
+                   safefs__op_name((enum safefs__op)op), (unsigned)installed);
+        }
+        if (status == 0 && used < sizeof tolerated)
+          used += (size_t)snprintf(tolerated + used, sizeof tolerated - used, " %s#%d",
+                                   safefs__op_name((enum safefs__op)op), nth);
+        for (k = 0; k < BATCH_N; k++)
+          batch_expect_clean(&t, &b, r, k, safefs__op_name((enum safefs__op)op), 0);
+        counts[installed]++;
+        failed += status != 0;
+        runs++;
+        states += batch_states(r);
+        cm_trace_free(&t);
       }
-      /* one sync and one rename a file, in the order added, all the syncs
-         of a group before its renames: a failing sync leaves the whole
-         group old, a failing rename the files before it in place */
-      if ((op == SAFEFS__OP_SYNC && installed != 0) ||
-          (op == SAFEFS__OP_RENAME && installed != (size_t)nth - 1)) {
-        cm_trace_print(&t, stderr);
-        fail_msg("the %dth %s failing left %u files installed", nth,
-                 safefs__op_name((enum safefs__op)op), (unsigned)installed);
-      }
-      if (status == 0 && used < sizeof tolerated)
-        used += (size_t)snprintf(tolerated + used, sizeof tolerated - used, " %s#%d",
-                                 safefs__op_name((enum safefs__op)op), nth);
-      for (k = 0; k < BATCH_N; k++)
-        batch_expect_clean(&t, &b, r, k, safefs__op_name((enum safefs__op)op), 0);
-      counts[installed]++;
-      failed += status != 0;
-      runs++;
-      states += batch_states(r);
-      cm_trace_free(&t);
     }
   }
-  print_message("  safefs_batch_commit: %d injected failures (%d failed the call; installed "
-                "0/1/2/3: %u/%u/%u/%u), %ld crash states, no violation%s; a success "
-                "after:%s\n",
+  print_message("  safefs_batch_commit, syncing each temp and flushing the filesystem whole: "
+                "%d injected failures (%d failed the call; installed 0/1/2/3: %u/%u/%u/%u), "
+                "%ld crash states, no violation%s; a success after:%s\n",
                 runs, failed, (unsigned)counts[0], (unsigned)counts[1], (unsigned)counts[2],
                 (unsigned)counts[3], states,
                 tally.gap_traces > gaps_before ? " but the known gap" : "", tolerated);

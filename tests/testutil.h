@@ -185,13 +185,26 @@ int tu_calls(enum safefs__op op);
 long tu_live_blocks(void);
 void tu_faults_off(void);
 
+/* The answers to a batch's look at the system's unwritten data
+ * (COUNT_DIRTY) that choose how it syncs its temps, for a hook to give:
+ * TU_SYNC_EACH (an error) makes it sync each temp, from threads;
+ * TU_SYNC_WHOLE_FS ("nothing is dirty") makes it flush each filesystem
+ * whole where it can (Linux 5.8 and later, tu_syncfs_reports_errors). */
+#define TU_SYNC_EACH (tu_err_io())
+#define TU_SYNC_WHOLE_FS SAFEFS__SEAM_SKIP
+int tu_syncfs_reports_errors(void);
+
 /* ---- recording the calls -------------------------------------------------
  * tu_log_start(log) installs a hook that appends the op of every OS call
  * safefs makes (allocations aside) to log, up to TU_MAX_LOG, until
- * tu_log_stop(). tu_log_count counts one op in it. */
+ * tu_log_stop(). tu_log_count counts one op in it. The hook answers
+ * COUNT_DIRTY with log->count_dirty, TU_SYNC_EACH unless the test sets it
+ * after the start, so that a batch's calls do not depend on what else the
+ * machine is writing. */
 #define TU_MAX_LOG 4096
 struct tu_call_log {
   int n;
+  long count_dirty;
   enum safefs__op op[TU_MAX_LOG];
 };
 void tu_log_start(struct tu_call_log *log);

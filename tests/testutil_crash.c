@@ -1175,6 +1175,29 @@ static int replay_sync(struct model *m, const struct cm_event *ev, int ok) {
   return 0;
 }
 
+/* A flush of the whole filesystem (syncfs, SYNC_FS; the handle is any
+ * file of it): every file's data, and every directory operation made
+ * so far, durable. It does not count as the target directory's sync for
+ * the rule that one must follow the rename (dir_sync_ev): safefs makes
+ * its syncfs before any rename, and a directory fsync after them. A
+ * failed one leaves every file as a failed sync of its own would. */
+static int replay_sync_fs(struct model *m, int ok) {
+  size_t i;
+  for (i = 0; i < m->n_in; i++) {
+    if (m->in[i].is_dir)
+      continue;
+    if (!ok) {
+      m->in[i].failed_sync_ev = m->where;
+    } else {
+      file_sync(&m->in[i]);
+      m->in[i].last_sync_ev = m->where;
+    }
+  }
+  if (ok)
+    make_durable(m, -1, m->n_p);
+  return ok;
+}
+
 /* ReplaceFileW's first half: the file at `to` moves to the backup name. */
 static void replaced_aside(struct model *m, const struct cm_event *ev, int dir, const char *to) {
   char *leaf;
@@ -1292,6 +1315,8 @@ static int replay(struct model *m, const struct cm_event *ev) {
   case SAFEFS__OP_SYNC:
   case SAFEFS__OP_SYNC_DIR:
     return replay_sync(m, ev, ok);
+  case SAFEFS__OP_SYNC_FS:
+    return replay_sync_fs(m, ok);
   case SAFEFS__OP_CLOSE:
     n_p = m->n_p;
     fd_close(m, ev->handle);

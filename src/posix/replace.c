@@ -599,6 +599,70 @@ int safefs__temp_sync_is_free(const safefs__temp *t) {
   return safefs__sys_in_memory(t->fd) == 1;
 }
 
+/* A syncfs writes out everything unwritten on the filesystem, other
+ * programs' data too, so it is used only while the whole system holds at
+ * most as much again as the batch's own data, or WHOLE_FS_SLACK (then it
+ * costs at most about what writing the batch twice does, and one journal
+ * commit and drive cache flush instead of the few the parallel fsyncs
+ * make: BENCHMARKS.md, "Batches: one syncfs while little else is
+ * dirty"). The look at /proc/meminfo is one open and read; a look that
+ * fails, a kernel whose syncfs reports no errors, or temps on more than
+ * WHOLE_FS_MAX filesystems (or in more than WHOLE_FS_DIRS directories)
+ * leave the syncs to each temp. The temps' directories are told apart by
+ * their paths, and their filesystems by an fstat of one directory each.
+ * The flush goes through a temp's own descriptor, opened before its data
+ * was written, so that it reports any writeback error since. */
+#define WHOLE_FS_SLACK (1024ull * 1024)
+#define WHOLE_FS_MAX 4
+#define WHOLE_FS_DIRS 16
+
+int safefs__temps_sync_together(safefs__temp **temps, size_t n, unsigned long long bytes,
+                                int *taken, size_t *failed) {
+  const char *dirs[WHOLE_FS_DIRS];
+  dev_t devs[WHOLE_FS_MAX];
+  size_t first[WHOLE_FS_MAX], ndirs = 0, ndevs = 0, i, k;
+  unsigned long long dirty;
+  int rc;
+
+  *taken = 0;
+  if (n < 2 || !safefs__sys_syncfs_reports_errors() || safefs__sys_dirty_bytes(&dirty) != 0 ||
+      dirty > bytes + (bytes > WHOLE_FS_SLACK ? bytes : WHOLE_FS_SLACK))
+    return 0;
+  for (i = 0; i < n; i++) {
+    struct stat st;
+    for (k = 0; k < ndirs && strcmp(dirs[k], temps[i]->dir) != 0; k++)
+      ;
+    if (k < ndirs)
+      continue;
+    if (ndirs == WHOLE_FS_DIRS || safefs__sys_fstat(temps[i]->dirfd, &st) != 0)
+      return 0; /* (a failed fstat: the syncs of each temp will tell) */
+    dirs[ndirs++] = temps[i]->dir;
+    for (k = 0; k < ndevs && devs[k] != st.st_dev; k++)
+      ;
+    if (k == ndevs) {
+      if (ndevs == WHOLE_FS_MAX)
+        return 0;
+      devs[ndevs] = st.st_dev;
+      first[ndevs++] = i;
+    }
+  }
+  *taken = 1;
+  for (i = 0; i < n; i++) {
+    if ((rc = set_final_mode(temps[i])) != 0) {
+      *failed = i;
+      return rc;
+    }
+  }
+  for (k = 0; k < ndevs; k++) {
+    safefs__temp *t = temps[first[k]];
+    if (safefs__sys_syncfs(t->fd) != 0) {
+      *failed = first[k];
+      return fail_in_dir(t, errno, temp_label(t));
+    }
+  }
+  return 0;
+}
+
 int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place) {
   struct safefs__saved_error e;
   int rc = put_in_place(t, NULL, in_place);

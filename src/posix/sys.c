@@ -11,6 +11,7 @@
 #if defined(__linux__)
 #include <linux/fs.h>
 #include <sys/ioctl.h>
+#include <sys/utsname.h>
 #include <sys/vfs.h>
 #elif defined(__APPLE__) || defined(__FreeBSD__) || defined(__OpenBSD__) || defined(__NetBSD__)
 #include <string.h>
@@ -121,7 +122,9 @@ static int full_fsync(int fd) {
 
 /* A hook may skip the fsync (SAFEFS__SEAM_SKIP): it then "succeeds"
  * without reaching the disk, as on a filesystem that ignores fsync. */
-int safefs__sys_fsync(int fd, enum safefs__op op) {
+/* A sync of any kind (op SYNC, SYNC_DIR, SYNC_FS) through the seam, which
+ * may skip it (SAFEFS__SEAM_SKIP: reported as done); EINTR retried. */
+static int seam_sync(enum safefs__op op, int fd, int (*sync_fn)(int)) {
   int rc;
   do {
     long r = ask(op, NULL, NULL, fd, NULL, 0);
@@ -130,11 +133,96 @@ int safefs__sys_fsync(int fd, enum safefs__op op) {
     else if (r == SAFEFS__SEAM_SKIP)
       rc = 0;
     else
-      rc = full_fsync(fd);
+      rc = sync_fn(fd);
     done(rc);
   } while (rc < 0 && errno == EINTR);
   return rc;
 }
+
+int safefs__sys_fsync(int fd, enum safefs__op op) {
+  return seam_sync(op, fd, full_fsync);
+}
+
+#if defined(__linux__)
+int safefs__sys_syncfs(int fd) {
+  return seam_sync(SAFEFS__OP_SYNC_FS, fd, syncfs);
+}
+
+/* syncfs reports writeback errors since Linux 5.8 (the per-superblock
+ * error sequence). The answer is kept after the first look (relaxed
+ * atomics, as for the nameless files below): 1 yes, 2 no. */
+static int syncfs_errors;
+
+int safefs__sys_syncfs_reports_errors(void) {
+  int known = __atomic_load_n(&syncfs_errors, __ATOMIC_RELAXED);
+  if (known == 0) {
+    struct utsname u;
+    unsigned major = 0, minor = 0;
+    known = uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
+                    (major > 5 || (major == 5 && minor >= 8))
+                ? 1
+                : 2;
+    __atomic_store_n(&syncfs_errors, known, __ATOMIC_RELAXED);
+  }
+  return known == 1;
+}
+
+/* The value in kB of the /proc/meminfo line `key` ("Dirty:") in text, in
+ * bytes added to *sum: 1, or 0 if the line is not there. */
+static int add_meminfo(const char *text, const char *key, unsigned long long *sum) {
+  const char *at = strstr(text, key);
+  unsigned long long kb;
+  if (at == NULL || (at != text && at[-1] != '\n') ||
+      sscanf(at + strlen(key), "%llu", &kb) != 1)
+    return 0;
+  *sum += kb * 1024;
+  return 1;
+}
+
+int safefs__sys_dirty_bytes(unsigned long long *bytes) {
+  char text[4096]; /* Dirty and Writeback are in the first thirty lines */
+  size_t have = 0;
+  long r = ask(SAFEFS__OP_COUNT_DIRTY, "/proc/meminfo", NULL, -1, NULL, 0);
+  int fd, ok;
+  *bytes = 0;
+  if (r == SAFEFS__SEAM_SKIP)
+    return (int)done(0);
+  if (r > 0)
+    return (int)done(-1);
+  if ((fd = open("/proc/meminfo", O_RDONLY | O_CLOEXEC)) < 0)
+    return (int)done(-1);
+  for (;;) {
+    ssize_t n = read(fd, text + have, sizeof text - 1 - have);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    have += (size_t)n;
+  }
+  close(fd);
+  text[have] = '\0';
+  ok = add_meminfo(text, "Dirty:", bytes) && add_meminfo(text, "Writeback:", bytes);
+  if (!ok)
+    errno = ENOENT;
+  return (int)done(ok ? 0 : -1);
+}
+#else
+int safefs__sys_syncfs(int fd) {
+  SAFEFS__UNUSED(fd);
+  errno = ENOSYS;
+  return -1;
+}
+
+int safefs__sys_syncfs_reports_errors(void) {
+  return 0;
+}
+
+int safefs__sys_dirty_bytes(unsigned long long *bytes) {
+  *bytes = 0;
+  errno = ENOSYS;
+  return -1;
+}
+#endif
 
 int safefs__sys_sync_start(int fd) {
 #if defined(SYNC_FILE_RANGE_WRITE)

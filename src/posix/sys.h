@@ -51,6 +51,24 @@ int safefs__sys_fsync(int fd, enum safefs__op op);
  * there is no such call it does nothing and returns 0. 0 or -1/errno. */
 int safefs__sys_sync_start(int fd);
 
+/* Flush the whole filesystem that holds fd, every dirty file of it and
+ * its journal (Linux syncfs; SYNC_FS for the seam, which may skip it as a
+ * SYNC). Its errors are those of any writeback on that filesystem since fd
+ * was opened, from Linux 5.8 on (safefs__sys_syncfs_reports_errors);
+ * before, it reports none. -1 with errno ENOSYS where there is no such
+ * call. */
+int safefs__sys_syncfs(int fd);
+
+/* 1 if safefs__sys_syncfs reports writeback errors (Linux 5.8 or later),
+ * else 0. Asked of uname() once. */
+int safefs__sys_syncfs_reports_errors(void);
+
+/* The data of the whole system waiting to be written or being written
+ * (Linux: Dirty + Writeback of /proc/meminfo), in bytes: 0 with *bytes
+ * set, or -1 with errno (ENOSYS elsewhere). One COUNT_DIRTY for the seam,
+ * whose SAFEFS__SEAM_SKIP answer reports 0 bytes without looking. */
+int safefs__sys_dirty_bytes(unsigned long long *bytes);
+
 /* 1 if a directory fsync failing with errno value e means only that the
  * filesystem cannot sync directories (EINVAL, ENOTSUP: some network and
  * FUSE filesystems); their renames are as durable as they can make them,
