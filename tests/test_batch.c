@@ -15,7 +15,10 @@
  *                                     temp synced before its rename, one
  *                                     SYNC_DIR per distinct directory
  *                                     however spelled; 64 single writes
- *                                     make 64 (control); NOSYNC none
+ *                                     make 64 (control); NOSYNC none; with
+ *                                     nothing dirty, one SYNC_FS per group
+ *                                     after its writes and modes, before
+ *                                     its first naming
  *   many_files_few_descriptors        300 files under a 160-descriptor
  *                                     limit (control: 300 open writers fail)
  *   every_call_failing_in_turn        each OS call and allocation of a
