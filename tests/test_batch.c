@@ -589,16 +589,17 @@ static long long dirty_now(void) {
  * syncs each temp. The machine's other writers decide which a commit
  * sees, so each try reads /proc/meminfo itself just before and after the
  * commit: both readings well under the library's bound (the batch's own
- * data and 1 MiB) with the temps synced one by one fail the test, and so
- * do both well over it with a syncfs; in between, or with a reading that
- * moved, the try tells nothing and is made again (sync(2) first). */
+ * data and 1 MiB) with the temps synced one by one are a wrong choice, and
+ * so is a reading well over it with a syncfs; two wrong choices fail the
+ * test (one may be another program's burst of writing between the looks).
+ * In between, the try tells nothing and is made again (sync(2) first). */
 static void whole_fs_flush_while_little_is_dirty(void **state) {
 #if !defined(__linux__)
   (void)state;
   skip(); /* syncfs is Linux's */
 #else
   const char *dir = (const char *)*state;
-  int tries, whole = 0, each = 0;
+  int tries, whole = 0, each = 0, wrong = 0;
   if (!tu_syncfs_reports_errors() || tu_dir_in_memory(dir) || dirty_now() < 0) {
     print_message("  skipped: no syncfs that reports errors, or tmpfs, or no /proc/meminfo\n");
     skip();
@@ -609,11 +610,9 @@ static void whole_fs_flush_while_little_is_dirty(void **state) {
     long long before, after;
     int i, syncfs_calls, sync_calls;
     char what[2] = {(char)('a' + tries), '\0'};
-    if (tries % 2 == 0)
+    if (tries % 2 == 0) {
       sync(); /* little dirty, probably */
-    else
-      tu_write_raw(tu_path(dir, "dirt"), NULL, 0); /* (then made dirty below) */
-    if (tries % 2 == 1) { /* much dirty: 8 MiB written, not synced */
+    } else { /* much dirty: 8 MiB written, not synced */
       static char mib[1024 * 1024];
       FILE *f = fopen(tu_path(dir, "dirt"), "wb");
       assert_non_null(f);
@@ -634,16 +633,26 @@ static void whole_fs_flush_while_little_is_dirty(void **state) {
     assert_true(tu_file_is(big_name(dir, 15), what));
     assert_true((syncfs_calls == 1 && sync_calls == 0) || (syncfs_calls == 0 && sync_calls == 16));
     if (before < 256 * 1024 && after < 256 * 1024) {
-      if (syncfs_calls == 0)
-        fail_msg("little was dirty (%lld and %lld bytes) but each temp was synced", before, after);
-      whole++;
+      if (syncfs_calls == 0) {
+        print_message("  little was dirty (%lld and %lld bytes) but each temp was synced\n",
+                      before, after);
+        wrong++;
+      } else {
+        whole++;
+      }
     } else if (before > 4 * 1024 * 1024) {
       /* the 8 MiB are dirty until the commit (after it, a syncfs wrote them) */
-      if (syncfs_calls == 1)
-        fail_msg("%lld bytes were dirty but the filesystem was flushed whole", before);
-      each++;
+      if (syncfs_calls == 1) {
+        print_message("  %lld bytes were dirty but the filesystem was flushed whole\n", before);
+        wrong++;
+      } else {
+        each++;
+      }
     }
   }
+  /* one such try may be another program's burst, written out again
+     between the looks; two are the library's fault */
+  assert_true(wrong <= 1);
   print_message("  %d tries: a syncfs in %d with little dirty, each temp synced in %d with much\n",
                 tries, whole, each);
   if (whole == 0 || each == 0)
