@@ -344,10 +344,10 @@ SAFEFS_EXTERN void safefs_writer_abort(safefs_writer *w);
  * threads the commit starts and joins (one per 4 files, up to 16), so that
  * the filesystem's journal folds the syncs into shared commits, then each
  * put in place, and each distinct directory synced once at the end
- * instead of once per file. On Linux 5.8 and later, while the system
- * holds little other unwritten data (at most as much as the batch, or
- * 1 MiB), one syncfs of each filesystem takes the place of the files'
- * syncs: one journal commit for all.
+ * instead of once per file. On ext4 and XFS under Linux 5.8 and later,
+ * while the system holds little other unwritten data (at most as much as
+ * the batch, or 1 MiB), one syncfs of each filesystem takes the place of
+ * the files' syncs: one journal commit for all.
  *
  *   safefs_batch *b;
  *   safefs_batch_begin(&b, 0);

@@ -32,6 +32,9 @@
  *   no_threads_where_syncs_are_free   on tmpfs the 64 are synced in the
  *                                     calling thread (the control: 2-16 on
  *                                     the test directory's disk)
+ *   syncfs_only_where_it_flushes      with nothing dirty, tmpfs still syncs
+ *                                     each temp; ext4 or XFS makes one
+ *                                     syncfs (the control)
  *   whole_fs_flush_while_little_is_dirty  Linux: one syncfs when the system
  *                                     holds little unwritten data, each
  *                                     temp synced when it holds 8 MiB more
@@ -285,7 +288,7 @@ static void one_directory_sync_per_directory(void **state) {
   tu_log_stop();
   assert_true(tu_file_is(tu_path(dir, "sub/b"), "w"));
   assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_DIR), 2);
-  if (tu_syncfs_reports_errors()) {
+  if (tu_syncfs_used(dir)) {
     int flushes = 0, named = 0; /* in the group being committed */
     assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC), 0);
     assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_FS), 2);
@@ -564,6 +567,42 @@ static void no_threads_where_syncs_are_free(void **state) {
   assert_true(on_disk > 1 && on_disk <= 16);
 }
 
+/* The batch flushes a filesystem whole only where its syncfs is known to
+ * make the data durable as an fsync does (ext4, XFS): on tmpfs, whose
+ * syncfs flushes nothing (as FAT's may flush no drive cache), each temp is
+ * synced even with nothing dirty; the control is the test directory on
+ * ext4 or XFS, where the same batch makes one syncfs. */
+static void syncfs_only_where_it_flushes(void **state) {
+  const char *dir = (const char *)*state;
+  char *shm = tu_dir_new_in_memory();
+  static struct tu_call_log log_store;
+  struct tu_call_log *log = &log_store;
+  const char *dirs[2];
+  int k;
+  if (shm == NULL || !tu_syncfs_used(dir)) {
+    print_message("  skipped: %s\n", shm == NULL ? "no tmpfs here"
+                                                 : "the test directory is not on ext4 or XFS, "
+                                                   "or syncfs reports no errors here");
+    tu_dir_free(shm);
+    skip();
+  }
+  dirs[0] = shm;
+  dirs[1] = dir;
+  for (k = 0; k < 2; k++) {
+    tu_mkdir(tu_path(dirs[k], "sub"));
+    tu_log_start(log);
+    log->count_dirty = TU_SYNC_WHOLE_FS;
+    assert_int_equal(safefs_batch_commit(small_batch(dirs[k], 0, k)), 0);
+    tu_log_stop();
+    print_message("  %s: %d syncfs, %d syncs\n", k == 0 ? "tmpfs" : "the test directory",
+                  tu_log_count(log, SAFEFS__OP_SYNC_FS), tu_log_count(log, SAFEFS__OP_SYNC));
+    assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_FS), k == 0 ? 0 : 1);
+    assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC), k == 0 ? N_SMALL : 0);
+    assert_true(holds(dirs[k], N_SMALL - 1, k));
+  }
+  tu_dir_free(shm);
+}
+
 #if defined(__linux__)
 /* The system's unwritten data, Dirty + Writeback of /proc/meminfo in
  * bytes (the test's own reading), or -1. */
@@ -600,8 +639,9 @@ static void whole_fs_flush_while_little_is_dirty(void **state) {
 #else
   const char *dir = (const char *)*state;
   int tries, whole = 0, each = 0, wrong = 0;
-  if (!tu_syncfs_reports_errors() || tu_dir_in_memory(dir) || dirty_now() < 0) {
-    print_message("  skipped: no syncfs that reports errors, or tmpfs, or no /proc/meminfo\n");
+  if (!tu_syncfs_used(dir) || dirty_now() < 0) {
+    print_message("  skipped: no syncfs that reports errors, not ext4 or XFS, or no "
+                  "/proc/meminfo\n");
     skip();
   }
   tu_mkdir(tu_path(dir, "big"));
@@ -672,6 +712,7 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(every_call_failing_in_turn),
     TU_TEST(syncs_from_several_threads),
     TU_TEST(no_threads_where_syncs_are_free),
+    TU_TEST(syncfs_only_where_it_flushes),
     TU_TEST(whole_fs_flush_while_little_is_dirty),
 };
 TU_SUITE("batch", tests, NULL);

@@ -1321,7 +1321,7 @@ static void batch_crash_states(void **state) {
                                        "batch, its syncfs skipped (SEAM_SKIP)"};
     char line[512];
     size_t used;
-    if ((c == 1 && cm_native_model() != CM_POSIX) || (c == 2 && !tu_syncfs_reports_errors()))
+    if ((c == 1 && cm_native_model() != CM_POSIX) || (c == 2 && !tu_syncfs_used(dir)))
       continue;
     used = (size_t)snprintf(line, sizeof line, "  %s:", what[c]);
     assert_int_equal(batch_run(dir, &b, flags, c == 2 ? TU_SYNC_WHOLE_FS : TU_SYNC_EACH, op, 1,
@@ -1375,7 +1375,7 @@ static void injected_failures_batch(void **state) {
     long how = c == 0 ? TU_SYNC_EACH : TU_SYNC_WHOLE_FS;
     assert_int_equal(batch_run(dir, &b, 0, how, SAFEFS__OP_COUNT, 0, 0, &t, r, &installed), 0);
     memcpy(calls, t.calls, sizeof calls);
-    if (c == 0 || !tu_syncfs_reports_errors()) {
+    if (c == 0 || !tu_syncfs_used(dir)) {
       assert_int_equal(calls[SAFEFS__OP_SYNC], BATCH_N);
     } else {
       assert_int_equal(calls[SAFEFS__OP_SYNC], 0);

@@ -189,10 +189,13 @@ void tu_faults_off(void);
  * (COUNT_DIRTY) that choose how it syncs its temps, for a hook to give:
  * TU_SYNC_EACH (an error) makes it sync each temp, from threads;
  * TU_SYNC_WHOLE_FS ("nothing is dirty") makes it flush each filesystem
- * whole where it can (Linux 5.8 and later, tu_syncfs_reports_errors). */
+ * whole where it can (tu_syncfs_used). */
 #define TU_SYNC_EACH (tu_err_io())
 #define TU_SYNC_WHOLE_FS SAFEFS__SEAM_SKIP
-int tu_syncfs_reports_errors(void);
+/* 1 where a batch in dir flushes its filesystem whole when little is
+ * dirty: Linux 5.8 or later (whose syncfs reports writeback errors) and
+ * dir on ext4 or XFS (the test's own reading of uname and statfs). */
+int tu_syncfs_used(const char *dir);
 
 /* ---- recording the calls -------------------------------------------------
  * tu_log_start(log) installs a hook that appends the op of every OS call

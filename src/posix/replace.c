@@ -606,10 +606,13 @@ int safefs__temp_sync_is_free(const safefs__temp *t) {
  * commit and drive cache flush instead of the few the parallel fsyncs
  * make: BENCHMARKS.md, "Batches: one syncfs while little else is
  * dirty"). The look at /proc/meminfo is one open and read; a look that
- * fails, a kernel whose syncfs reports no errors, or temps on more than
- * WHOLE_FS_MAX filesystems (or in more than WHOLE_FS_DIRS directories)
- * leave the syncs to each temp. The temps' directories are told apart by
- * their paths, and their filesystems by an fstat of one directory each.
+ * fails, a kernel whose syncfs reports no errors, a filesystem whose
+ * syncfs is not known to flush as an fsync does (safefs__sys_syncfs_flushes:
+ * ext4 and XFS are), or temps on more than WHOLE_FS_MAX filesystems (or
+ * in more than WHOLE_FS_DIRS directories) leave the syncs to each temp.
+ * The temps' directories are told apart by their paths, their
+ * filesystems by an fstat of one directory each, and each filesystem's
+ * kind by one fstatfs.
  * The flush goes through a temp's own descriptor, opened before its data
  * was written, so that it reports any writeback error since. */
 #define WHOLE_FS_SLACK (1024ull * 1024)
@@ -640,7 +643,7 @@ int safefs__temps_sync_together(safefs__temp **temps, size_t n, unsigned long lo
     for (k = 0; k < ndevs && devs[k] != st.st_dev; k++)
       ;
     if (k == ndevs) {
-      if (ndevs == WHOLE_FS_MAX)
+      if (ndevs == WHOLE_FS_MAX || safefs__sys_syncfs_flushes(temps[i]->fd) != 1)
         return 0;
       devs[ndevs] = st.st_dev;
       first[ndevs++] = i;

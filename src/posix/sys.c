@@ -217,6 +217,11 @@ int safefs__sys_syncfs_reports_errors(void) {
   return 0;
 }
 
+int safefs__sys_syncfs_flushes(int fd) {
+  SAFEFS__UNUSED(fd);
+  return 0;
+}
+
 int safefs__sys_dirty_bytes(unsigned long long *bytes) {
   *bytes = 0;
   errno = ENOSYS;
@@ -298,6 +303,15 @@ static const fs_kind memory_fs[] = {
     0x01021994UL, /* tmpfs */
     0x858458F6UL, /* ramfs */
 };
+/* filesystems whose syncfs commits their journal with a drive cache flush
+ * (ext4's ext4_sync_fs, also for ext2 and ext3; XFS's log force), as an
+ * fsync does, and on which the power-loss trials ran: btrfs would too, but
+ * was not tried; FAT's and FUSE's may flush no cache or reach no server's
+ * disk */
+static const fs_kind syncfs_fs[] = {
+    0xEF53UL,     /* ext4 (ext2, ext3) */
+    0x58465342UL, /* xfs */
+};
 static const fs_kind coarse_fs[] = {
     0x4d44UL,     /* msdos / vfat */
     0x2011BAB0UL, /* exfat */
@@ -342,6 +356,12 @@ int safefs__sys_coarse_times(int fd) {
 int safefs__sys_in_memory(int fd) {
   return FS_IS_ONE_OF(fd, memory_fs);
 }
+
+#if defined(__linux__)
+int safefs__sys_syncfs_flushes(int fd) {
+  return FS_IS_ONE_OF(fd, syncfs_fs);
+}
+#endif
 #else
 int safefs__sys_coarse_times(int fd) {
   (void)fd;

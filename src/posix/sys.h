@@ -63,6 +63,12 @@ int safefs__sys_syncfs(int fd);
  * else 0. Asked of uname() once. */
 int safefs__sys_syncfs_reports_errors(void);
 
+/* 1 if fd's filesystem is one whose syncfs is known to make its data
+ * durable as an fsync does (ext4, XFS: a journal commit with a drive cache
+ * flush), 0 if not or unknown (everywhere but Linux), -1 with errno. STAT
+ * for the seam. */
+int safefs__sys_syncfs_flushes(int fd);
+
 /* The data of the whole system waiting to be written or being written
  * (Linux: Dirty + Writeback of /proc/meminfo), in bytes: 0 with *bytes
  * set, or -1 with errno (ENOSYS elsewhere). One COUNT_DIRTY for the seam,
