@@ -25,8 +25,13 @@
  * holder gets in; the shared holders already in drain, and it gets the
  * lock, as Go's sync.RWMutex does within a process. Exclusive acquirers
  * queue at the gate too: one that just released cannot take the lock
- * straight back past another that waits (there is no fast path around the
- * gate for that reason; it costs two calls). Everything is an OS lock,
+ * straight back past another that waits. The one way around the gate is
+ * for an acquirer that finds it free without taking it (POSIX: one
+ * F_OFD_GETLK, safefs__lockfile_gate_free) and then the lock free at its
+ * first try: nobody was waiting, so nobody is passed (one that arrives
+ * between the look and the try is served as if it had come a moment
+ * later), and the uncontended acquire costs one call instead of two.
+ * A failed try goes through the gate as any other. Everything is an OS lock,
  * released when its process dies: a dead waiter never blocks anyone. The
  * gate is always taken before the lock and never waited for while the
  * lock is held, so the two cannot deadlock.
@@ -129,6 +134,10 @@ static int wait_for_lock(safefs__lockfile *f, const char *path, int shared, long
   struct safefs__saved_error e;
   int rc, r;
 
+  /* uncontended: nobody at the gate, and the lock free at the first try */
+  if (safefs__lockfile_gate_free(f, shared) &&
+      (rc = safefs__lockfile_lock(f, SAFEFS__LOCK_HOLD, shared, 0)) != SAFEFS__AGAIN)
+    return rc;
   if ((rc = wait_for(f, SAFEFS__LOCK_GATE, shared, deadline)) == 0) {
     /* the gate is let go of whatever the wait for the lock gave; a
        failed wait is reported, not the unlock after it */

@@ -247,6 +247,14 @@ int safefs__lockfile_lock(safefs__lockfile *f, int which, int shared, long wait_
  * lock.c). */
 int safefs__lockfile_unlock(safefs__lockfile *f, int which);
 
+/* 1 if nobody holds the gate in a way that would stop this acquirer
+ * (`shared`) from taking it, asked without taking it (POSIX: one
+ * F_OFD_GETLK), so that an uncontended acquirer may go straight to one
+ * try of the lock (src/lock.c); 0 if someone does, if the OS cannot ask
+ * (Windows: LockFileEx has no test; a try and an unlock would cost what
+ * the gate costs), or on any error (the gate itself then reports it). */
+int safefs__lockfile_gate_free(safefs__lockfile *f, int shared);
+
 /* What the lock file holds: *byte is -1 if it is empty, the byte if it
  * holds exactly one (the marker), SAFEFS__LOCK_NOT_MARKER if it holds
  * more (then it is no lock file of safefs's: src/lock.c refuses it). */

@@ -914,9 +914,27 @@ static long err_no_locks(void) {
 #endif
 }
 
+/* The OS locks an uncontended acquire takes (and its release drops): on
+ * POSIX the gate is looked at without being taken (one F_OFD_GETLK, a
+ * STAT for the seam, src/lock.c) and only the lock taken; on Windows the
+ * gate and the lock are both taken. */
+#ifdef _WIN32
+#define UNCONTENDED_LOCKS 2
+#else
+#define UNCONTENDED_LOCKS 1
+#endif
+
+/* 1 if the nth call of op, failing, leaves the acquire to the gate instead
+ * of failing it: the look at the gate (POSIX: the second STAT, after the
+ * open's fstat). */
+static int fails_into_the_gate(enum safefs__op op, int nth) {
+  return UNCONTENDED_LOCKS == 1 && op == SAFEFS__OP_STAT && nth == 2;
+}
+
 /* Each OS call and allocation of an acquire + release fails in turn: the
  * right status, *out NULL when the acquire fails, nothing leaked, and the
- * lock free afterwards. */
+ * lock free afterwards; a failed look at the gate only sends the acquire
+ * through it (the gate then taken: the control that the look was made). */
 static void every_call_fails_in_turn(void **state) {
   struct tu_scratch *s = (struct tu_scratch *)*state;
   static const enum safefs__op ops[] = {SAFEFS__OP_OPEN_LOCK, SAFEFS__OP_STAT,
@@ -938,8 +956,9 @@ static void every_call_fails_in_turn(void **state) {
   assert_int_equal(safefs_lock_release(l), 0);
   for (i = 0; i < sizeof ops / sizeof ops[0]; i++)
     counts[i] = tu_calls(ops[i]);
-  /* the gate and the lock each taken and dropped once (src/lock.c) */
-  assert_true(counts[0] >= 1 && counts[2] == 2 && counts[5] == 2);
+  /* the lock (and on Windows the gate) taken and dropped once */
+  assert_true(counts[0] >= 1 && counts[2] == UNCONTENDED_LOCKS &&
+              counts[5] == UNCONTENDED_LOCKS);
   assert_int_equal(tu_live_blocks(), 0);
 
   for (i = 0; i < sizeof ops / sizeof ops[0]; i++) {
@@ -954,6 +973,12 @@ static void every_call_fails_in_turn(void **state) {
         rc2 = safefs_lock_release(l);
       else
         assert_null(l);
+      if (fails_into_the_gate(ops[i], nth)) {
+        assert_int_equal(rc | rc2, 0);
+        assert_int_equal(tu_calls(SAFEFS__OP_LOCK), 2); /* the gate, the lock */
+        tu_faults_off();
+        continue;
+      }
       if ((rc != 0) == (rc2 != 0) || (rc | rc2) != expect)
         fail_msg("%s #%d: acquire %d, release %d", safefs__op_name(ops[i]), nth, rc, rc2);
       {
@@ -1011,8 +1036,8 @@ static void injected_errors_map(void **state) {
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_WRITE, 1, tu_err_nospace(), 1);
   assert_int_equal(safefs_lock_acquire(&l, s->file, 0, 5000), SAFEFS_ENOSPC);
-  /* the gate, then the lock, dropped before returning */
-  assert_int_equal(tu_calls(SAFEFS__OP_UNLOCK), 2);
+  /* the lock (and on Windows the gate first) dropped before returning */
+  assert_int_equal(tu_calls(SAFEFS__OP_UNLOCK), UNCONTENDED_LOCKS);
 
 #ifndef _WIN32
   /* someone creates the file between our plain open and our create, in a
@@ -1033,7 +1058,7 @@ static void injected_errors_map(void **state) {
   tu_fault_add(SAFEFS__OP_LOCK, 1, EINTR, 2);
   tu_fault_add(SAFEFS__OP_OPEN_LOCK, 1, EINTR, 1);
   acquire_ok(&l, s->file, 0, 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_LOCK), 4); /* 2 interrupted, the gate, the lock */
+  assert_int_equal(tu_calls(SAFEFS__OP_LOCK), 3); /* 2 interrupted, then the lock */
   assert_int_equal(safefs_lock_release(l), 0);
 #else
   /* a sharing violation while opening is waited out within the budget */

@@ -185,6 +185,12 @@ int safefs__lockfile_unlock(safefs__lockfile *f, int which) {
   return 0;
 }
 
+/* One F_OFD_GETLK; a failure is "not free", and the gate's own lock
+ * reports it. */
+int safefs__lockfile_gate_free(safefs__lockfile *f, int shared) {
+  return safefs__sys_lock_range_free(f->fd, shared ? F_RDLCK : F_WRLCK, GATE_OFFSET, 1) == 1;
+}
+
 /* Two bytes asked for, so that a file holding more than the marker shows. */
 int safefs__lockfile_read_byte(safefs__lockfile *f, int *byte) {
   unsigned char b[2];

@@ -544,6 +544,15 @@ int safefs__sys_flock(int fd, int operation) {
   return rc;
 }
 
+/* The struct flock of a byte range (OFD locks require l_pid 0). */
+static void range_of(struct flock *fl, int type, off_t start, off_t len) {
+  memset(fl, 0, sizeof *fl);
+  fl->l_type = (short)type;
+  fl->l_whence = SEEK_SET;
+  fl->l_start = start;
+  fl->l_len = len;
+}
+
 int safefs__sys_lock_range(int fd, int type, off_t start, off_t len, int wait) {
   enum safefs__op op = type == F_UNLCK ? SAFEFS__OP_UNLOCK : SAFEFS__OP_LOCK;
   struct flock fl;
@@ -553,13 +562,22 @@ int safefs__sys_lock_range(int fd, int type, off_t start, off_t len, int wait) {
 #else
   int cmd = wait ? F_SETLKW : F_SETLK;
 #endif
-  memset(&fl, 0, sizeof fl); /* OFD locks require l_pid 0 */
-  fl.l_type = (short)type;
-  fl.l_whence = SEEK_SET;
-  fl.l_start = start;
-  fl.l_len = len;
+  range_of(&fl, type, start, len);
   RETRY_EINTR(rc, op, NULL, fd, fcntl(fd, cmd, &fl));
   return rc;
+}
+
+int safefs__sys_lock_range_free(int fd, int type, off_t start, off_t len) {
+  struct flock fl;
+  int rc;
+#if defined(F_OFD_GETLK)
+  int cmd = F_OFD_GETLK;
+#else
+  int cmd = F_GETLK;
+#endif
+  range_of(&fl, type, start, len);
+  RETRY_EINTR(rc, SAFEFS__OP_STAT, NULL, fd, fcntl(fd, cmd, &fl));
+  return rc != 0 ? -1 : fl.l_type == F_UNLCK;
 }
 
 DIR *safefs__sys_fdopendir(int fd) {

@@ -166,6 +166,13 @@ int safefs__sys_flock(int fd, int operation);
  * EINTR is retried. */
 int safefs__sys_lock_range(int fd, int type, off_t start, off_t len, int wait);
 
+/* 1 if a lock of `type` (F_RDLCK, F_WRLCK) on those bytes would be
+ * granted now, 0 if another holder's lock stands in its way, -1 with
+ * errno: F_OFD_GETLK on Linux (open-file-description locks, as
+ * safefs__sys_lock_range takes), F_GETLK elsewhere. STAT for the seam: it
+ * only looks. */
+int safefs__sys_lock_range_free(int fd, int type, off_t start, off_t len);
+
 /* pread / pwrite, retrying EINTR (the seam sees READ / WRITE). Bytes
  * moved or -1; a short transfer is the caller's to handle. */
 long safefs__sys_pread(int fd, void *buf, size_t size, off_t offset);
