@@ -13,6 +13,8 @@
  *     named temp and the write succeeds; the process makes named temps
  *     from then on (in a helper process, since that lasts for the
  *     process). A disk error from the same linkat is a failure (control).
+ *   - A target in a set-group-ID directory keeps its group (the temp's own
+ *     owner decides the chown, not the caller's IDs).
  */
 #include "testutil.h"
 #include "testutil_proc.h"
@@ -211,6 +213,35 @@ static void unnameable_temp_is_copied(void **state) {
 #endif
 }
 
+/* A target in a set-group-ID directory keeps its own group, also when it
+ * is the caller's: the kernel gives the temp the directory's group, so
+ * whether to chown is asked of the temp, not of the caller's IDs (root:
+ * the test sets the groups). The control: a new file there does get the
+ * directory's group, so without the chown the target would have too. */
+static void group_kept_in_set_group_id_directory(void **state) {
+  const char *dir = (const char *)*state;
+  const char *sg = tu_path(dir, "sg"), *p = tu_path(dir, "sg/kept"), *n = tu_path(dir, "sg/new");
+  struct stat st;
+  if (geteuid() != 0) {
+    print_message("  skipped: needs root to give the directory another group\n");
+    skip();
+  }
+  tu_mkdir(sg);
+  assert_int_equal(chown(sg, 0, NOBODY), 0);
+  assert_int_equal(chmod(sg, 02775), 0);
+  tu_write_raw(p, "old", 3);
+  assert_int_equal(chown(p, 0, getegid()), 0); /* the caller's own group */
+  assert_int_equal(chmod(p, 0640), 0);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
+  assert_int_equal(stat(p, &st), 0);
+  assert_true(tu_file_is(p, "new"));
+  assert_int_equal(st.st_gid, getegid());
+  assert_int_equal(st.st_mode & 07777, 0640);
+  assert_int_equal(safefs_write_file(n, "new", 3, 0), 0);
+  assert_int_equal(stat(n, &st), 0);
+  assert_int_equal(st.st_gid, NOBODY);
+}
+
 static int run_helper(const char *mode, int argc, char **argv) {
   if (argc == 2 && strcmp(mode, "naming-refused") == 0)
     return child_naming_refused(argv[0], argv[1]);
@@ -226,5 +257,6 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(read_only_target_is_refused),
     TU_TEST(filesystems_without_modes),
     TU_TEST(unnameable_temp_is_copied),
+    TU_TEST(group_kept_in_set_group_id_directory),
 };
 TU_SUITE("replace_posix", tests, run_helper);

@@ -357,12 +357,20 @@ static int cannot_keep(int e) {
 
 /* Give the temp the target's owner (where we may: chown by a non-owner
  * fails with EPERM, and the file then stays ours, as with any editor) and
- * mode. chown first, because it may clear set-id bits that chmod sets. */
+ * mode. chown first, because it may clear set-id bits that chmod sets.
+ * Whether the owner differs is asked of the temp itself (one fstat), not
+ * of the caller's IDs: the kernel gives a new file the directory's group
+ * where the directory is set-group-ID, and the filesystem IDs, not the
+ * effective ones. */
 static int set_final_mode(safefs__temp *t) {
-  if (t->target_exists && (t->uid != geteuid() || t->gid != getegid()))
-    if (safefs__sys_fchown(t->fd, t->uid, t->gid) != 0 && errno != EPERM &&
-        !cannot_keep(errno))
+  struct stat st;
+  if (t->target_exists) {
+    if (safefs__sys_fstat(t->fd, &st) != 0)
       return fail_in_dir(t, errno, temp_label(t));
+    if ((st.st_uid != t->uid || st.st_gid != t->gid) &&
+        safefs__sys_fchown(t->fd, t->uid, t->gid) != 0 && errno != EPERM && !cannot_keep(errno))
+      return fail_in_dir(t, errno, temp_label(t));
+  }
   if (safefs__sys_fchmod(t->fd, t->mode) != 0 && !cannot_keep(errno))
     return fail_in_dir(t, errno, temp_label(t));
   return 0;
