@@ -651,10 +651,18 @@ static void whole_fs_flush_while_little_is_dirty(void **state) {
     int i, syncfs_calls, sync_calls;
     char what[2] = {(char)('a' + tries), '\0'};
     if (tries % 2 == 0) {
+      char name[32];
+      snprintf(name, sizeof name, "dirt-%d", tries - 1);
+      tu_remove(tu_path(dir, name)); /* (its pages need not reach the disk) */
       sync(); /* little dirty, probably */
-    } else { /* much dirty: 8 MiB written, not synced */
+    } else { /* much dirty: 8 MiB written, not synced, to a new file each time
+                (ext4 starts writing a file out when it closes one it truncated:
+                its auto_da_alloc) */
       static char mib[1024 * 1024];
-      FILE *f = fopen(tu_path(dir, "dirt"), "wb");
+      char name[32];
+      FILE *f;
+      snprintf(name, sizeof name, "dirt-%d", tries);
+      f = fopen(tu_path(dir, name), "wb");
       assert_non_null(f);
       for (i = 0; i < 8; i++)
         assert_int_equal(fwrite(mib, 1, sizeof mib, f), sizeof mib);
