@@ -19,6 +19,8 @@
 #            the native target and for x86_64-w64-windows-gnu; any finding
 #            fails the suite
 #   asan     gcc with AddressSanitizer + UndefinedBehaviorSanitizer, ctest
+#            (but the power-loss trials: their writer process runs the same
+#            calls as the native suite's, and they took 100 s here)
 #   tsan     gcc with ThreadSanitizer: the multi-threaded tests
 #   valgrind memcheck over the replace and fault-injection tests
 #   fuzz     clang + libFuzzer: each target for SAFEFS_FUZZ_SECONDS (default
@@ -106,7 +108,8 @@ configure() {
 # build_and_test DIR CMAKE-ARGS...: configure, build everything, run ctest
 # (with SAFEFS_CTEST_ARGS added: the release suite leaves out the power-loss
 # trials, which test the order of the calls, not the code's optimisation,
-# and which the native suite runs; they are a tenth of the whole run).
+# and which the native suite runs; with the asan suite's they were an
+# eighth of the whole run, 29 min).
 build_and_test() {
     dir=$1
     # shellcheck disable=SC2086
@@ -162,7 +165,7 @@ asan() {
         cmake --build "$B/asan" -j "$JOBS" &&
         (cd "$B/asan" && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
             UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-            ctest --output-on-failure -j 1)
+            ctest --output-on-failure -j 1 -LE powerloss)
 }
 
 tsan() {
