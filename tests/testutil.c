@@ -371,15 +371,22 @@ char *tu_dir_new(void) {
   return tmpl;
 }
 
+#if defined(__linux__)
+/* 1 if dir's filesystem is of statfs type a or b. */
+static int dir_fs_is(const char *dir, unsigned long a, unsigned long b) {
+  struct statfs st;
+  return statfs(dir, &st) == 0 &&
+         ((unsigned long)st.f_type == a || (unsigned long)st.f_type == b);
+}
+#endif
+
 int tu_syncfs_used(const char *dir) {
 #if defined(__linux__)
   struct utsname u;
-  struct statfs st;
   unsigned major, minor;
   return uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
-         (major > 5 || (major == 5 && minor >= 8)) && statfs(dir, &st) == 0 &&
-         ((unsigned long)st.f_type == 0xEF53UL /* ext4 */ ||
-          (unsigned long)st.f_type == 0x58465342UL /* xfs */);
+         (major > 5 || (major == 5 && minor >= 8)) &&
+         dir_fs_is(dir, 0xEF53UL /* ext4 */, 0x58465342UL /* xfs */);
 #else
   (void)dir;
   return 0;
@@ -388,10 +395,7 @@ int tu_syncfs_used(const char *dir) {
 
 int tu_dir_in_memory(const char *dir) {
 #if defined(__linux__)
-  struct statfs st;
-  return statfs(dir, &st) == 0 &&
-         ((unsigned long)st.f_type == 0x01021994UL /* tmpfs */ ||
-          (unsigned long)st.f_type == 0x858458F6UL /* ramfs */);
+  return dir_fs_is(dir, 0x01021994UL /* tmpfs */, 0x858458F6UL /* ramfs */);
 #else
   (void)dir;
   return 0;

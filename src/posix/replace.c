@@ -613,8 +613,8 @@ int safefs__temp_sync_is_free(const safefs__temp *t) {
  * costs at most about what writing the batch twice does, and one journal
  * commit and drive cache flush instead of the few the parallel fsyncs
  * make: BENCHMARKS.md, "Batches: one syncfs while little else is
- * dirty"). The look at /proc/meminfo is one open and read; a look that
- * fails, a kernel whose syncfs reports no errors, a filesystem whose
+ * dirty"). A look at /proc/meminfo that fails (one open and read, made
+ * after the cheaper checks), a kernel whose syncfs reports no errors, a filesystem whose
  * syncfs is not known to flush as an fsync does (safefs__sys_syncfs_flushes:
  * ext4 and XFS are), or temps on more than WHOLE_FS_MAX filesystems (or
  * in more than WHOLE_FS_DIRS directories) leave the syncs to each temp.
@@ -636,8 +636,7 @@ int safefs__temps_sync_together(safefs__temp **temps, size_t n, unsigned long lo
   int rc;
 
   *taken = 0;
-  if (n < 2 || !safefs__sys_syncfs_reports_errors() || safefs__sys_dirty_bytes(&dirty) != 0 ||
-      dirty > bytes + (bytes > WHOLE_FS_SLACK ? bytes : WHOLE_FS_SLACK))
+  if (n < 2 || !safefs__sys_syncfs_reports_errors())
     return 0;
   for (i = 0; i < n; i++) {
     struct stat st;
@@ -657,6 +656,11 @@ int safefs__temps_sync_together(safefs__temp **temps, size_t n, unsigned long lo
       first[ndevs++] = i;
     }
   }
+  /* the system's unwritten data last: no look where the kind already
+     says no */
+  if (safefs__sys_dirty_bytes(&dirty) != 0 ||
+      dirty > bytes + (bytes > WHOLE_FS_SLACK ? bytes : WHOLE_FS_SLACK))
+    return 0;
   *taken = 1;
   for (i = 0; i < n; i++) {
     if ((rc = set_final_mode(temps[i])) != 0) {
