@@ -183,10 +183,9 @@ enum {
  * An existing target keeps its permission bits (and owner where the process
  * may chown) on POSIX, and its attributes and ACLs on Windows. If `path` is
  * a symbolic link, the file it points at is replaced and the link is kept.
- * A new file gets 0666 & ~umask (where the OS cannot report the umask
- * safely, as on macOS, the umask as it was at the first new file: see the
- * README); with SAFEFS_PRIVATE 0600 & ~umask (the temp is never wider
- * while it is written); on Windows with SAFEFS_PRIVATE the temp is created
+ * A new file gets 0666 & ~umask (or what the directory's default ACL
+ * gives), as any new file; with SAFEFS_PRIVATE 0600 & ~umask (the temp is
+ * never wider while it is written); on Windows with SAFEFS_PRIVATE the temp is created
  * with a protected DACL (nothing inherited) whose one ACE gives the current
  * user (of the thread's effective token) full access, and the new file
  * keeps it, so nobody else may open it at any moment; an existing target

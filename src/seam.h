@@ -21,7 +21,7 @@
   X(STAT, "stat", "look at")                  /* look at a path without opening it   */  \
   X(READLINK, "readlink", "read link")        /* read a symbolic link                */  \
   X(CREATE_TEMP, "create_temp", "create")     /* create the temp file exclusively    */  \
-  X(CREATE_ANON, "create_anon", "create a nameless temp in") /* O_TMPFILE: no name yet */ \
+  X(CREATE_ANON, "create_anon", "create a nameless temp for") /* O_TMPFILE: no name  */ \
   X(LINK_TEMP, "link_temp", "name the temp as") /* give a nameless temp its name      */  \
   X(DOOM_TEMP, "doom_temp", "mark delete-on-close") /* Win32: temp dies with handle   */  \
   X(KEEP_TEMP, "keep_temp", "clear delete-on-close of") /* Win32: keep it after close */ \

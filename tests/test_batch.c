@@ -50,6 +50,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifndef _WIN32
+#include <sys/stat.h>
+#endif
 #if defined(__linux__)
 #include <unistd.h>
 #endif
@@ -259,6 +262,9 @@ static safefs_batch *spread_batch(const char *dir, const char *what) {
 
 static void one_directory_sync_per_directory(void **state) {
   const char *dir = (const char *)*state;
+#ifndef _WIN32
+  mode_t old_mask;
+#endif
   static struct tu_call_log log_store;
   struct tu_call_log *log = &log_store;
   safefs_batch *b;
@@ -284,7 +290,13 @@ static void one_directory_sync_per_directory(void **state) {
      and before its first naming */
   tu_log_start(log);
   log->count_dirty = TU_SYNC_WHOLE_FS;
+#ifndef _WIN32
+  old_mask = umask(077); /* temps narrower than their targets: modes are set */
+#endif
   assert_int_equal(safefs_batch_commit(spread_batch(dir, "w")), 0);
+#ifndef _WIN32
+  umask(old_mask);
+#endif
   tu_log_stop();
   assert_true(tu_file_is(tu_path(dir, "sub/b"), "w"));
   assert_int_equal(tu_log_count(log, SAFEFS__OP_SYNC_DIR), 2);

@@ -7,6 +7,7 @@
  */
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -269,32 +270,61 @@ static void modes_are_kept(void **state) {
   umask(old);
 }
 
-/* The temp file is never readable by more users than the final file. */
+/* The temp file is never readable by more users than the final file:
+ * while it has a name (others could open it) it has at most 0600 of the
+ * target's mode; a nameless one (Linux O_TMPFILE: nobody can open it) has
+ * the target's mode from the start, which saves the chmod. */
 static mode_t seen_temp_mode;
+static int seen_temp_named, refuse_anon;
 static long watch_temp_mode(void *ctx, const struct safefs__call *call) {
   struct stat st;
   (void)ctx;
-  if (call->op == SAFEFS__OP_WRITE && fstat((int)call->handle, &st) == 0)
+  if (call->op == SAFEFS__OP_CREATE_ANON && refuse_anon)
+    return EOPNOTSUPP; /* as a filesystem without O_TMPFILE: a named temp */
+  if (call->op == SAFEFS__OP_WRITE && fstat((int)call->handle, &st) == 0) {
     seen_temp_mode = st.st_mode & 0777;
+    seen_temp_named = st.st_nlink > 0;
+  }
   return 0;
 }
 
-/* Replace p, whose mode is `mode`, and return the temp's mode as it was
- * written; the target must keep `mode`. */
-static int temp_mode_replacing(const char *p, int mode, const char *content) {
+/* Replace p, whose mode is `mode`, and check the temp's mode as it was
+ * written (named: `named`, else `nameless`); the target must keep `mode`. */
+static void temp_mode_replacing(const char *p, int mode, int named, int nameless) {
   assert_int_equal(chmod(p, (mode_t)mode), 0);
   safefs__seam_set(watch_temp_mode, NULL);
-  assert_int_equal(safefs_write_file(p, content, strlen(content), 0), 0);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
   safefs__seam_set(NULL, NULL);
   assert_int_equal(mode_of(p), mode);
-  return seen_temp_mode;
+  assert_int_equal(seen_temp_mode, seen_temp_named ? named : nameless);
 }
 
 static void temp_is_private_while_written(void **state) {
   const char *p = tu_path((char *)*state, "secret");
+  mode_t old = umask(022);
   tu_write_raw(p, "x", 1);
-  assert_int_equal(temp_mode_replacing(p, 0644, "private"), 0600);
-  assert_int_equal(temp_mode_replacing(p, 0400, "stricter"), 0400);
+  for (refuse_anon = 0; refuse_anon < 2; refuse_anon++) {
+    temp_mode_replacing(p, 0644, 0600, 0644);
+#if defined(__linux__) /* O_TMPFILE: nameless unless refused */
+    assert_int_equal(seen_temp_named, refuse_anon);
+#else
+    assert_true(seen_temp_named);
+#endif
+    temp_mode_replacing(p, 0400, 0400, 0400);
+    temp_mode_replacing(p, 0640, 0600, 0640);
+    /* a new file: its final mode from the start, the umask applied (by
+       the kernel to a named temp, by safefs to a nameless one) */
+    umask(027);
+    assert_int_equal(unlink(p), 0);
+    safefs__seam_set(watch_temp_mode, NULL);
+    assert_int_equal(safefs_write_file(p, "new", 3, 0), 0);
+    safefs__seam_set(NULL, NULL);
+    assert_int_equal(seen_temp_mode, 0640);
+    assert_int_equal(mode_of(p), 0640);
+    umask(022);
+  }
+  refuse_anon = 0;
+  umask(old);
 }
 
 static void symlink_is_kept(void **state) {

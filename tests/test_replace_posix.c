@@ -24,6 +24,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#if defined(__linux__)
+#include <fcntl.h>
+#include <sys/xattr.h>
+#endif
 
 #define NOBODY 65534
 
@@ -121,7 +125,8 @@ static void read_only_target_is_refused(void **state) {
 }
 
 /* Child (nobody): chmod and chown refused the way FAT, exFAT and some FUSE
- * mounts refuse them: the file is written anyway. */
+ * mounts refuse them: the file is written anyway. The umask (077) makes
+ * the temp narrower than the target (0644), so its mode must be set. */
 static int child_cannot_keep_modes(const char *home) {
   static const long errs[] = {EINVAL, ENOSYS, EPERM, ENOTSUP};
   char *p = tu_join(home, "on-fat.txt");
@@ -129,7 +134,10 @@ static int child_cannot_keep_modes(const char *home) {
   int rc = 0;
   if (setgid(NOBODY) != 0 || setuid(NOBODY) != 0)
     return 90;
+  umask(077);
   tu_write_raw(p, "old", 3);
+  if (chmod(p, 0644) != 0)
+    rc = 99;
   for (i = 0; i < sizeof errs / sizeof errs[0] && rc == 0; i++) {
     tu_faults_reset();
     tu_fault_add(SAFEFS__OP_SET_MODE, 1, errs[i], 2);
@@ -145,15 +153,19 @@ static int child_cannot_keep_modes(const char *home) {
 static void filesystems_without_modes(void **state) {
   const char *dir = (const char *)*state;
   const char *p = tu_path(dir, "f.txt");
+  mode_t old_mask;
   if (geteuid() != 0)
     skip(); /* the root half below is the control; run as root */
   as_nobody(dir, "cannot-keep-modes");
   /* negative control: for root the same refusal is a real failure */
   tu_write_raw(p, "old", 3);
+  assert_int_equal(chmod(p, 0644), 0);
+  old_mask = umask(077); /* the temp narrower than the target: its mode is set */
   tu_faults_reset();
   tu_fault_add(SAFEFS__OP_SET_MODE, 1, EINVAL, 2);
   assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EINVAL);
   tu_faults_off();
+  umask(old_mask);
   assert_true(tu_file_is(p, "old"));
   assert_int_equal(tu_count_own_names(dir), 0);
 }
@@ -242,6 +254,51 @@ static void group_kept_in_set_group_id_directory(void **state) {
   assert_int_equal(st.st_gid, NOBODY);
 }
 
+/* A new file gets what any program's new file gets, also where the
+ * directory has a default ACL, which replaces the umask (Linux: the
+ * kernel applies one or the other when the temp is created). The
+ * directory's default ACL gives group and others write and read; with
+ * umask 077 a file made by open() is then 0664, not 0600. The control is
+ * that plain open(): were the umask applied by hand, as safefs did before,
+ * the file would be 0600. Skipped where the filesystem keeps no ACLs. */
+static void default_acl_decides_a_new_files_mode(void **state) {
+#if defined(__linux__)
+  /* system.posix_acl_default: version 2, then {tag, perm, id} per entry,
+     little-endian: user::rw-, group::rw-, other::r-- */
+  static const unsigned char acl[] = {2, 0, 0, 0,  1, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,
+                                      4, 0, 6, 0, 0xff, 0xff, 0xff, 0xff,
+                                      0x20, 0, 4, 0, 0xff, 0xff, 0xff, 0xff};
+  const char *dir = (const char *)*state;
+  const char *d = tu_path(dir, "acl"), *plain = tu_path(dir, "acl/plain");
+  const char *made = tu_path(dir, "acl/made"), *named = tu_path(dir, "acl/named");
+  mode_t old;
+  int fd;
+  tu_mkdir(d);
+  if (setxattr(d, "system.posix_acl_default", acl, sizeof acl, 0) != 0) {
+    print_message("  skipped: no POSIX ACLs here (%s)\n", strerror(errno));
+    skip();
+  }
+  old = umask(077);
+  fd = open(plain, O_WRONLY | O_CREAT | O_EXCL, 0666);
+  assert_true(fd >= 0);
+  close(fd);
+  assert_int_equal(mode_of(plain), 0664); /* the ACL, not the umask */
+  assert_int_equal(safefs_write_file(made, "new", 3, 0), 0);
+  assert_int_equal(mode_of(made), mode_of(plain));
+  /* a named temp (no O_TMPFILE) too */
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_CREATE_ANON, 1, EOPNOTSUPP, 1);
+  assert_int_equal(safefs_write_file(named, "new", 3, 0), 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_CREATE_TEMP), 1);
+  tu_faults_off();
+  assert_int_equal(mode_of(named), mode_of(plain));
+  umask(old);
+#else
+  (void)state;
+  skip(); /* the default ACLs of other systems are not tried */
+#endif
+}
+
 static int run_helper(const char *mode, int argc, char **argv) {
   if (argc == 2 && strcmp(mode, "naming-refused") == 0)
     return child_naming_refused(argv[0], argv[1]);
@@ -258,5 +315,6 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(filesystems_without_modes),
     TU_TEST(unnameable_temp_is_copied),
     TU_TEST(group_kept_in_set_group_id_directory),
+    TU_TEST(default_acl_decides_a_new_files_mode),
 };
 TU_SUITE("replace_posix", tests, run_helper);

@@ -4,9 +4,11 @@
  *   create   resolve symlinks; open the target's directory; on Linux open a
  *            nameless temp there (O_TMPFILE), elsewhere or where it is
  *            refused create .<name>.safefs-<random>.tmp with
- *            O_EXCL|O_NOFOLLOW; mode 0600 (or stricter, as the target's)
+ *            O_EXCL|O_NOFOLLOW; a new file's mode from the start, an
+ *            existing target's (a named temp: no more than 0600 of it)
  *   write    the content, EINTR and short writes handled
- *   commit   chown/chmod to the target's owner and mode, fsync the temp;
+ *   commit   chown/chmod to the target's owner and mode where the temp
+ *            differs (an fstat tells), fsync the temp;
  *            open the old target read-only; give a nameless temp its name
  *            (linkat; NOREPLACE: the target's name itself; where that is
  *            refused, a named copy instead); rename the temp
@@ -161,31 +163,12 @@ static int resolve_target(const char *path, char **out, struct stat *st, int *ex
   }
 }
 
-/* The mode a new file gets: 0666 & ~umask. POSIX can read the mask only
- * by setting it (umask()), which is not thread-safe, so on Linux (4.7 and
- * later) the mask is read from /proc/self/status, which is exact and
- * current. Elsewhere (macOS, the BSDs, Linux without /proc) there is no
- * safe way, and this is a known limitation, not a fix: the mask is read
- * once per process, at the first new file, with umask(022) then umask(m).
- *   - Racy: a file another thread of the application creates between those
- *     two calls gets 022 applied instead of the real mask.
- *   - Stale: if the application changes its umask afterwards, new files
- *     keep getting the first mask.
- * An application that changes its umask while running, on those systems,
- * should set the mode of new files itself (README, "Atomic replace"). */
-static mode_t read_umask_once(void) {
-  static int done;
-  static mode_t cached;
-  if (!done) {
-    mode_t m = umask(022);
-    umask(m);
-    cached = m;
-    done = 1;
-  }
-  return cached;
-}
-
-static mode_t current_umask(void) {
+/* The process's umask, where it can be read without being set: Linux's
+ * /proc/self/status (4.7 and later), exact and current. 0, or -1 where it
+ * cannot be read (no /proc, other systems). umask() itself cannot be
+ * used: reading the mask with it means setting it, which races with any
+ * other thread creating a file. */
+static int read_umask(mode_t *mask) {
 #if defined(__linux__)
   FILE *f = fopen("/proc/self/status", "re");
   if (f != NULL) {
@@ -194,13 +177,16 @@ static mode_t current_umask(void) {
     while (fgets(line, sizeof line, f) != NULL) {
       if (sscanf(line, "Umask: %o", &m) == 1) {
         fclose(f);
-        return (mode_t)(m & 0777);
+        *mask = (mode_t)(m & 0777);
+        return 0;
       }
     }
     fclose(f);
   }
+#else
+  (void)mask;
 #endif
-  return read_umask_once();
+  return -1;
 }
 
 static void free_temp(safefs__temp *t) {
@@ -233,24 +219,46 @@ static int open_parent(const char *target, safefs__temp *t) {
 /* The nameless temp, where the system has one: a writer killed before the
  * commit leaves nothing, because the file dies with its descriptor. 0 with
  * t->anon set, 0 with t->fd -1 when the caller must make a named temp
- * instead (refused by the kernel or the filesystem), or a status. */
+ * instead (refused by the kernel or the filesystem, or a new file's mode
+ * unknown), or a status.
+ * Its mode is the final one from the start, since nobody can open a file
+ * that has no name: an existing target's (set_final_mode then changes it
+ * only where the umask or a default ACL narrowed it, or a chown cleared
+ * set-ID bits), or for a new file 0666 (0600 with SAFEFS_PRIVATE) less the
+ * umask, which the kernel applies from Linux 6.0 on and safefs before it
+ * (older kernels ignored the umask for O_TMPFILE on filesystems without
+ * ACLs). Where the umask cannot be read, a new file gets a named temp, to
+ * which the kernel always applies it. */
 static int create_anon(safefs__temp *t) {
-  t->fd = safefs__sys_open_anon(t->dirfd, t->mode & 0600);
+  mode_t mode = t->mode, mask;
+  if (!t->target_exists && !safefs__sys_anon_takes_umask()) {
+    if (read_umask(&mask) != 0)
+      return 0;
+    mode &= ~mask;
+  }
+  t->fd = safefs__sys_open_anon(t->dirfd, mode);
   if (t->fd >= 0) {
     t->anon = 1;
     return 0;
   }
   if (errno == EOPNOTSUPP || errno == ENOTSUP || errno == EISDIR || errno == EINVAL)
     return 0;
-  return fail_in_dir(t, errno, NULL);
+  return fail_in_dir(t, errno, t->base);
 }
 
 /* O_EXCL|O_NOFOLLOW: a name planted by someone who can write the
- * directory (file or symlink) is never opened; another is drawn. */
+ * directory (file or symlink) is never opened; another is drawn.
+ * Others can open it by its name while it is written, so for an existing
+ * target it is created with no more than 0600 of the target's mode, and
+ * set_final_mode widens it just before the rename. A new file is created
+ * with its final mode, 0666 (0600 with SAFEFS_PRIVATE) less the umask or
+ * as the directory's default ACL says, which the kernel applies as for
+ * any new file: the temp is never more open than the file will be. */
 static int create_temp(void *ctx, const char *name) {
   safefs__temp *t = (safefs__temp *)ctx;
   t->fd = safefs__sys_openat(t->dirfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW,
-                             t->mode & 0600, SAFEFS__OP_CREATE_TEMP);
+                             t->target_exists ? t->mode & 0600 : t->mode,
+                             SAFEFS__OP_CREATE_TEMP);
   if (t->fd >= 0)
     return 0;
   if (errno == EEXIST || errno == ELOOP)
@@ -306,7 +314,7 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
     t->uid = st.st_uid;
     t->gid = st.st_gid;
   } else {
-    t->mode = ((flags & SAFEFS_PRIVATE) ? 0600 : 0666) & ~current_umask();
+    t->mode = (flags & SAFEFS_PRIVATE) ? 0600 : 0666; /* less the umask: create_anon */
   }
 
   t->name[0] = '\0';
@@ -358,20 +366,28 @@ static int cannot_keep(int e) {
 /* Give the temp the target's owner (where we may: chown by a non-owner
  * fails with EPERM, and the file then stays ours, as with any editor) and
  * mode. chown first, because it may clear set-id bits that chmod sets.
- * Whether the owner differs is asked of the temp itself (one fstat), not
- * of the caller's IDs: the kernel gives a new file the directory's group
- * where the directory is set-group-ID, and the filesystem IDs, not the
- * effective ones. */
+ * Whether the owner or the mode differs is asked of the temp itself (one
+ * fstat), not of the caller's IDs and umask: the kernel gives a new file
+ * the directory's group where the directory is set-group-ID, and the
+ * filesystem IDs, not the effective ones; the umask or a default ACL may
+ * have narrowed the mode. Most replaces need neither call after the
+ * fstat. A new file was created with its final mode (create_anon,
+ * create_temp): nothing to do. */
 static int set_final_mode(safefs__temp *t) {
   struct stat st;
-  if (t->target_exists) {
-    if (safefs__sys_fstat(t->fd, &st) != 0)
-      return fail_in_dir(t, errno, temp_label(t));
-    if ((st.st_uid != t->uid || st.st_gid != t->gid) &&
-        safefs__sys_fchown(t->fd, t->uid, t->gid) != 0 && errno != EPERM && !cannot_keep(errno))
+  int chowned = 0;
+  if (!t->target_exists)
+    return 0;
+  if (safefs__sys_fstat(t->fd, &st) != 0)
+    return fail_in_dir(t, errno, temp_label(t));
+  if (st.st_uid != t->uid || st.st_gid != t->gid) {
+    if (safefs__sys_fchown(t->fd, t->uid, t->gid) == 0)
+      chowned = 1;
+    else if (errno != EPERM && !cannot_keep(errno))
       return fail_in_dir(t, errno, temp_label(t));
   }
-  if (safefs__sys_fchmod(t->fd, t->mode) != 0 && !cannot_keep(errno))
+  if ((chowned || (st.st_mode & 07777) != t->mode) && safefs__sys_fchmod(t->fd, t->mode) != 0 &&
+      !cannot_keep(errno))
     return fail_in_dir(t, errno, temp_label(t));
   return 0;
 }

@@ -148,23 +148,36 @@ int safefs__sys_syncfs(int fd) {
   return seam_sync(SAFEFS__OP_SYNC_FS, fd, syncfs);
 }
 
-/* syncfs reports writeback errors since Linux 5.8 (the per-superblock
- * error sequence). The answer is kept after the first look (relaxed
- * atomics, as for the nameless files below): 1 yes, 2 no. */
-static int syncfs_errors;
+/* The running kernel's version, major * 1000 + minor, read once with
+ * uname (relaxed atomics, as for the nameless files below): 0 until then,
+ * -1 if it cannot be told. */
+static int kernel_version;
 
-int safefs__sys_syncfs_reports_errors(void) {
-  int known = __atomic_load_n(&syncfs_errors, __ATOMIC_RELAXED);
-  if (known == 0) {
+static int linux_at_least(int major, int minor) {
+  int v = __atomic_load_n(&kernel_version, __ATOMIC_RELAXED);
+  if (v == 0) {
     struct utsname u;
-    unsigned major = 0, minor = 0;
-    known = uname(&u) == 0 && sscanf(u.release, "%u.%u", &major, &minor) == 2 &&
-                    (major > 5 || (major == 5 && minor >= 8))
-                ? 1
-                : 2;
-    __atomic_store_n(&syncfs_errors, known, __ATOMIC_RELAXED);
+    unsigned a = 0, b = 0;
+    v = uname(&u) == 0 && sscanf(u.release, "%u.%u", &a, &b) == 2 && a < 1000 && b < 1000
+            ? (int)(a * 1000 + b)
+            : -1;
+    __atomic_store_n(&kernel_version, v, __ATOMIC_RELAXED);
   }
-  return known == 1;
+  return v >= major * 1000 + minor;
+}
+
+/* syncfs reports writeback errors since Linux 5.8 (the per-superblock
+ * error sequence). */
+int safefs__sys_syncfs_reports_errors(void) {
+  return linux_at_least(5, 8);
+}
+
+/* Linux 6.0 applies the umask to an O_TMPFILE file on every filesystem
+ * (commit ac6800e279a2, "fs: Add missing umask strip in vfs_tmpfile");
+ * before it, filesystems without POSIX ACLs (or mounted noacl) ignored
+ * it. */
+int safefs__sys_anon_takes_umask(void) {
+  return linux_at_least(6, 0);
 }
 
 /* The value in kB of the /proc/meminfo line `key` ("Dirty:") in text, in
@@ -214,6 +227,10 @@ int safefs__sys_syncfs(int fd) {
 }
 
 int safefs__sys_syncfs_reports_errors(void) {
+  return 0;
+}
+
+int safefs__sys_anon_takes_umask(void) {
   return 0;
 }
 

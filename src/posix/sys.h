@@ -108,6 +108,11 @@ int safefs__sys_linkat(int fromfd, const char *from, int tofd, const char *to);
  * named temp. */
 int safefs__sys_open_anon(int dirfd, mode_t mode);
 
+/* 1 where the kernel applies the umask (or a default ACL) to the mode of
+ * a nameless file as to any new file (Linux 6.0 and later), 0 where the
+ * caller must apply it itself. */
+int safefs__sys_anon_takes_umask(void);
+
 /* From now on safefs__sys_open_anon fails with EOPNOTSUPP (no call made):
  * a nameless file could not be named in this process, so the next temps
  * are named from the start. */
