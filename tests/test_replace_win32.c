@@ -826,6 +826,68 @@ static void target_removed_before_commit(void **state) {
   free(w);
 }
 
+/* What follows the end of the temp's delete-on-close mark (KEEP_TEMP),
+ * the window in which a kill leaves the temp: for a new file and for
+ * NOREPLACE the rename through the temp's handle, at once, and the close
+ * after it; for an existing target (the control) the close, then
+ * ReplaceFileW, which must open the temp itself. Returns the ops after
+ * KEEP_TEMP up to the first RENAME, as "close,rename" or "rename". */
+static const char *after_mark(const char *p, unsigned flags, char *out, size_t size) {
+  static struct tu_call_log log;
+  int i, seen = 0;
+  out[0] = '\0';
+  tu_log_start(&log);
+  assert_int_equal(safefs_write_file(p, "new", 3, flags), 0);
+  tu_log_stop();
+  for (i = 0; i < log.n; i++) {
+    if (log.op[i] == SAFEFS__OP_KEEP_TEMP) {
+      seen = 1;
+    } else if (seen) {
+      if (out[0] != '\0')
+        strncat(out, ",", size - strlen(out) - 1);
+      strncat(out, safefs__op_name(log.op[i]), size - strlen(out) - 1);
+      if (log.op[i] == SAFEFS__OP_RENAME)
+        break;
+    }
+  }
+  assert_true(tu_file_is(p, "new"));
+  return out;
+}
+
+static void new_file_renamed_through_its_handle(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "f"), *q = tu_path(dir, "g");
+  char got[200];
+  assert_string_equal(after_mark(p, 0, got, sizeof got), "rename");
+  assert_string_equal(after_mark(q, SAFEFS_NOREPLACE, got, sizeof got), "rename");
+  assert_string_equal(after_mark(p, 0, got, sizeof got), "close,rename"); /* control */
+  assert_int_equal(tu_count_own_names(dir), 0);
+  /* refused (a filesystem without it): the path-based way, as before */
+  assert_int_equal(tu_remove(p), 0);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_INVALID_PARAMETER, 1);
+  assert_int_equal(safefs_write_file(p, "again", 5, 0), 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 2);
+  tu_faults_off();
+  assert_true(tu_file_is(p, "again"));
+  /* a NOREPLACE target that appeared while the temp was written: the
+     handle's rename refuses it (ERROR_ALREADY_EXISTS), and so does the
+     path-based one: EEXIST, the other file kept, nothing left */
+  {
+    const char *r = tu_path(dir, "h");
+    safefs_writer *w;
+    assert_int_equal(safefs_writer_open(&w, r, SAFEFS_NOREPLACE), 0);
+    assert_int_equal(safefs_writer_write(w, "mine", 4), 0);
+    tu_write_raw(r, "theirs", 6);
+    tu_faults_reset();
+    assert_int_equal(safefs_writer_commit(w), SAFEFS_EEXIST);
+    assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 2);
+    tu_faults_off();
+    assert_true(tu_file_is(r, "theirs"));
+  }
+  assert_int_equal(tu_count_own_names(dir), 0);
+}
+
 static void faults_in_read(void **state) {
   const char *p = tu_path((char *)*state, "r.txt");
   void *data = NULL;
@@ -1147,6 +1209,7 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(faults_at_the_rename),
     TU_TEST(replace_partial_failures),
     TU_TEST(target_removed_before_commit),
+    TU_TEST(new_file_renamed_through_its_handle),
     TU_TEST(faults_in_read),
     TU_TEST(allocation_failures),
 };

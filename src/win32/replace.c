@@ -9,11 +9,14 @@
  *            (durable writes)
  *   write    the content, in DWORD-sized pieces
  *   commit   give the temp the target's attributes, FlushFileBuffers,
- *            clear the delete-on-close mark, CloseHandle; then put it in
+ *            clear the delete-on-close mark; a new file (or NOREPLACE):
+ *            rename the temp through its handle (FileRenameInfo), then
+ *            CloseHandle; otherwise CloseHandle, then put it in
  *            place: ReplaceFileW over an
  *            existing target (the old file going to a backup name, dropped
- *            after success), MoveFileExW(MOVEFILE_WRITE_THROUGH) otherwise,
- *            retried through safefs__retry while another process holds the
+ *            after success), MoveFileExW(MOVEFILE_WRITE_THROUGH) where the
+ *            handle's rename was refused, retried through safefs__retry
+ *            while another process holds the
  *            target; then flush the directory (not with SAFEFS_NOSYNC),
  *            the backup held open and marked delete-on-close meanwhile,
  *            and drop it
@@ -50,9 +53,12 @@
  *   - FlushFileBuffers comes before the rename: otherwise a crash after the
  *     rename could leave the target name on a file whose data never reached
  *     the disk.
- *   - The handle is closed before the rename: ReplaceFileW and MoveFileExW
- *     open the replacement themselves and a writer's handle conflicts with
- *     their share modes.
+ *   - The handle is closed before a rename by path: ReplaceFileW and
+ *     MoveFileExW open the replacement themselves and a writer's handle
+ *     conflicts with their share modes. A new file is renamed through the
+ *     handle instead, right after the mark's end, so that one call, not a
+ *     close, an open, a rename and a close, is the window in which a kill
+ *     leaves the temp (rename_open_temp).
  *
  * Why ReplaceFileW for an existing target, and not MoveFileExW or a
  * POSIX-semantics rename:
@@ -566,6 +572,37 @@ int safefs__temp_sync(safefs__temp *t) {
   return 0;
 }
 
+/* Where no existing target is replaced (a new file, NOREPLACE), the temp
+ * is renamed through its own handle right after its mark came off
+ * (FileRenameInfo; NOREPLACE: without ReplaceIfExists, so an existing
+ * target gives ERROR_ALREADY_EXISTS), and closed after: nothing but that
+ * one call follows the mark's end, where MoveFileExW by path, after the
+ * close, is an open, a rename and a close more in which a kill leaves the
+ * temp. A new file keeps what it has either way (the rename keeps its
+ * security descriptor, as MoveFileExW on one volume does).
+ * 0 where the rename was refused, nothing changed: a target that
+ * appeared meanwhile, perhaps held open, a filesystem or a Windows without
+ * it; put_in_place then goes the path-based way, which tells those apart.
+ * 1 with *rc the outcome otherwise: 0, the temp in place; SAFEFS_ENOMEM,
+ * nothing changed (its buffer could not be allocated); or the status of a
+ * failed close after the rename (reported, as the close before a
+ * path-based rename is, and the new file is removed again, so the failure
+ * leaves the disk as it was). Checked under Wine 8 only, which converts
+ * the full path as Windows documents for FILE_RENAME_INFO. */
+static int rename_open_temp(safefs__temp *t, int replace, int *rc) {
+  if (!safefs__sys_rename_handle(t->h, t->name, &t->target, replace)) {
+    if (GetLastError() != ERROR_NOT_ENOUGH_MEMORY)
+      return 0; /* (the path-based way's own calls make the error state) */
+    *rc = safefs__fail(SAFEFS_ENOMEM, 0); /* as everywhere: no memory, no write */
+    return 1;
+  }
+  *rc = safefs__sys_close(t->h) ? 0 : fail_in_dir(t, GetLastError(), t->name);
+  t->h = INVALID_HANDLE_VALUE;
+  if (*rc != 0)
+    delete_name(&t->target);
+  return 1;
+}
+
 /* The commit after safefs__temp_sync and before the directory flush: the
  * mark off, the close, and the replace, retried while others hold the
  * target. On failure the target is as it was (a backup that holds the old
@@ -595,6 +632,11 @@ static int put_in_place(safefs__temp *t, struct put *p) {
      a kill between the two is the one that leaves a temp */
   if (t->doomed && !set_doomed(t, FALSE)) {
     rc = fail_in_dir(t, GetLastError(), t->name);
+    goto fail;
+  }
+  if (p->mode != PUT_REPLACE && rename_open_temp(t, p->mode == PUT_MOVE, &rc)) {
+    if (rc == 0)
+      return 0;
     goto fail;
   }
   rc = safefs__sys_close(t->h) ? 0 : fail_in_dir(t, GetLastError(), t->name);

@@ -1,6 +1,7 @@
 /* The Win32 backend's system calls; see sys.h. */
 #include "sys.h"
 
+#include <stddef.h>
 #include <string.h>
 #include <winternl.h>
 
@@ -337,6 +338,39 @@ BOOL safefs__sys_move_file(const struct safefs__wpath *from, const struct safefs
     return done_ok(FALSE);
   }
   return done_ok(MoveFileExW(from->wide, to->wide, flags));
+}
+
+/* The seam sees no handle, as for MoveFileExW: the names say which
+ * files. */
+BOOL safefs__sys_rename_handle(HANDLE h, const char *from, const struct safefs__wpath *to,
+                               int replace) {
+  size_t n = wcslen(to->wide);
+  DWORD size = (DWORD)(offsetof(FILE_RENAME_INFO, FileName) + (n + 1) * sizeof(wchar_t));
+  FILE_RENAME_INFO *info = (FILE_RENAME_INFO *)safefs__malloc(size);
+  long r;
+  BOOL ok;
+  if (info == NULL) {
+    SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+    return FALSE;
+  }
+  memset(info, 0, size);
+  info->ReplaceIfExists = replace ? TRUE : FALSE;
+  info->RootDirectory = NULL;
+  info->FileNameLength = (DWORD)(n * sizeof(wchar_t));
+  memcpy(info->FileName, to->wide, (n + 1) * sizeof(wchar_t));
+  r = safefs__seam_rename(from, to->name, NULL, replace ? 0u : SAFEFS__RENAME_NOREPLACE, -1);
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    ok = done_ok(FALSE);
+  } else {
+    ok = done_ok(SetFileInformationByHandle(h, FileRenameInfo, info, size));
+  }
+  {
+    DWORD e = GetLastError(); /* the caller's to read, past the free */
+    safefs__free(info);
+    SetLastError(e);
+  }
+  return ok;
 }
 
 BOOL safefs__sys_create_directory(const struct safefs__wpath *p) {

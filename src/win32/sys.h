@@ -109,6 +109,15 @@ BOOL safefs__sys_replace_file(const struct safefs__wpath *target,
                               const struct safefs__wpath *replacement,
                               const struct safefs__wpath *backup);
 
+/* Rename the file open as h, whose name is `from` (for the seam and
+ * messages), to `to`: SetFileInformationByHandle(FileRenameInfo) with the
+ * full path, replacing an existing `to` only with `replace` (else
+ * ERROR_ALREADY_EXISTS). h needs DELETE access. RENAME for the seam, as a
+ * MoveFileExW of the same names without write-through; its buffer is
+ * allocated first (ALLOC: ERROR_NOT_ENOUGH_MEMORY, no call made). */
+BOOL safefs__sys_rename_handle(HANDLE h, const char *from, const struct safefs__wpath *to,
+                               int replace);
+
 /* MoveFileExW(from, to, flags). RENAME for the seam. */
 BOOL safefs__sys_move_file(const struct safefs__wpath *from, const struct safefs__wpath *to,
                            DWORD flags);
