@@ -33,6 +33,7 @@
 #include "testutil.h"
 #include "testutil_proc.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -155,7 +156,9 @@ static unsigned rnd_next(unsigned *s) {
 /* Helper "leaver HOW DIR SIGNAL": replace DIR/data durably, forever, with
  * the same content: HOW "file", 64 KiB with safefs_write_file; "stream",
  * 1 MiB fed to a writer in 4 KiB pieces (a download, an export: the temp is
- * open for most of the time). SIGNAL is created once the writing begins. */
+ * open for most of the time); "create", the same 1 MiB as a new file
+ * (SAFEFS_NOREPLACE, as a content-addressed store writes), the last
+ * round's removed first. SIGNAL is created once the writing begins. */
 #define FILE_SIZE (64 * 1024)
 #define STREAM_SIZE (1024 * 1024)
 static int leaver_helper(const char *how, const char *dir, const char *sig) {
@@ -170,6 +173,18 @@ static int leaver_helper(const char *how, const char *dir, const char *sig) {
     int rc;
     if (strcmp(how, "file") == 0) {
       rc = safefs_write_file(target, buf, FILE_SIZE, 0);
+    } else if (strncmp(how, "create", 6) == 0) {
+      safefs_writer *w;
+      if (round == 0 && strcmp(how, "create-named") == 0) {
+        tu_faults_reset(); /* the control: no nameless temps (as on macOS) */
+        tu_fault_add(SAFEFS__OP_CREATE_ANON, 1, EOPNOTSUPP, 1 << 30);
+      }
+      if (tu_exists(target) && tu_remove(target) != 0) /* the last round's */
+        return 5;
+      rc = safefs_writer_open(&w, target, SAFEFS_NOREPLACE);
+      for (i = 0; rc == 0 && i < sizeof buf; i += 4096)
+        rc = safefs_writer_write(w, buf + i, 4096);
+      rc = rc == 0 ? safefs_writer_commit(w) : rc;
     } else {
       safefs_writer *w;
       rc = safefs_writer_open(&w, target, 0);
@@ -302,6 +317,60 @@ static void killed_writers_leave_nothing(void **state) {
   free(dir);
 }
 
+static void print_name(const char *name, void *ctx) {
+  char *p = tu_join((const char *)ctx, name);
+  size_t n = 0;
+  char *data = tu_read_raw(p, &n);
+  print_message("    %s (%lu bytes)\n", name, (unsigned long)n);
+  free(data);
+  free(p);
+}
+
+/* Killed creators of new files (SAFEFS_NOREPLACE) leave nothing either:
+ * on Linux no temp name ever exists (the nameless temp is linked straight
+ * to the target's name), so the bound is none. On Windows a kill between
+ * the temp's creation and its delete-on-close mark leaves it empty, and
+ * one between the mark's end and its rename through its own handle
+ * (test_replace_win32, new_file_renamed_through_its_handle, checks that
+ * nothing else is in between) leaves it whole. Under Wine 8 a kill seems
+ * to take effect when a wineserver call returns, so each window weighs
+ * as one of the commit's dozen or so calls, not by its time: four runs
+ * here left 1, 0, 1, 0 temps, each empty (the creation's window); the
+ * bound has room for chance and still fails a design that leaves a temp
+ * per kill. Elsewhere the count is printed. */
+static void killed_creators_leave_nothing(void **state) {
+  const char *base = (const char *)*state;
+  char *dir = tu_join(base, "c");
+  char *sig = tu_join(base, "started");
+  unsigned seed = (unsigned)tu_now_ms();
+  int wine = tu_running_on_wine(), kills = wine ? 10 : 100, left;
+
+  tu_mkdir(dir);
+  print_message("  seed %u\n", seed);
+  kill_leavers("create", dir, sig, kills, &seed);
+  left = tu_count_own_names(dir);
+  print_message("  %d kills of a writer of new files: %d temps left\n", kills, left);
+  tu_for_each_entry(dir, print_name, dir);
+#if defined(__linux__)
+  assert_int_equal(left, 0);
+  /* the control: with named temps from the start the same kills leave
+     one nearly every time (the temp is written for most of the loop) */
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  kill_leavers("create-named", dir, sig, 20, &seed);
+  left = tu_count_own_names(dir);
+  print_message("  20 kills of it with named temps: %d left\n", left);
+  assert_true(left >= 10);
+#elif defined(_WIN32)
+  assert_true(left <= 5);
+#endif
+  /* nothing but ours and the file itself (the last kill may come after a
+     commit and before its removal) */
+  assert_int_equal(tu_count_entries(dir), left + tu_exists(tu_path(dir, "data")));
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+  free(sig);
+  free(dir);
+}
+
 static void writers_killed_at_random(void **state) {
   const char *dir = (const char *)*state;
   char *target = tu_join(dir, "data");
@@ -410,5 +479,6 @@ static const struct CMUnitTest tests[] = {
     cmocka_unit_test(torn_version_is_caught),
     TU_TEST(writers_killed_at_random),
     TU_TEST(killed_writers_leave_nothing),
+    TU_TEST(killed_creators_leave_nothing),
 };
 TU_SUITE("killloop", tests, run_helper);
