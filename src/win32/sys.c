@@ -340,7 +340,10 @@ BOOL safefs__sys_move_file(const struct safefs__wpath *from, const struct safefs
   return done_ok(MoveFileExW(from->wide, to->wide, flags));
 }
 
-/* The seam sees no handle, as for MoveFileExW: the names say which
+/* FILE_RENAME_INFO's FileName may be "an absolute path (drive, directory,
+ * and filename)" with RootDirectory NULL (Microsoft's page for the
+ * structure, winbase.h); safefs gives the \\?\ form it uses everywhere.
+ * The seam sees no handle, as for MoveFileExW: the names say which
  * files. */
 BOOL safefs__sys_rename_handle(HANDLE h, const char *from, const struct safefs__wpath *to,
                                int replace) {
