@@ -354,12 +354,13 @@ static void killed_creators_leave_nothing(void **state) {
 #if defined(__linux__)
   assert_int_equal(left, 0);
   /* the control: with named temps from the start the same kills leave
-     one nearly every time (the temp is written for most of the loop) */
+     one most times (the temp is written for most of the loop: 15 and 16
+     of 20 measured; the bound leaves room for chance, P(< 5) ~ 1e-6) */
   assert_int_equal(safefs_sweep(dir, 0), 0);
   kill_leavers("create-named", dir, sig, 20, &seed);
   left = tu_count_own_names(dir);
   print_message("  20 kills of it with named temps: %d left\n", left);
-  assert_true(left >= 10);
+  assert_true(left >= 5);
 #elif defined(_WIN32)
   assert_true(left <= 5);
 #endif
