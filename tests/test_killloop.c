@@ -354,13 +354,14 @@ static void killed_creators_leave_nothing(void **state) {
 #if defined(__linux__)
   assert_int_equal(left, 0);
   /* the control: with named temps from the start the same kills leave
-     one most times (the temp is written for most of the loop: 15 and 16
-     of 20 measured; the bound leaves room for chance, P(< 5) ~ 1e-6) */
+     one about every other time or more (the temp exists from its
+     creation to its rename: 15, 16 and 11 of 20 measured); the bound
+     leaves room for chance (P(< 3 of 30) ~ 2e-5 even at 0.4 a kill) */
   assert_int_equal(safefs_sweep(dir, 0), 0);
-  kill_leavers("create-named", dir, sig, 20, &seed);
+  kill_leavers("create-named", dir, sig, 30, &seed);
   left = tu_count_own_names(dir);
-  print_message("  20 kills of it with named temps: %d left\n", left);
-  assert_true(left >= 5);
+  print_message("  30 kills of it with named temps: %d left\n", left);
+  assert_true(left >= 3);
 #elif defined(_WIN32)
   assert_true(left <= 5);
 #endif
