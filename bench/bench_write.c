@@ -17,8 +17,8 @@
  *   full-protocol     temp + fsync + rename + directory fsync, hand-written:
  *                     the floor of a durable atomic replace
  *   safefs            safefs_write_file(0): the full protocol plus the
- *                     backup link that makes a failed directory fsync
- *                     recoverable
+ *                     old file held open across the rename, which makes a
+ *                     failed directory fsync recoverable
  *   glib-durable      g_file_set_contents_full(CONSISTENT | DURABLE, 0666)
  * The GLib variants are left out (with a message) when the build found no
  * glib-2.0 (SAFEFS_BENCH_HAVE_GLIB).
