@@ -122,7 +122,7 @@ void safefs__record_failed_call(const struct safefs__call *call, long oserr) {
     /* a rename "over" what it replaces, "to" a name that must be free; a
        link "as" its new name */
     const char *how = call->op == SAFEFS__OP_LINK ? " as "
-                      : (call->op == SAFEFS__OP_RENAME && (call->rename_flags & SAFEFS__RENAME_NOREPLACE))
+                      : (call->op == SAFEFS__OP_RENAME && (call->flags & SAFEFS__RENAME_NOREPLACE))
                           ? " to "
                           : " over ";
     put(&t, how);

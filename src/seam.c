@@ -58,20 +58,31 @@ long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, 
                        size_t size, long long handle) {
   describe(op, path, path2, handle);
   last_call.backup = 0;
-  last_call.rename_flags = 0;
+  last_call.flags = 0;
   last_call.data = data;
   last_call.size = size;
   return ask_hook();
 }
 
-long safefs__seam_rename(const char *from, const char *to, const char *backup, unsigned flags,
-                         long long handle) {
-  describe(SAFEFS__OP_RENAME, from, to, handle);
+/* A call with names and flags and no data: a rename, a link, a create. */
+static long ask_named(enum safefs__op op, const char *path, const char *path2, const char *backup,
+                      unsigned flags, long long handle) {
+  describe(op, path, path2, handle);
   last_call.backup = backup;
-  last_call.rename_flags = flags;
+  last_call.flags = flags;
   last_call.data = 0;
   last_call.size = 0;
   return ask_hook();
+}
+
+long safefs__seam_flagged(enum safefs__op op, const char *path, const char *path2, unsigned flags,
+                          long long handle) {
+  return ask_named(op, path, path2, NULL, flags, handle);
+}
+
+long safefs__seam_rename(const char *from, const char *to, const char *backup, unsigned flags,
+                         long long handle) {
+  return ask_named(SAFEFS__OP_RENAME, from, to, backup, flags, handle);
 }
 
 /* The one place every failed OS call passes: its op and paths are copied

@@ -62,7 +62,9 @@ struct safefs__call {
   const char *path2;     /* second path (rename/link target) or NULL        */
   const char *backup;    /* RENAME by ReplaceFileW: the backup's UTF-8 name,
                             or NULL                                         */
-  unsigned rename_flags; /* RENAME: SAFEFS__RENAME_* flags                  */
+  unsigned flags;        /* RENAME, and a LINK_TEMP that names a named temp
+                            anew (Win32): SAFEFS__RENAME_* flags;
+                            CREATE_TEMP: SAFEFS__CREATE_DOOMED            */
   const void *data;      /* WRITE: the bytes about to be written; ALLOC: the
                             block being grown (NULL for a new one); FREE:
                             the block                                       */
@@ -70,14 +72,20 @@ struct safefs__call {
   long long handle;      /* the descriptor or handle involved, or -1        */
 };
 
-/* RENAME flags, in `rename_flags`, so a test can see what kind of rename
- * it is:
- *   NOREPLACE  fails if the destination exists (renameat2 RENAME_NOREPLACE,
- *              MoveFileExW without MOVEFILE_REPLACE_EXISTING);
- *   DURABLE    durable when it returns (MOVEFILE_WRITE_THROUGH); on POSIX
- *              a rename is durable only after its directory's fsync. */
+/* Flags, in `flags`, so a test can see what kind of call it is:
+ *   RENAME_NOREPLACE  (RENAME, LINK_TEMP) fails if the destination exists
+ *              (renameat2 RENAME_NOREPLACE, MoveFileExW without
+ *              MOVEFILE_REPLACE_EXISTING, a link without ReplaceIfExists);
+ *   RENAME_DURABLE  (RENAME) durable when it returns
+ *              (MOVEFILE_WRITE_THROUGH); on POSIX a rename is durable only
+ *              after its directory's fsync;
+ *   CREATE_DOOMED  (CREATE_TEMP) the file is created delete-on-close for
+ *              good (Win32 FILE_FLAG_DELETE_ON_CLOSE): the name it was
+ *              created with goes when its handle is closed, whatever
+ *              other names it gets meanwhile. */
 #define SAFEFS__RENAME_NOREPLACE 1u
 #define SAFEFS__RENAME_DURABLE 2u
+#define SAFEFS__CREATE_DOOMED 4u
 
 /* What a hook returns:
  *   0                  go ahead with the real call;
@@ -136,6 +144,10 @@ long safefs__seam_op(enum safefs__op op, const char *path);
  * safefs__seam_done. */
 long safefs__seam_call(enum safefs__op op, const char *path, const char *path2, const void *data,
                        size_t size, long long handle);
+
+/* The same for a call that takes flags (see above), and no data. */
+long safefs__seam_flagged(enum safefs__op op, const char *path, const char *path2, unsigned flags,
+                          long long handle);
 
 /* The same for a RENAME of `from` to `to` (over it unless flags has
  * SAFEFS__RENAME_NOREPLACE), keeping the old `to` at `backup` if not NULL. */

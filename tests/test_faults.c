@@ -57,11 +57,28 @@ static int do_write(enum api api, const char *path) {
   return -1000;
 }
 
+/* Failed calls after which the new content may be in place all the same
+ * (Windows, over an existing target: the close of the temp after the link
+ * that put it there, the directory flush after it; nothing can put the
+ * old content back then: safefs.h). The write still reports the failure. */
+static int may_finish(enum api api, enum safefs__op op) {
+#ifdef _WIN32
+  return api != API_NOREPLACE && (op == SAFEFS__OP_CLOSE || op == SAFEFS__OP_SYNC_DIR);
+#else
+  (void)api;
+  (void)op;
+  return 0;
+#endif
+}
+
 /* Calls whose failure the write survives (it goes on without them). */
 static int optional_call(enum safefs__op op, int nth, int close_calls, long err) {
 #ifdef _WIN32
   if (op == SAFEFS__OP_SYNC_DIR && err == tu_err_access())
     return 1; /* a directory the user may not flush: tolerated (sys.h) */
+  if (op == SAFEFS__OP_STAT && nth > 1)
+    return 1; /* the look at whether a link may replace the target: without
+                 it, the ReplaceFileW way */
 #else
   (void)err;
 #endif
@@ -153,7 +170,7 @@ static void run_one(struct tu_scratch *s, enum api api, enum safefs__op op, int 
     assert_false(tu_exists(s->file));
     assert_int_equal(tu_count_entries(s->dir), 0);
   } else {
-    if (!tu_file_is(s->file, OLD))
+    if (!tu_file_is(s->file, OLD) && !(may_finish(api, op) && tu_file_is(s->file, NEW)))
       fail_msg("%s #%d err %ld: old target damaged", safefs__op_name(op), nth, err);
     assert_int_equal(tu_count_entries(s->dir), 1);
   }
@@ -187,9 +204,15 @@ static void fail_every_call(void **state, enum api api) {
      onto the target */
   assert_true(counts[SAFEFS__OP_CREATE_TEMP] + counts[SAFEFS__OP_CREATE_ANON] == 1);
   assert_true(counts[SAFEFS__OP_SYNC] >= 1);
+#ifdef _WIN32
+  /* Windows: the sealed temp linked onto the target, whatever the API */
+  assert_int_equal(counts[SAFEFS__OP_RENAME], 0);
+  assert_int_equal(counts[SAFEFS__OP_LINK_TEMP], 1);
+#else
   assert_true(counts[SAFEFS__OP_RENAME] +
                   (api == API_NOREPLACE ? counts[SAFEFS__OP_LINK_TEMP] : 0) ==
               1);
+#endif
 
   for (op = 0; op < SAFEFS__OP_COUNT; op++) {
     if (op == SAFEFS__OP_FREE)

@@ -10,6 +10,7 @@
  * map in test_status_win32.c.
  */
 #include "testutil.h"
+#include "testutil_proc.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -547,7 +548,7 @@ static void faults_before_the_rename(void **state) {
       {SAFEFS__OP_WRITE, ERROR_WRITE_FAULT, SAFEFS_EIO},
       {SAFEFS__OP_SET_MODE, ERROR_ACCESS_DENIED, SAFEFS_EACCES},
       {SAFEFS__OP_SYNC, ERROR_WRITE_FAULT, SAFEFS_EIO},
-      {SAFEFS__OP_CLOSE, ERROR_WRITE_FAULT, SAFEFS_EIO},
+      {SAFEFS__OP_LINK_TEMP, ERROR_WRITE_FAULT, SAFEFS_EIO},
   };
   size_t i;
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
@@ -597,7 +598,8 @@ static void faults_write_sync_and_names(void **state) {
   tu_faults_reset();
   assert_int_equal(safefs_write_file(p, "old", 3, 0), 0);
   assert_int_equal(tu_calls(SAFEFS__OP_SYNC), 1);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 1);
+  assert_int_equal(tu_calls(SAFEFS__OP_LINK_TEMP), 1); /* the sealed temp linked into place */
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 0);
   tu_faults_reset();
   assert_int_equal(safefs_write_file(p, "old", 3, SAFEFS_NOSYNC), 0);
   assert_int_equal(tu_calls(SAFEFS__OP_SYNC), 0);
@@ -611,20 +613,15 @@ static void faults_write_sync_and_names(void **state) {
   start_over(p);
   tu_fault_add(SAFEFS__OP_CREATE_TEMP, 1, ERROR_ALREADY_EXISTS, 1000);
   expect_write(dir, p, SAFEFS_EEXIST, 0);
+  /* (a temp that must be removed by name, retried while held: in
+     links_refused_copies, whose process makes such temps) */
+}
 
-  /* the temp cannot be removed at first: it still is, and the status and
-     OS error are the write's */
-  start_over(p);
-  tu_fault_add(SAFEFS__OP_DOOM_TEMP, 1, ERROR_INVALID_PARAMETER, 1); /* a temp with no
-                                                                          delete-on-close */
-  tu_fault_add(SAFEFS__OP_WRITE, 1, ERROR_DISK_FULL, 1);
-  tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 2);
-  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_ENOSPC);
-  assert_int_equal(safefs_last_os_error(), ERROR_DISK_FULL);
-  assert_int_equal(tu_calls(SAFEFS__OP_UNLINK), 3);
-  tu_faults_off();
-  assert_true(tu_file_is(p, "old"));
-  assert_int_equal(tu_count_own_names(dir), 0);
+/* The first link refused as over a target someone holds open
+ * (ERROR_ACCESS_DENIED), so that the write goes the ReplaceFileW way: the
+ * temp gets a second name, then the renames that the cases below act on. */
+static void as_if_held(void) {
+  tu_fault_add(SAFEFS__OP_LINK_TEMP, 1, ERROR_ACCESS_DENIED, 1);
 }
 
 static void faults_at_the_rename(void **state) {
@@ -661,6 +658,7 @@ static void faults_at_the_rename(void **state) {
 
   for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
     start_over(p);
+    as_if_held();
     for (r = 0; r < 3 && cases[i].rules[r].times > 0; r++)
       tu_fault_add(SAFEFS__OP_RENAME, cases[i].rules[r].nth, cases[i].rules[r].err,
                    cases[i].rules[r].times);
@@ -676,6 +674,7 @@ static void faults_at_the_rename(void **state) {
   tu_write_raw(p, "old", 3);
   safefs_set_retry_budget_ms(200);
   tu_faults_reset();
+  as_if_held();
   tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_ACCESS_DENIED, 1000000);
   t0 = tu_now_ms();
   assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_EBUSY);
@@ -698,6 +697,7 @@ static void faults_at_the_rename(void **state) {
   /* budget 0: a single attempt */
   tu_faults_reset();
   safefs_set_retry_budget_ms(0);
+  as_if_held();
   tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_SHARING_VIOLATION, 1);
   expect_write(dir, p, SAFEFS_EBUSY, 0);
   safefs_set_retry_budget_ms(-1);
@@ -706,6 +706,7 @@ static void faults_at_the_rename(void **state) {
   tu_faults_reset();
   {
     char *q = tu_join(dir, "g.txt");
+    as_if_held();
     tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_SHARING_VIOLATION, 2);
     assert_int_equal(safefs_write_file(q, "g", 1, SAFEFS_NOREPLACE), 0);
     assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 3);
@@ -721,9 +722,11 @@ static void faults_at_the_rename(void **state) {
 static char *act_dir;
 static const char *act_target;
 static long act_error, act_second;
-static int act_renames;
+static int act_renames, act_links;
 static long act_out(void *ctx, const struct safefs__call *call) {
   (void)ctx;
+  if (call->op == SAFEFS__OP_LINK_TEMP && ++act_links == 1)
+    return ERROR_ACCESS_DENIED; /* as over a held target: the ReplaceFileW way */
   if (call->op != SAFEFS__OP_RENAME)
     return 0;
   if (++act_renames == 2)
@@ -758,7 +761,7 @@ static int act_write(const char *content, long first, long second) {
   int rc;
   act_error = first;
   act_second = second;
-  act_renames = 0;
+  act_renames = act_links = 0;
   safefs__seam_set(act_out, NULL);
   rc = safefs_write_file(act_target, content, strlen(content), 0);
   safefs__seam_set(NULL, NULL);
@@ -826,13 +829,10 @@ static void target_removed_before_commit(void **state) {
   free(w);
 }
 
-/* What follows the end of the temp's delete-on-close mark (KEEP_TEMP),
- * the window in which a kill leaves the temp: for a new file and for
- * NOREPLACE the rename through the temp's handle, at once, and the close
- * after it; for an existing target (the control) the close, then
- * ReplaceFileW, which must open the temp itself. Returns the ops after
- * KEEP_TEMP up to the first RENAME, as "close,rename" or "rename". */
-static const char *after_mark(const char *p, unsigned flags, char *out, size_t size) {
+/* The ops of one write of "new" to p, as "create_temp,...,link_temp,close"
+ * from the temp's creation on, without the look at the target (STAT), the
+ * random draws and the allocations. */
+static const char *commit_ops(const char *p, unsigned flags, char *out, size_t size) {
   static struct tu_call_log log;
   int i, seen = 0;
   out[0] = '\0';
@@ -840,51 +840,166 @@ static const char *after_mark(const char *p, unsigned flags, char *out, size_t s
   assert_int_equal(safefs_write_file(p, "new", 3, flags), 0);
   tu_log_stop();
   for (i = 0; i < log.n; i++) {
-    if (log.op[i] == SAFEFS__OP_KEEP_TEMP) {
-      seen = 1;
-    } else if (seen) {
-      if (out[0] != '\0')
-        strncat(out, ",", size - strlen(out) - 1);
-      strncat(out, safefs__op_name(log.op[i]), size - strlen(out) - 1);
-      if (log.op[i] == SAFEFS__OP_RENAME)
-        break;
-    }
+    enum safefs__op op = log.op[i];
+    seen |= op == SAFEFS__OP_CREATE_TEMP;
+    if (!seen || op == SAFEFS__OP_STAT || op == SAFEFS__OP_RANDOM || op == SAFEFS__OP_ALLOC ||
+        op == SAFEFS__OP_FREE)
+      continue;
+    if (out[0] != '\0')
+      strncat(out, ",", size - strlen(out) - 1);
+    strncat(out, safefs__op_name(op), size - strlen(out) - 1);
   }
   assert_true(tu_file_is(p, "new"));
   return out;
 }
 
-static void new_file_renamed_through_its_handle(void **state) {
+/* A new file, NOREPLACE and a plain existing target: the temp is created
+ * delete-on-close for good (no mark set or cleared: no DOOM_TEMP, no
+ * KEEP_TEMP) and linked into place through its handle, then closed, which
+ * takes its own name: no rename, and no call in which a kill leaves a
+ * name. The controls go the path-based way: a reader holding the target
+ * (the link is refused, ERROR_ACCESS_DENIED, and a second link keeps the
+ * content for ReplaceFileW), and SAFEFS_PRIVATE over a target whose DACL
+ * is not the temp's (the target keeps its own through ReplaceFileW). */
+static void temp_linked_into_place(void **state) {
   const char *dir = (const char *)*state;
   const char *p = tu_path(dir, "f"), *q = tu_path(dir, "g");
-  char got[200];
-  assert_string_equal(after_mark(p, 0, got, sizeof got), "rename");
-  assert_string_equal(after_mark(q, SAFEFS_NOREPLACE, got, sizeof got), "rename");
-  assert_string_equal(after_mark(p, 0, got, sizeof got), "close,rename"); /* control */
+  const char *sealed = "create_temp,write,set_mode,sync,link_temp,close,sync_dir,close";
+  char got[300];
+  HANDLE reader;
+  wchar_t *w;
+  assert_string_equal(commit_ops(p, 0, got, sizeof got), sealed);
+  assert_string_equal(commit_ops(q, SAFEFS_NOREPLACE, got, sizeof got), sealed);
+  /* a plain existing target: the same, but for the close of the handle
+     the look at it opened (its STATs are left out) */
+  assert_string_equal(commit_ops(p, 0, got, sizeof got),
+                      "create_temp,write,close,set_mode,sync,link_temp,close,sync_dir,close");
   assert_int_equal(tu_count_own_names(dir), 0);
-  /* refused (a filesystem without it): the path-based way, as before */
-  assert_int_equal(tu_remove(p), 0);
+
+  /* control: a reader holds the target */
+  w = tu_wide(p);
+  reader = CreateFileW(w, GENERIC_READ, FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE,
+                       NULL, OPEN_EXISTING, 0, NULL);
+  free(w);
+  assert_true(reader != INVALID_HANDLE_VALUE);
   tu_faults_reset();
-  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_INVALID_PARAMETER, 1);
-  assert_int_equal(safefs_write_file(p, "again", 5, 0), 0);
-  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 2);
+  assert_int_equal(safefs_write_file(p, "held", 4, 0), 0);
+  print_message("a held target: %d links, %d renames\n", tu_calls(SAFEFS__OP_LINK_TEMP),
+                tu_calls(SAFEFS__OP_RENAME));
+  assert_int_equal(tu_calls(SAFEFS__OP_LINK_TEMP), 2);
+  assert_true(tu_calls(SAFEFS__OP_RENAME) >= 1);
   tu_faults_off();
-  assert_true(tu_file_is(p, "again"));
-  /* a NOREPLACE target that appeared while the temp was written: the
-     handle's rename refuses it (ERROR_ALREADY_EXISTS), and so does the
-     path-based one: EEXIST, the other file kept, nothing left */
+  CloseHandle(reader);
+  assert_true(tu_file_is(p, "held"));
+  assert_int_equal(tu_count_own_names(dir), 0);
+
+  /* control: SAFEFS_PRIVATE's owner-only temp over a target with the
+     directory's DACL is not plain */
+  tu_faults_reset();
+  assert_int_equal(safefs_write_file(q, "private", 7, SAFEFS_PRIVATE), 0);
+  assert_int_equal(tu_calls(SAFEFS__OP_LINK_TEMP), 1); /* the second name, kept */
+  assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 1);    /* ReplaceFileW */
+  tu_faults_off();
+  assert_true(tu_file_is(q, "private"));
+
+  /* a NOREPLACE target that appeared while the temp was written: the link
+     refuses it (ERROR_ALREADY_EXISTS): EEXIST, the other file kept,
+     nothing left, no rename tried */
   {
     const char *r = tu_path(dir, "h");
-    safefs_writer *w;
-    assert_int_equal(safefs_writer_open(&w, r, SAFEFS_NOREPLACE), 0);
-    assert_int_equal(safefs_writer_write(w, "mine", 4), 0);
+    safefs_writer *wr;
+    assert_int_equal(safefs_writer_open(&wr, r, SAFEFS_NOREPLACE), 0);
+    assert_int_equal(safefs_writer_write(wr, "mine", 4), 0);
     tu_write_raw(r, "theirs", 6);
     tu_faults_reset();
-    assert_int_equal(safefs_writer_commit(w), SAFEFS_EEXIST);
-    assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 2);
+    assert_int_equal(safefs_writer_commit(wr), SAFEFS_EEXIST);
+    assert_int_equal(tu_calls(SAFEFS__OP_LINK_TEMP), 1);
+    assert_int_equal(tu_calls(SAFEFS__OP_RENAME), 0);
     tu_faults_off();
     assert_true(tu_file_is(r, "theirs"));
   }
+  /* a new file whose name appeared meanwhile: replaced the path-based way */
+  {
+    const char *r = tu_path(dir, "i");
+    safefs_writer *wr;
+    assert_int_equal(safefs_writer_open(&wr, r, 0), 0);
+    assert_int_equal(safefs_writer_write(wr, "mine", 4), 0);
+    tu_write_raw(r, "theirs", 6);
+    assert_int_equal(safefs_writer_commit(wr), 0);
+    assert_true(tu_file_is(r, "mine"));
+  }
+  assert_int_equal(tu_count_own_names(dir), 0);
+}
+
+/* Child: the first link is refused as on a volume without hard links
+ * (ERROR_INVALID_FUNCTION): the write still succeeds, its content copied
+ * into a temp marked delete-on-close after its creation, which
+ * ReplaceFileW puts in place; the process makes such temps from then on,
+ * and the ways of those temps still work: the handle rename of a new file
+ * (refused: the path-based rename), and a temp that must be removed by
+ * name, retried while held. Returns 0 or the number of the failed check. */
+static int child_links_refused(const char *dir) {
+  char *p = tu_join(dir, "refused.txt"), *n = tu_join(dir, "new.txt");
+  int rc = 0;
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_LINK_TEMP, 1, ERROR_INVALID_FUNCTION, 1);
+  if (safefs_write_file(p, "new", 3, 0) != 0)
+    rc = 80;
+  else if (!tu_file_is(p, "new") || tu_count_own_names(dir) != 0)
+    rc = 81;
+  /* the copy's mark, and the backup's across the directory flush */
+  else if (tu_calls(SAFEFS__OP_CREATE_TEMP) != 2 || tu_calls(SAFEFS__OP_LINK_TEMP) != 1 ||
+           tu_calls(SAFEFS__OP_DOOM_TEMP) != 2 || tu_calls(SAFEFS__OP_KEEP_TEMP) != 1 ||
+           tu_calls(SAFEFS__OP_RENAME) != 1 || tu_calls(SAFEFS__OP_SYNC) != 2)
+    rc = 82; /* the copy synced before ReplaceFileW */
+  /* from now on: marked temps, no link tried */
+  tu_faults_reset();
+  if (rc == 0 && (safefs_write_file(p, "newer", 5, 0) != 0 || !tu_file_is(p, "newer")))
+    rc = 83;
+  else if (rc == 0 && (tu_calls(SAFEFS__OP_CREATE_TEMP) != 1 ||
+                       tu_calls(SAFEFS__OP_DOOM_TEMP) != 2 || tu_calls(SAFEFS__OP_LINK_TEMP) != 0))
+    rc = 84;
+  /* a new file: renamed through its handle; refused, by path */
+  tu_faults_reset();
+  if (rc == 0 && (safefs_write_file(n, "n", 1, 0) != 0 || tu_calls(SAFEFS__OP_RENAME) != 1))
+    rc = 85;
+  tu_remove(n);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_RENAME, 1, ERROR_INVALID_PARAMETER, 1);
+  if (rc == 0 && (safefs_write_file(n, "again", 5, 0) != 0 || tu_calls(SAFEFS__OP_RENAME) != 2 ||
+                  !tu_file_is(n, "again")))
+    rc = 86;
+  /* a temp without its mark cannot be removed at first: it still is, and
+     the status and OS error are the write's */
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_DOOM_TEMP, 1, ERROR_INVALID_PARAMETER, 1);
+  tu_fault_add(SAFEFS__OP_WRITE, 1, ERROR_DISK_FULL, 1);
+  tu_fault_add(SAFEFS__OP_UNLINK, 1, ERROR_SHARING_VIOLATION, 2);
+  if (rc == 0 && (safefs_write_file(p, "lost", 4, 0) != SAFEFS_ENOSPC ||
+                  safefs_last_os_error() != ERROR_DISK_FULL || tu_calls(SAFEFS__OP_UNLINK) != 3))
+    rc = 87;
+  tu_faults_off();
+  if (rc == 0 && (!tu_file_is(p, "newer") || tu_count_own_names(dir) != 0))
+    rc = 88;
+  free(p);
+  free(n);
+  return rc;
+}
+
+static void links_refused_copies(void **state) {
+  const char *dir = (const char *)*state;
+  const char *p = tu_path(dir, "control.txt");
+  assert_int_equal(tu_proc_wait(tu_proc_start("links-refused", dir, (char *)NULL), 60000), 0);
+  /* control: a disk error from the same link fails the write, with the
+     target old and nothing left, and no copy is tried */
+  tu_write_raw(p, "old", 3);
+  tu_faults_reset();
+  tu_fault_add(SAFEFS__OP_LINK_TEMP, 1, ERROR_DISK_FULL, 1);
+  assert_int_equal(safefs_write_file(p, "new", 3, 0), SAFEFS_ENOSPC);
+  assert_int_equal(tu_calls(SAFEFS__OP_CREATE_TEMP), 1);
+  tu_faults_off();
+  assert_true(tu_file_is(p, "old"));
   assert_int_equal(tu_count_own_names(dir), 0);
 }
 
@@ -1209,8 +1324,15 @@ static const struct CMUnitTest tests[] = {
     TU_TEST(faults_at_the_rename),
     TU_TEST(replace_partial_failures),
     TU_TEST(target_removed_before_commit),
-    TU_TEST(new_file_renamed_through_its_handle),
+    TU_TEST(temp_linked_into_place),
+    TU_TEST(links_refused_copies),
     TU_TEST(faults_in_read),
     TU_TEST(allocation_failures),
 };
-TU_SUITE("replace_win32", tests, NULL);
+static int run_helper(const char *mode, int argc, char **argv) {
+  if (argc == 1 && strcmp(mode, "links-refused") == 0)
+    return child_links_refused(argv[0]);
+  return 2;
+}
+
+TU_SUITE("replace_win32", tests, run_helper);

@@ -254,10 +254,9 @@ static long record_locked(struct cm_trace *t, const struct safefs__call *c) {
   e->path = xstrdup(c->path);
   e->path2 = xstrdup(c->path2);
   e->handle = c->handle;
-  if (c->op == SAFEFS__OP_RENAME) {
-    e->flags = c->rename_flags;
+  e->flags = c->flags;
+  if (c->op == SAFEFS__OP_RENAME)
     e->backup = xstrdup(c->backup);
-  }
   if (c->op == SAFEFS__OP_WRITE) {
     e->data = (unsigned char *)xmemdup(c->data, c->size);
     e->size = c->size;
@@ -348,6 +347,10 @@ struct fdent {
   int parent;     /* Win32 entry handles (opened to delete or rename the
                      entry): the directory it is in, else -1 */
   char name[256]; /* and its name there */
+  int link_dir;   /* a temp's handle: the directory of the name it was
+                     created with, the one a delete-on-close mark removes
+                     (per link, as NTFS keeps it), else -1 */
+  char link_name[256];
 };
 
 struct model {
@@ -501,10 +504,13 @@ static void fd_add(struct model *m, long long fd, int ino) {
   f->pos = 0;
   f->parent = -1;
   f->name[0] = '\0';
+  f->link_dir = -1;
+  f->link_name[0] = '\0';
 }
 
 static void pend_add(struct model *m, enum pkind kind, int dir, const char *name, const char *to,
                      int ino, unsigned flags);
+static int lookup(const struct model *m, int dir, const char *name);
 
 /* Closing a handle of a file marked delete-on-close removes its name
  * (where it is now, in the directory it was made in). */
@@ -524,17 +530,25 @@ static int entry_of(const struct model *m, int ino, size_t *at) {
 
 /* Closing the last handle of a file marked delete-on-close removes its
  * name (a pending removal): a temp, or a file that was there before (the
- * old target at a backup name, marked for the directory flush). */
+ * old target at a backup name, marked for the directory flush). The mark
+ * belongs to the name the handle was opened by, where the model knows it
+ * (a temp's handle) and it still names the file: other names the file
+ * got meanwhile (a link onto the target) stay. Otherwise the file's one
+ * name, wherever it is now (renamed through its handle). */
 static void fd_close(struct model *m, long long fd) {
   struct fdent *f = fd_find(m, fd);
   size_t at;
   int dir;
   if (f == NULL)
     return;
-  if (f->ino >= 0 && m->in[f->ino].doomed && (dir = entry_of(m, f->ino, &at)) >= 0) {
-    char *name = xstrdup(m->in[dir].live_ents.v[at].name);
-    pend_add(m, P_DEL, dir, name, NULL, f->ino, 0);
-    free(name);
+  if (f->ino >= 0 && m->in[f->ino].doomed) {
+    if (f->link_dir >= 0 && lookup(m, f->link_dir, f->link_name) == f->ino)
+      pend_add(m, P_DEL, f->link_dir, f->link_name, NULL, f->ino, 0);
+    else if ((dir = entry_of(m, f->ino, &at)) >= 0) {
+      char *name = xstrdup(m->in[dir].live_ents.v[at].name);
+      pend_add(m, P_DEL, dir, name, NULL, f->ino, 0);
+      free(name);
+    }
     m->in[f->ino].doomed = 0;
   }
   *f = m->fds[--m->n_fd];
@@ -1033,7 +1047,7 @@ static int fd_file(struct model *m, long long fd) {
 }
 
 /* A file about to be renamed onto the target: check how it was made. */
-static void check_commit(struct model *m, const struct cm_event *ev, int ino) {
+static void check_commit(struct model *m, const struct cm_event *ev, int ino, int by_link) {
   const struct inode *f = &m->in[ino];
   int durable = !(m->e->flags & SAFEFS_NOSYNC);
   if (f->created_ev < 0 || (!f->anon && !safefs__is_own_name(f->created_name)))
@@ -1043,7 +1057,7 @@ static void check_commit(struct model *m, const struct cm_event *ev, int ino) {
   if (durable && (f->last_sync_ev < 0 || f->last_sync_ev < f->last_write_ev))
     violate(m, CM_TEMP_NOT_SYNCED, "last write #%d, last sync #%d", f->last_write_ev,
             f->last_sync_ev);
-  if (f->doomed)
+  if (f->doomed && !by_link) /* (a mark takes only the temp's own name) */
     violate(m, CM_TEMP_DOOMED, "'%s' still marked", f->created_name);
   if (f->failed_sync_ev >= 0)
     violate(m, CM_RENAME_AFTER_FAILED_SYNC, "its sync #%d failed", f->failed_sync_ev);
@@ -1078,9 +1092,15 @@ static int replay_create(struct model *m, const struct cm_event *ev, int ok) {
     m->in[ino].created_ev = m->where;
     m->in[ino].created_dir = dir;
     m->in[ino].created_name = xstrdup(leaf);
+    m->in[ino].doomed = (ev->flags & SAFEFS__CREATE_DOOMED) != 0;
   }
   pend_add(m, P_ADD, dir, leaf, NULL, ino, 0);
   fd_add(m, ev->result, ino);
+  if (ev->op == SAFEFS__OP_CREATE_TEMP && strlen(leaf) < sizeof m->fds[0].link_name) {
+    struct fdent *f = fd_find(m, ev->result);
+    f->link_dir = dir;
+    strcpy(f->link_name, leaf);
+  }
   free(leaf);
   return 1;
 }
@@ -1104,27 +1124,36 @@ static int replay_create_anon(struct model *m, const struct cm_event *ev, int ok
   return 0; /* no name: nothing a crash could show */
 }
 
-/* LINK_TEMP: the nameless file of the handle gets the name `path` in the
- * directory it was made in; a link straight to the target is the commit
- * (and exclusive: a link never replaces). */
+/* LINK_TEMP: the file of the handle gets the name `path` in the
+ * directory it was made in: a nameless one (Linux O_TMPFILE) its first,
+ * which never replaces; a named one (Win32 FileLinkInformation) one more,
+ * replacing unless the call has SAFEFS__RENAME_NOREPLACE. A link straight
+ * to the target is the commit; on Win32 it is not write-through (a
+ * directory flush must follow), and the temp's delete-on-close mark may
+ * stay on it, as the mark takes only the temp's own name. */
 static int replay_link_temp(struct model *m, const struct cm_event *ev, int ok) {
-  int ino = fd_file(m, ev->handle), dir;
+  int ino = fd_file(m, ev->handle), dir, named;
   struct inode *f;
   if (ino < 0 || !ok || ev->path == NULL)
     return 0;
   f = &m->in[ino];
   dir = f->created_dir;
-  if (dir < 0 || f->created_name != NULL) {
-    violate(m, CM_MODEL_MISMATCH, "link_temp of a file that has a name");
+  named = f->created_name != NULL;
+  if (dir < 0 || (named && f->anon)) {
+    violate(m, CM_MODEL_MISMATCH, "link_temp of a file that has a name already");
     return 0;
   }
-  f->created_name = xstrdup(ev->path);
+  if (!named)
+    f->created_name = xstrdup(ev->path);
   if (is_target(m, dir, ev->path)) {
     struct cm_event commit = *ev;
-    commit.flags = SAFEFS__RENAME_NOREPLACE | (m->kind == CM_WIN32 ? SAFEFS__RENAME_DURABLE : 0u);
-    check_commit(m, &commit, ino);
+    commit.flags = named ? (ev->flags & SAFEFS__RENAME_NOREPLACE)
+                         : SAFEFS__RENAME_NOREPLACE |
+                               (m->kind == CM_WIN32 ? SAFEFS__RENAME_DURABLE : 0u);
+    check_commit(m, &commit, ino, named);
   }
-  pend_add(m, P_ADD, dir, ev->path, NULL, ino, 0);
+  pend_add(m, named && !(ev->flags & SAFEFS__RENAME_NOREPLACE) ? P_PUT : P_ADD, dir, ev->path,
+           NULL, ino, 0);
   return 1;
 }
 
@@ -1232,7 +1261,7 @@ static int replay_name_op(struct model *m, const struct cm_event *ev, int ok) {
     break;
   case SAFEFS__OP_RENAME:
     if (is_target(m, dir2, leaf2) && ino != m->old_ino)
-      check_commit(m, ev, ino);
+      check_commit(m, ev, ino, 0);
     if (dir2 == dir) {
       pend_add(m, P_RENAME, dir, leaf, leaf2, ino, ev->flags);
     } else {
@@ -1447,8 +1476,13 @@ static void check_live_end(struct model *m) {
     else
       as_was = ino >= 0 && !m->in[ino].is_dir &&
                same(m->in[ino].live, m->in[ino].live_size, e->old_data, e->old_size);
-    if (!as_was && !(e->failure_may_finish && e->new_absent && ino < 0))
-      violate(m, CM_WRONG_RESULT, "failed, but the target is not as it was");
+    if (!as_was && !(e->failure_may_finish &&
+                     (e->new_absent ? ino < 0
+                                    : ino >= 0 && !m->in[ino].is_dir &&
+                                          same(m->in[ino].live, m->in[ino].live_size,
+                                               e->new_data, e->new_size))))
+      violate(m, CM_WRONG_RESULT, "failed, but the target is neither as it was nor, where "
+              "the failure may come after the commit, in its new state");
   }
   if (e->allow_leftover)
     return;

@@ -245,7 +245,10 @@ struct cm_expect {
                                 after it may still show the old state, and
                                 no RENAME_NOT_DURABLE) */
   int failure_may_finish;    /* a failure may leave the new state too (a
-                                removal that failed after its rename) */
+                                removal that failed after its rename; a
+                                Win32 replace whose close or directory
+                                flush failed after the link that put the
+                                new content in place) */
   unsigned flags;            /* SAFEFS_NOREPLACE, SAFEFS_NOSYNC */
   int status;                /* what the call returned */
   int allow_leftover;        /* an own name may stay (a failed cleanup) */

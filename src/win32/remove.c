@@ -155,7 +155,7 @@ static long clear_readonly(void *ctx, long oserr) {
   struct classic_delete *c = (struct classic_delete *)ctx;
   if (oserr != ERROR_ACCESS_DENIED || !(c->attrs & FILE_ATTRIBUTE_READONLY) || c->cleared)
     return oserr;
-  if (!safefs__sys_set_attributes(c->h, c->attrs & ~(DWORD)FILE_ATTRIBUTE_READONLY))
+  if (!safefs__sys_set_attributes(c->h, c->attrs & ~(DWORD)FILE_ATTRIBUTE_READONLY, 0))
     return (long)GetLastError();
   c->cleared = 1;
   return 0;
@@ -163,7 +163,7 @@ static long clear_readonly(void *ctx, long oserr) {
 
 static void put_readonly_back(void *ctx) {
   struct classic_delete *c = (struct classic_delete *)ctx;
-  safefs__sys_set_attributes(c->h, c->attrs);
+  safefs__sys_set_attributes(c->h, c->attrs, 0);
 }
 
 /* Give the open entry `name` of d a delete disposition (see the top of

@@ -114,7 +114,11 @@
 
 struct safefs__temp {
   HANDLE h;        /* the temp, open for writing; INVALID_HANDLE_VALUE once closed */
-  int doomed;      /* the temp is marked delete-on-close */
+  int doomed;      /* the temp's name goes with its handle (marked, or sealed) */
+  int sealed;      /* created FILE_FLAG_DELETE_ON_CLOSE: the mark cannot come
+                      off, the temp is put in place by a link (link_into_place) */
+  int plain;       /* a link may replace the target (target_is_plain) */
+  long long created; /* the target's creation time for the temp, or 0 */
   safefs__dir *dir_handle; /* the target's directory, to flush after the
                               replace (durable writes only), or NULL */
   unsigned flags;
@@ -248,9 +252,25 @@ static BOOL set_doomed(safefs__temp *t, BOOL doomed) {
   return TRUE;
 }
 
+/* Whether this process has met a volume without hard links
+ * (name_by_copy): its temps are then marked delete-on-close after their
+ * creation, a mark that can come off, instead of sealed. Process-wide,
+ * as POSIX remembers a nameless temp it could not name; a race only
+ * costs one more copy. */
+static volatile LONG refused_links;
+
+static int links_refused(void) {
+  return InterlockedCompareExchange(&refused_links, 0, 0) != 0;
+}
+
 /* CREATE_NEW never opens a name that is already there: another is drawn.
- * The temp is marked delete-on-close at once; a filesystem that refuses
- * the mark gets a temp without it (a kill then leaves it, as before).
+ * The temp is sealed: created FILE_FLAG_DELETE_ON_CLOSE, so that from its
+ * first moment it dies with its handle, and put in place by a link
+ * through that handle (link_into_place), after which the close takes only
+ * the temp's own name. Where links were refused, it is marked
+ * delete-on-close (FileDispositionInfo) at once instead, a mark that
+ * comes off before the rename; a filesystem that refuses the mark gets a
+ * temp without it (a kill then leaves it).
  * With SAFEFS_PRIVATE the temp is created with an owner-only, protected
  * DACL (safefs__sys_create_private_file), so that nobody else can open it
  * at any moment: a new target keeps that DACL through MoveFileExW (a move
@@ -259,18 +279,23 @@ static BOOL set_doomed(safefs__temp *t, BOOL doomed) {
  * mode. Without it the temp inherits the directory's ACL. */
 static int create_temp(void *ctx, const char *name) {
   safefs__temp *t = (safefs__temp *)ctx;
+  int sealed = !links_refused();
   DWORD e;
   int rc;
   safefs__path_free(&t->temp);
   if ((rc = safefs__path_join(&t->temp, t->target.wide, safefs__path_base_offset(t->target.wide),
                               name)) != 0)
     return rc;
+  /* a sealed temp is also read, should it have to be copied (name_by_copy) */
   t->h = ((t->flags & SAFEFS_PRIVATE) ? safefs__sys_create_private_file
                                       : safefs__sys_create_file)(
-      &t->temp, GENERIC_WRITE | DELETE, FILE_SHARE_READ | FILE_SHARE_DELETE, CREATE_NEW,
-      FILE_ATTRIBUTE_HIDDEN, SAFEFS__OP_CREATE_TEMP);
+      &t->temp, GENERIC_WRITE | DELETE | (sealed ? GENERIC_READ : 0),
+      FILE_SHARE_READ | FILE_SHARE_DELETE, CREATE_NEW,
+      FILE_ATTRIBUTE_HIDDEN | (sealed ? FILE_FLAG_DELETE_ON_CLOSE : 0), SAFEFS__OP_CREATE_TEMP);
   if (t->h != INVALID_HANDLE_VALUE) {
-    set_doomed(t, TRUE);
+    t->sealed = t->doomed = sealed;
+    if (!sealed)
+      set_doomed(t, TRUE);
     return 0;
   }
   e = GetLastError();
@@ -301,7 +326,8 @@ int safefs__temp_create(safefs__temp **out, const char *path, unsigned flags) {
   if (t == NULL)
     return safefs__fail(SAFEFS_ENOMEM, 0);
   t->h = INVALID_HANDLE_VALUE;
-  t->doomed = 0;
+  t->doomed = t->sealed = t->plain = 0;
+  t->created = 0;
   t->dir_handle = NULL;
   t->flags = flags;
   t->target.wide = NULL;
@@ -354,7 +380,7 @@ void safefs__temp_discard(safefs__temp *t) {
     safefs__sys_close(t->h);
     t->h = INVALID_HANDLE_VALUE;
   }
-  if (!t->doomed) /* a marked temp went with its handle */
+  if (!t->doomed && t->temp.wide != NULL) /* a marked or sealed temp went with its handle */
     delete_name(&t->temp);
   free_temp(t);
 }
@@ -376,6 +402,8 @@ struct put {
                          INVALID_HANDLE_VALUE */
   struct safefs__wpath backup; /* the backup name; wide NULL if none */
   char backup_name[SAFEFS__NAME_MAX + 1];
+  int linked;   /* the sealed temp was linked onto the target: no backup */
+  int in_place; /* on failure: the new content is in place all the same */
 };
 
 static int target_exists_now(const safefs__temp *t) {
@@ -562,10 +590,113 @@ static void drop_backup(struct put *p) {
   p->backup_has_old = 0;
 }
 
-/* The attributes, then the data flush (unless NOSYNC), so that the flush
- * makes the attributes durable too. */
+/* The DACLs of two security descriptors are the same, ACE for ACE, with
+ * the same protection from inheritance (or both have none). */
+static int same_dacl(void *a, void *b) {
+  SECURITY_DESCRIPTOR_CONTROL ca, cb;
+  DWORD rev, i;
+  BOOL has_a, has_b, dflt;
+  PACL da, db;
+  if (!GetSecurityDescriptorControl(a, &ca, &rev) || !GetSecurityDescriptorControl(b, &cb, &rev) ||
+      ((ca ^ cb) & SE_DACL_PROTECTED) != 0 || !GetSecurityDescriptorDacl(a, &has_a, &da, &dflt) ||
+      !GetSecurityDescriptorDacl(b, &has_b, &db, &dflt))
+    return 0;
+  if (!has_a || !has_b || da == NULL || db == NULL)
+    return has_a == has_b && (da == NULL) == (db == NULL);
+  if (da->AceCount != db->AceCount)
+    return 0;
+  for (i = 0; i < da->AceCount; i++) {
+    ACE_HEADER *x, *y;
+    if (!GetAce(da, i, (void **)&x) || !GetAce(db, i, (void **)&y) || x->AceSize != y->AceSize ||
+        memcmp(x, y, x->AceSize) != 0)
+      return 0;
+  }
+  return 1;
+}
+
+/* 1 if the file open as h has no named stream (a Zone.Identifier, the
+ * Mark of the Web, a thumbnail): its one stream is "::$DATA", or its
+ * filesystem keeps no streams (FAT: ERROR_INVALID_PARAMETER). More than
+ * the buffer holds (ERROR_MORE_DATA) is more than one. */
+static int only_unnamed_stream(HANDLE h) {
+  static const wchar_t unnamed[] = L"::$DATA";
+  union {
+    FILE_STREAM_INFO info;
+    BYTE bytes[sizeof(FILE_STREAM_INFO) + 64 * sizeof(wchar_t)];
+  } buf;
+  DWORD e;
+  if (safefs__sys_file_info_ex(h, FileStreamInfo, &buf, (DWORD)sizeof buf))
+    return buf.info.NextEntryOffset == 0 &&
+           buf.info.StreamNameLength == sizeof unnamed - sizeof(wchar_t) &&
+           memcmp(buf.info.StreamName, unnamed, sizeof unnamed - sizeof(wchar_t)) == 0;
+  e = GetLastError();
+  return e == ERROR_HANDLE_EOF || e == ERROR_INVALID_PARAMETER || e == ERROR_NOT_SUPPORTED ||
+         e == ERROR_INVALID_FUNCTION;
+}
+
+/* What a link loses of the target that ReplaceFileW keeps: its own ACL,
+ * its alternate streams, encryption and compression, a reparse point (a
+ * placeholder, a deduplicated file). */
+#define NOT_PLAIN_ATTRIBUTES \
+  (FILE_ATTRIBUTE_ENCRYPTED | FILE_ATTRIBUTE_COMPRESSED | FILE_ATTRIBUTE_REPARSE_POINT)
+
+/* Whether a link may replace the existing target (link_into_place): only
+ * where the target holds nothing that ReplaceFileW would keep and a new
+ * name loses. Its DACL must be the temp's ACE for ACE, with the same
+ * protection: both inherited from the directory, nothing the user set (so
+ * a SAFEFS_PRIVATE temp, owner-only, always goes the ReplaceFileW way and
+ * the target keeps its ACL); it has no named streams; none of
+ * NOT_PLAIN_ATTRIBUTES. Its creation time is read for the temp
+ * meanwhile, as ReplaceFileW would keep it. Short names and object ids
+ * are not looked for: they are lost, as by any rename. Asked while the
+ * temp is sealed, so the look opens no window in which a kill leaves
+ * anything; any doubt (the target cannot be opened or read: gone, or held
+ * in a way the look cannot pass) is "not plain", and the ReplaceFileW way,
+ * which keeps everything, follows. The look's own failures are not the
+ * write's: the error state is kept; but no memory is SAFEFS_ENOMEM, as
+ * everywhere. */
+static int target_is_plain(safefs__temp *t) {
+  struct safefs__saved_error saved;
+  FILE_BASIC_INFO basic;
+  void *target_sd = NULL, *temp_sd = NULL;
+  HANDLE h;
+  int plain = 0;
+
+  safefs__error_save(&saved);
+  h = safefs__sys_create_file(&t->target, READ_CONTROL | FILE_READ_ATTRIBUTES,
+                              FILE_SHARE_READ | FILE_SHARE_WRITE | FILE_SHARE_DELETE, OPEN_EXISTING,
+                              0, SAFEFS__OP_STAT);
+  if (h != INVALID_HANDLE_VALUE) {
+    if (safefs__sys_file_info_ex(h, FileBasicInfo, &basic, (DWORD)sizeof basic)) {
+      t->created = basic.CreationTime.QuadPart;
+      plain = !(basic.FileAttributes & NOT_PLAIN_ATTRIBUTES) && only_unnamed_stream(h) &&
+              safefs__sys_dacl_of(h, &target_sd) && safefs__sys_dacl_of(t->h, &temp_sd) &&
+              same_dacl(target_sd, temp_sd);
+      if (!plain && GetLastError() == ERROR_NOT_ENOUGH_MEMORY)
+        plain = SAFEFS_ENOMEM; /* as everywhere: no memory, no write */
+    }
+    safefs__sys_close(h);
+  }
+  safefs__free(target_sd);
+  safefs__free(temp_sd);
+  if (plain == SAFEFS_ENOMEM) {
+    safefs__fail(SAFEFS_ENOMEM, 0);
+    safefs__message_append(", to look at '%s' in '%s'", t->base, t->dir);
+    return SAFEFS_ENOMEM;
+  }
+  safefs__error_restore(&saved, 0);
+  return plain;
+}
+
+/* The attributes (and, for a sealed temp over an existing target, the
+ * target's creation time, read by the look at whether a link may replace
+ * it), then the data flush (unless NOSYNC), so that the flush makes them
+ * durable too. */
 int safefs__temp_sync(safefs__temp *t) {
-  if (!safefs__sys_set_attributes(t->h, t->attrs))
+  if (t->sealed && t->target_exists && !(t->flags & SAFEFS_NOREPLACE) &&
+      (t->plain = target_is_plain(t)) < 0)
+    return t->plain;
+  if (!safefs__sys_set_attributes(t->h, t->attrs, t->created))
     return fail_in_dir(t, GetLastError(), t->name);
   if (!(t->flags & SAFEFS_NOSYNC) && !safefs__sys_flush(t->h))
     return fail_in_dir(t, GetLastError(), t->name);
@@ -603,6 +734,157 @@ static int rename_open_temp(safefs__temp *t, int replace, int *rc) {
   return 1;
 }
 
+/* Link failures that say the volume has no hard links (FAT, exFAT, some
+ * redirectors), not that the name or the disk is the problem. */
+static int link_refused(DWORD e) {
+  return e == ERROR_INVALID_FUNCTION || e == ERROR_NOT_SUPPORTED || e == ERROR_INVALID_PARAMETER;
+}
+
+/* Copy the content of the file open as `from` (a sealed temp), from its
+ * first byte, into the temp t->h. */
+static int copy_from(safefs__temp *t, HANDLE from) {
+  enum { CHUNK = 64 * 1024 };
+  unsigned long long at = 0;
+  char *buf = (char *)safefs__malloc(CHUNK);
+  DWORD got;
+  int rc = 0;
+  if (buf == NULL)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  for (;;) {
+    if (!safefs__sys_transfer_at(from, SAFEFS__OP_READ, buf, CHUNK, at, &got)) {
+      rc = fail_in_dir(t, GetLastError(), t->name);
+      break;
+    }
+    if (got == 0)
+      break;
+    if (!safefs__sys_write_all(t->h, buf, got)) {
+      rc = fail_in_dir(t, GetLastError(), t->name);
+      break;
+    }
+    at += got;
+  }
+  safefs__free(buf);
+  return rc;
+}
+
+/* The volume has no hard links (link_refused): the sealed temp's content
+ * is copied into a temp made as before sealing, marked delete-on-close by
+ * FileDispositionInfo (a mark that can come off), which gets the
+ * attributes and (unless NOSYNC) its own flush; the sealed one goes with
+ * its handle. From then on the process makes such temps from the start
+ * (links_refused), so the copy is paid once, as POSIX's name_by_copy. On
+ * failure what has a name of ours is t->temp (discard removes it) unless
+ * it is marked. */
+static int name_by_copy(safefs__temp *t) {
+  HANDLE sealed = t->h;
+  struct safefs__wpath sealed_path = t->temp;
+  int rc;
+  InterlockedExchange(&refused_links, 1);
+  t->h = INVALID_HANDLE_VALUE;
+  t->temp.wide = NULL;
+  t->sealed = t->doomed = 0;
+  rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, create_temp, t);
+  if (rc == 0 && (rc = copy_from(t, sealed)) == 0)
+    rc = safefs__temp_sync(t);
+  safefs__sys_close(sealed);
+  safefs__path_free(&sealed_path);
+  return rc;
+}
+
+/* Give the sealed temp a second temp name, one that outlives its handle
+ * (EEXIST: draw another). */
+static int link_kept(void *ctx, const char *name) {
+  safefs__temp *t = (safefs__temp *)ctx;
+  struct safefs__wpath kept;
+  DWORD e;
+  int rc;
+  if ((rc = safefs__path_join(&kept, t->target.wide, safefs__path_base_offset(t->target.wide),
+                              name)) != 0)
+    return rc;
+  kept.name = t->name;
+  if (safefs__sys_link_handle(t->h, &kept, 0)) {
+    safefs__path_free(&t->temp);
+    t->temp = kept;
+    return 0;
+  }
+  e = GetLastError();
+  safefs__path_free(&kept);
+  if (e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS)
+    return safefs__fail(SAFEFS_EEXIST, (long)e);
+  if (e == ERROR_NOT_ENOUGH_MEMORY)
+    return safefs__fail(SAFEFS_ENOMEM, 0);
+  return fail_in_dir(t, e, NULL);
+}
+
+/* The sealed temp is to be put in place by path after all (ReplaceFileW,
+ * MoveFileExW: a target that is not plain, held open, or appeared
+ * meanwhile): it gets a second name that outlives its handle, one call,
+ * and the handle is closed, which takes the first. Its kill window is
+ * then the path-based one, as before sealing. Where links are refused the
+ * content is copied instead (name_by_copy). */
+static int keep_content(safefs__temp *t) {
+  HANDLE h;
+  int rc = safefs__with_fresh_name(t->name, t->base, SAFEFS__KIND_TMP, link_kept, t);
+  if (rc != 0)
+    return link_refused((DWORD)safefs_last_os_error()) ? name_by_copy(t) : rc;
+  h = t->h;
+  t->h = INVALID_HANDLE_VALUE;
+  t->sealed = t->doomed = 0;
+  return safefs__sys_close(h) ? 0 : fail_in_dir(t, GetLastError(), t->name);
+}
+
+/* The commit of a sealed temp: one link through its handle onto the
+ * target's name (NtSetInformationFile, FileLinkInformation), with
+ * ReplaceIfExists over a plain existing target (target_is_plain), without
+ * it for a new file and NOREPLACE (a target that appeared meanwhile gives
+ * ERROR_ALREADY_EXISTS: SAFEFS_EEXIST for NOREPLACE), then the close,
+ * which takes only the temp's own name. No call of the write is then a
+ * window in which a kill leaves a name: before the link the temp dies with
+ * its handle, after it only its temp name does.
+ * 0: in place. SAFEFS__AGAIN: put_in_place puts it in place by path,
+ * from the ordinary temp t holds now (keep_content, name_by_copy): a
+ * target that is not plain, held open (ERROR_ACCESS_DENIED, MS-FSCC
+ * 2.4.27: a link cannot replace an open file), or that appeared; a volume
+ * without links. Another status: nothing changed (the temp, still sealed
+ * or kept, is the caller's to discard), except after a failed close that
+ * followed the link: then *in_place is 1 and a new target is removed
+ * again, while an existing one keeps the new content (nothing could put
+ * the old one back: safefs.h). */
+static int link_into_place(safefs__temp *t, int *in_place) {
+  int noreplace = (t->flags & SAFEFS_NOREPLACE) != 0;
+  DWORD e = ERROR_SUCCESS;
+  int rc;
+  HANDLE h;
+
+  *in_place = 0;
+  if (!t->target_exists || t->plain) {
+    if (safefs__sys_link_handle(t->h, &t->target, t->target_exists && !noreplace)) {
+      h = t->h;
+      t->h = INVALID_HANDLE_VALUE;
+      if (safefs__sys_close(h))
+        return 0;
+      rc = fail_in_dir(t, GetLastError(), t->name);
+      if (!t->target_exists)
+        delete_name(&t->target);
+      else
+        *in_place = 1;
+      return rc;
+    }
+    e = GetLastError();
+    if (e == ERROR_NOT_ENOUGH_MEMORY)
+      return safefs__fail(SAFEFS_ENOMEM, 0);
+    if (e == ERROR_ALREADY_EXISTS || e == ERROR_FILE_EXISTS) {
+      rc = fail_in_dir(t, e, NULL);
+      if (noreplace)
+        return rc; /* SAFEFS_EEXIST */
+    } else if (!link_refused(e) && e != ERROR_ACCESS_DENIED && !safefs__os_transient((long)e)) {
+      return fail_in_dir(t, e, NULL);
+    }
+  }
+  rc = link_refused(e) ? name_by_copy(t) : keep_content(t);
+  return rc == 0 ? SAFEFS__AGAIN : rc;
+}
+
 /* The commit after safefs__temp_sync and before the directory flush: the
  * mark off, the close, and the replace, retried while others hold the
  * target. On failure the target is as it was (a backup that holds the old
@@ -619,6 +901,16 @@ static int put_in_place(safefs__temp *t, struct put *p) {
   p->backup_h = INVALID_HANDLE_VALUE;
   p->backup.wide = NULL;
   p->backup.name = p->backup_name;
+  p->linked = p->in_place = 0;
+  if (t->sealed) {
+    rc = link_into_place(t, &p->in_place);
+    p->linked = rc == 0;
+    if (rc != SAFEFS__AGAIN) {
+      if (rc == 0)
+        return 0;
+      goto fail;
+    }
+  }
   /* the backup's name is drawn while the temp is still marked, so that
      nothing but the close separates the mark's end from the replace */
   if (t->flags & SAFEFS_NOREPLACE) {
@@ -630,19 +922,21 @@ static int put_in_place(safefs__temp *t, struct put *p) {
   }
   /* the mark comes off only now, just before the close and the replace:
      a kill between the two is the one that leaves a temp */
-  if (t->doomed && !set_doomed(t, FALSE)) {
-    rc = fail_in_dir(t, GetLastError(), t->name);
-    goto fail;
+  if (t->h != INVALID_HANDLE_VALUE) { /* (a kept temp is closed already) */
+    if (t->doomed && !set_doomed(t, FALSE)) {
+      rc = fail_in_dir(t, GetLastError(), t->name);
+      goto fail;
+    }
+    if (p->mode != PUT_REPLACE && rename_open_temp(t, p->mode == PUT_MOVE, &rc)) {
+      if (rc == 0)
+        return 0;
+      goto fail;
+    }
+    rc = safefs__sys_close(t->h) ? 0 : fail_in_dir(t, GetLastError(), t->name);
+    t->h = INVALID_HANDLE_VALUE;
+    if (rc != 0)
+      goto fail;
   }
-  if (p->mode != PUT_REPLACE && rename_open_temp(t, p->mode == PUT_MOVE, &rc)) {
-    if (rc == 0)
-      return 0;
-    goto fail;
-  }
-  rc = safefs__sys_close(t->h) ? 0 : fail_in_dir(t, GetLastError(), t->name);
-  t->h = INVALID_HANDLE_VALUE;
-  if (rc != 0)
-    goto fail;
   if ((rc = safefs__retry(put_attempt, p, -1)) == 0)
     return 0;
 
@@ -677,6 +971,8 @@ int safefs__temp_commit(safefs__temp *t) {
      it tolerates filesystems and rights that cannot flush a directory. */
   if (t->dir_handle != NULL && (rc = safefs__dir_sync(t->dir_handle)) != 0) {
     safefs__message_append(", after replacing '%s'", t->base);
+    if (p.linked && t->target_exists)
+      safefs__message_append(" (the new content stays: a link keeps no old one to put back)");
     safefs__error_save(&e);
     restore_after_flush(&p);
     safefs__path_free(&p.backup);
@@ -722,7 +1018,7 @@ int safefs__temp_install(safefs__temp *t, safefs__dir **dir, int *in_place) {
   struct put p;
   int rc = put_in_place(t, &p);
 
-  *in_place = rc == 0;
+  *in_place = rc == 0 || p.in_place;
   if (dir != NULL)
     *dir = NULL;
   if (rc == 0) {

@@ -56,6 +56,18 @@ static int refused(enum safefs__op op, const char *path, const char *path2, HAND
   return ask_seam(op, path, path2, NULL, 0, h) > 0;
 }
 
+/* The seam's view of a create: SAFEFS__CREATE_DOOMED where the file is
+ * created delete-on-close for good. */
+static int create_refused(enum safefs__op op, const struct safefs__wpath *p,
+                          DWORD flags_and_attrs) {
+  long r = safefs__seam_flagged(
+      op, p->name, NULL, (flags_and_attrs & FILE_FLAG_DELETE_ON_CLOSE) ? SAFEFS__CREATE_DOOMED : 0u,
+      -1);
+  if (r > 0)
+    SetLastError((DWORD)r);
+  return r > 0;
+}
+
 /* The same for a WRITE or READ of `size` bytes; a SAFEFS__SEAM_SHORT
  * verdict halves *chunk. */
 static int transfer_refused(enum safefs__op op, HANDLE h, const void *data, size_t size,
@@ -79,7 +91,7 @@ static HANDLE create_file(const struct safefs__wpath *p, DWORD access, DWORD sha
 
 HANDLE safefs__sys_create_file(const struct safefs__wpath *p, DWORD access, DWORD share,
                                DWORD disposition, DWORD flags_and_attrs, enum safefs__op op) {
-  if (refused(op, p->name, NULL, NULL)) {
+  if (create_refused(op, p, flags_and_attrs)) {
     done(-1);
     return INVALID_HANDLE_VALUE;
   }
@@ -145,7 +157,7 @@ HANDLE safefs__sys_create_private_file(const struct safefs__wpath *p, DWORD acce
                                        enum safefs__op op) {
   struct owner_only_sd sd;
   SECURITY_ATTRIBUTES sa;
-  if (refused(op, p->name, NULL, NULL) || !build_owner_only_sd(&sd)) {
+  if (create_refused(op, p, flags_and_attrs) || !build_owner_only_sd(&sd)) {
     done(-1);
     return INVALID_HANDLE_VALUE;
   }
@@ -192,8 +204,8 @@ BOOL safefs__sys_read(HANDLE h, void *buf, size_t size, size_t *got) {
 /* An overlapped handle has no file pointer: the offset goes in the
  * OVERLAPPED, and without an event the handle itself is signalled. End of
  * file is a successful transfer of 0 bytes. */
-BOOL safefs__sys_transfer_at(HANDLE h, enum safefs__op op, void *buf, DWORD size, DWORD offset,
-                             DWORD *moved) {
+BOOL safefs__sys_transfer_at(HANDLE h, enum safefs__op op, void *buf, DWORD size,
+                             unsigned long long offset, DWORD *moved) {
   OVERLAPPED ov;
   DWORD chunk = size;
   BOOL ok;
@@ -201,7 +213,8 @@ BOOL safefs__sys_transfer_at(HANDLE h, enum safefs__op op, void *buf, DWORD size
   if (transfer_refused(op, h, op == SAFEFS__OP_WRITE ? buf : NULL, size, &chunk))
     return done_ok(FALSE);
   memset(&ov, 0, sizeof ov);
-  ov.Offset = offset;
+  ov.Offset = (DWORD)(offset & 0xFFFFFFFFu);
+  ov.OffsetHigh = (DWORD)(offset >> 32);
   ok = op == SAFEFS__OP_WRITE ? WriteFile(h, buf, chunk, NULL, &ov)
                               : ReadFile(h, buf, chunk, NULL, &ov);
   if (ok || GetLastError() == ERROR_IO_PENDING)
@@ -276,7 +289,7 @@ BOOL safefs__sys_file_info(HANDLE h, BY_HANDLE_FILE_INFORMATION *info) {
   return done_ok(GetFileInformationByHandle(h, info));
 }
 
-BOOL safefs__sys_set_attributes(HANDLE h, DWORD attrs) {
+BOOL safefs__sys_set_attributes(HANDLE h, DWORD attrs, long long created) {
   FILE_BASIC_INFO info;
   if (refused(SAFEFS__OP_SET_MODE, NULL, NULL, h))
     return done_ok(FALSE);
@@ -284,7 +297,32 @@ BOOL safefs__sys_set_attributes(HANDLE h, DWORD attrs) {
      FILE_ATTRIBUTE_NORMAL for "none" */
   memset(&info, 0, sizeof info);
   info.FileAttributes = attrs != 0 ? attrs : FILE_ATTRIBUTE_NORMAL;
+  info.CreationTime.QuadPart = created;
   return done_ok(SetFileInformationByHandle(h, FileBasicInfo, &info, sizeof info));
+}
+
+BOOL safefs__sys_dacl_of(HANDLE h, void **sd) {
+  DWORD need = 0;
+  *sd = NULL;
+  if (refused(SAFEFS__OP_STAT, NULL, NULL, h))
+    return done_ok(FALSE);
+  if (GetKernelObjectSecurity(h, DACL_SECURITY_INFORMATION, NULL, 0, &need) ||
+      GetLastError() != ERROR_INSUFFICIENT_BUFFER || need == 0)
+    return done_ok(FALSE);
+  *sd = safefs__malloc(need);
+  if (*sd == NULL) {
+    SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+    return done_ok(FALSE);
+  }
+  if (!GetKernelObjectSecurity(h, DACL_SECURITY_INFORMATION, (PSECURITY_DESCRIPTOR)*sd, need,
+                               &need)) {
+    DWORD e = GetLastError();
+    safefs__free(*sd);
+    *sd = NULL;
+    SetLastError(e);
+    return done_ok(FALSE);
+  }
+  return done_ok(TRUE);
 }
 
 BOOL safefs__sys_final_path(HANDLE h, wchar_t **out) {
@@ -340,40 +378,57 @@ BOOL safefs__sys_move_file(const struct safefs__wpath *from, const struct safefs
   return done_ok(MoveFileExW(from->wide, to->wide, flags));
 }
 
-/* FILE_RENAME_INFO's FileName may be "an absolute path (drive, directory,
- * and filename)" with RootDirectory NULL (Microsoft's page for the
- * structure, winbase.h); safefs gives the \\?\ form it uses everywhere.
- * The seam sees no handle, as for MoveFileExW: the names say which
- * files. */
-BOOL safefs__sys_rename_handle(HANDLE h, const char *from, const struct safefs__wpath *to,
-                               int replace) {
+/* FILE_RENAME_INFO and ntdll's FILE_LINK_INFORMATION have one layout: a
+ * BOOLEAN ReplaceIfExists (a union with newer Flags), the root directory
+ * handle, the name's length in bytes and the name. One maker of that
+ * buffer for both, with RootDirectory NULL and `to` in full: the \\?\ form
+ * safefs uses everywhere, which FILE_RENAME_INFO takes ("an absolute path
+ * (drive, directory, and filename)", Microsoft's page for the structure),
+ * or with `nt` the NT form (\??\) that NtSetInformationFile itself takes.
+ * NULL without memory (ALLOC for the seam). */
+static FILE_RENAME_INFO *name_info(const struct safefs__wpath *to, int replace, int nt,
+                                   DWORD *size) {
   size_t n = wcslen(to->wide);
-  DWORD size = (DWORD)(offsetof(FILE_RENAME_INFO, FileName) + (n + 1) * sizeof(wchar_t));
-  FILE_RENAME_INFO *info = (FILE_RENAME_INFO *)safefs__malloc(size);
-  long r;
-  BOOL ok;
-  if (info == NULL) {
-    SetLastError(ERROR_NOT_ENOUGH_MEMORY);
-    return FALSE;
-  }
-  memset(info, 0, size);
+  FILE_RENAME_INFO *info;
+  *size = (DWORD)(offsetof(FILE_RENAME_INFO, FileName) + (n + 1) * sizeof(wchar_t));
+  info = (FILE_RENAME_INFO *)safefs__malloc(*size);
+  if (info == NULL)
+    return NULL;
+  memset(info, 0, *size);
   info->ReplaceIfExists = replace ? TRUE : FALSE;
   info->RootDirectory = NULL;
   info->FileNameLength = (DWORD)(n * sizeof(wchar_t));
   memcpy(info->FileName, to->wide, (n + 1) * sizeof(wchar_t));
+  if (nt && n >= 4 && wcsncmp(info->FileName, L"\\\\?\\", 4) == 0)
+    info->FileName[1] = L'?'; /* \\?\C:\... -> \??\C:\... */
+  return info;
+}
+
+/* Free what name_info made, keeping the last error for the caller. */
+static BOOL free_name_info(FILE_RENAME_INFO *info, BOOL ok) {
+  DWORD e = GetLastError();
+  safefs__free(info);
+  SetLastError(e);
+  return ok;
+}
+
+/* The seam sees no handle, as for MoveFileExW: the names say which
+ * files. */
+BOOL safefs__sys_rename_handle(HANDLE h, const char *from, const struct safefs__wpath *to,
+                               int replace) {
+  DWORD size;
+  FILE_RENAME_INFO *info = name_info(to, replace, 0, &size);
+  long r;
+  if (info == NULL) {
+    SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+    return FALSE;
+  }
   r = safefs__seam_rename(from, to->name, NULL, replace ? 0u : SAFEFS__RENAME_NOREPLACE, -1);
   if (r > 0) {
     SetLastError((DWORD)r);
-    ok = done_ok(FALSE);
-  } else {
-    ok = done_ok(SetFileInformationByHandle(h, FileRenameInfo, info, size));
+    return free_name_info(info, done_ok(FALSE));
   }
-  {
-    DWORD e = GetLastError(); /* the caller's to read, past the free */
-    safefs__free(info);
-    SetLastError(e);
-  }
-  return ok;
+  return free_name_info(info, done_ok(SetFileInformationByHandle(h, FileRenameInfo, info, size)));
 }
 
 BOOL safefs__sys_create_directory(const struct safefs__wpath *p) {
@@ -394,13 +449,19 @@ typedef NTSTATUS(NTAPI *nt_create_file_fn)(PHANDLE, ACCESS_MASK, POBJECT_ATTRIBU
                                            PIO_STATUS_BLOCK, PLARGE_INTEGER, ULONG, ULONG,
                                            ULONG, ULONG, PVOID, ULONG);
 typedef ULONG(NTAPI *nt_status_to_error_fn)(NTSTATUS);
+typedef NTSTATUS(NTAPI *nt_set_information_file_fn)(HANDLE, PIO_STATUS_BLOCK, PVOID, ULONG,
+                                                    ULONG);
 static nt_create_file_fn nt_create_file;
 static nt_status_to_error_fn nt_status_to_error;
+static nt_set_information_file_fn nt_set_information_file;
+
+/* FILE_INFORMATION_CLASS's FileLinkInformation (ntifs.h, MS-FSCC 2.4.27) */
+#define NT_FILE_LINK_INFORMATION 11
 
 #define NT_STATUS_DELETE_PENDING ((NTSTATUS)0xC0000056L)
 
 static int load_ntdll(void) {
-  if (nt_create_file == NULL || nt_status_to_error == NULL) {
+  if (nt_create_file == NULL || nt_status_to_error == NULL || nt_set_information_file == NULL) {
     HMODULE nt = GetModuleHandleW(L"ntdll.dll");
     if (nt == NULL)
       return 0;
@@ -409,8 +470,39 @@ static int load_ntdll(void) {
     nt_status_to_error =
         (nt_status_to_error_fn)(void (*)(void))GetProcAddress(nt, "RtlNtStatusToDosError");
     nt_create_file = (nt_create_file_fn)(void (*)(void))GetProcAddress(nt, "NtCreateFile");
+    nt_set_information_file =
+        (nt_set_information_file_fn)(void (*)(void))GetProcAddress(nt, "NtSetInformationFile");
   }
-  return nt_create_file != NULL && nt_status_to_error != NULL;
+  return nt_create_file != NULL && nt_status_to_error != NULL && nt_set_information_file != NULL;
+}
+
+/* FileLinkInformation has no Win32 wrapper (FILE_INFO_BY_HANDLE_CLASS has
+ * no link class), so it goes to NtSetInformationFile, with the NT path.
+ * The seam sees the temp's handle and the new name, as POSIX's linkat. */
+BOOL safefs__sys_link_handle(HANDLE h, const struct safefs__wpath *to, int replace) {
+  DWORD size;
+  FILE_RENAME_INFO *info = name_info(to, replace, 1, &size);
+  IO_STATUS_BLOCK io;
+  NTSTATUS st;
+  long r;
+  if (info == NULL) {
+    SetLastError(ERROR_NOT_ENOUGH_MEMORY);
+    return FALSE;
+  }
+  r = safefs__seam_flagged(SAFEFS__OP_LINK_TEMP, to->name, NULL,
+                           replace ? 0u : SAFEFS__RENAME_NOREPLACE, handle_number(h));
+  if (r > 0) {
+    SetLastError((DWORD)r);
+    return free_name_info(info, done_ok(FALSE));
+  }
+  if (!load_ntdll()) {
+    SetLastError(ERROR_NOT_SUPPORTED);
+    return free_name_info(info, done_ok(FALSE));
+  }
+  st = nt_set_information_file(h, &io, info, size, NT_FILE_LINK_INFORMATION);
+  if (st < 0)
+    SetLastError(nt_status_to_error(st));
+  return free_name_info(info, done_ok(st >= 0));
 }
 
 /* The failure of safefs__sys_open_at before or instead of the call. */

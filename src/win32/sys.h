@@ -55,8 +55,8 @@ BOOL safefs__sys_read(HANDLE h, void *buf, size_t size, size_t *got);
 /* One byte-sized or larger positioned transfer on an overlapped handle
  * (op READ or WRITE) at `offset`, waited for; *moved is the byte count, 0
  * at end of file. The mirror of POSIX pread / pwrite. */
-BOOL safefs__sys_transfer_at(HANDLE h, enum safefs__op op, void *buf, DWORD size, DWORD offset,
-                             DWORD *moved);
+BOOL safefs__sys_transfer_at(HANDLE h, enum safefs__op op, void *buf, DWORD size,
+                             unsigned long long offset, DWORD *moved);
 
 /* FlushFileBuffers: the file's data and metadata to stable storage. The
  * seam may answer SAFEFS__SEAM_SKIP: no flush, reported as done. */
@@ -94,8 +94,14 @@ DWORD safefs__sys_attributes(const struct safefs__wpath *p);
 BOOL safefs__sys_file_info(HANDLE h, BY_HANDLE_FILE_INFORMATION *info);
 
 /* Set the FILE_ATTRIBUTE_* bits of an open file (FILE_ATTRIBUTE_NORMAL
- * for none). SET_MODE for the seam. */
-BOOL safefs__sys_set_attributes(HANDLE h, DWORD attrs);
+ * for none) and, unless `created` is 0, its creation time (FILETIME
+ * ticks), in one FileBasicInfo call. SET_MODE for the seam. */
+BOOL safefs__sys_set_attributes(HANDLE h, DWORD attrs, long long created);
+
+/* The DACL of the file open as h (GetKernelObjectSecurity), as a new
+ * self-relative security descriptor in *sd for safefs__free. h needs
+ * READ_CONTROL. STAT for the seam. */
+BOOL safefs__sys_dacl_of(HANDLE h, void **sd);
 
 /* GetFinalPathNameByHandleW (VOLUME_NAME_DOS, so \\?\-prefixed): the path
  * of the file a handle refers to after every link. READLINK for the seam.
@@ -117,6 +123,22 @@ BOOL safefs__sys_replace_file(const struct safefs__wpath *target,
  * allocated first (ALLOC: ERROR_NOT_ENOUGH_MEMORY, no call made). */
 BOOL safefs__sys_rename_handle(HANDLE h, const char *from, const struct safefs__wpath *to,
                                int replace);
+
+/* Give the file open as h one more name, `to` (the file keeps its other
+ * names): NtSetInformationFile(FileLinkInformation) with the NT form of
+ * the full path, replacing an existing `to` only with `replace` (else
+ * ERROR_ALREADY_EXISTS). A file opened FILE_FLAG_DELETE_ON_CLOSE loses at
+ * its close only the name it was opened by (MS-FSA: delete-on-close marks
+ * the open's link; MS-FSCC's FileStandardLinkInformation counts links
+ * marked for delete apart), so the new name outlives the handle. Fails
+ * with ERROR_ACCESS_DENIED over a target someone holds open (MS-FSCC
+ * 2.4.27), and with ERROR_INVALID_FUNCTION, ERROR_NOT_SUPPORTED or
+ * ERROR_INVALID_PARAMETER on a filesystem without hard links (FAT,
+ * exFAT). LINK_TEMP for the seam, with h and `to`'s name and
+ * SAFEFS__RENAME_NOREPLACE without `replace`; its buffer is allocated
+ * first (ERROR_NOT_ENOUGH_MEMORY, no call made). Checked under Wine 8
+ * only. */
+BOOL safefs__sys_link_handle(HANDLE h, const struct safefs__wpath *to, int replace);
 
 /* MoveFileExW(from, to, flags). RENAME for the seam. */
 BOOL safefs__sys_move_file(const struct safefs__wpath *from, const struct safefs__wpath *to,
