@@ -20,12 +20,12 @@
  * the rename leaves a temp: 0-3 were measured after 150 kills of
  * safefs_write_file and 0-2 after 100 of a streaming writer (with the
  * AT_EMPTY_PATH naming, six runs: 0-3, 1.8 on average, and 0-3; bound
- * asserted: 6 each, so that chance does not fail it, see below). On Windows the temp is delete-on-close
- * until the commit, so a kill while it is written leaves nothing; a kill
- * inside the commit (ReplaceFileW, the directory flush while the backup
- * name exists) still does: 2-4 after 10 kills of a streaming writer in
- * most runs, up to 9 in some (checked under Wine 8 only; printed, not
- * bounded). Before (named temp, hard-link backup): 114-127
+ * asserted: 6 each, so that chance does not fail it, see below). On
+ * Windows the temp is created delete-on-close and linked onto the target
+ * through its handle, so no kill leaves anything: 0 after 10 kills of a
+ * streaming writer, asserted, with a control that marks its temps after
+ * their creation and uses ReplaceFileW, which leaves some (checked under
+ * Wine 8 only). Before (named temp, hard-link backup): 114-127
  * entries after the 150 kills, 78-85 after the 100, and 10 temps after 10
  * kills under Wine. Elsewhere (macOS, the BSDs: no nameless files) the
  * counts are printed, not bounded.
@@ -37,6 +37,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _WIN32
+#include <windows.h>
+#endif
 
 #define WRITERS 3
 
@@ -187,6 +190,15 @@ static int leaver_helper(const char *how, const char *dir, const char *sig) {
       rc = rc == 0 ? safefs_writer_commit(w) : rc;
     } else {
       safefs_writer *w;
+#ifdef _WIN32
+      if (round == 0 && strcmp(how, "stream-marked") == 0) {
+        /* the control: links refused once, as on FAT, so that the process
+           marks its temps delete-on-close and ReplaceFileW puts them in
+           place, the way before sealed temps */
+        tu_faults_reset();
+        tu_fault_add(SAFEFS__OP_LINK_TEMP, 1, ERROR_INVALID_FUNCTION, 1);
+      }
+#endif
       rc = safefs_writer_open(&w, target, 0);
       for (i = 0; rc == 0 && i < sizeof buf; i += 4096)
         rc = safefs_writer_write(w, buf + i, 4096);
@@ -296,22 +308,27 @@ static void killed_writers_leave_nothing(void **state) {
   assert_true(left_file <= 6); /* room for chance: P(> 6) is well under 0.1 % at a mean of 1.5 */
   assert_true(left_stream - left_file <= 6);
 #elif defined(_WIN32)
-  /* Under Wine 8 the commit is most of a 1 MiB streaming replace (4.1 ms:
-     1.2 ms writing, then flush 1.0, clearing the mark and closing 0.17,
-     ReplaceFileW 0.55, directory flush 0.34, dropping the backup 0.54).
-     The backup is marked delete-on-close across the flush, so only a kill
-     from the temp's mark being cleared to the end of ReplaceFileW (about
-     0.7 of the 4.1 ms), or in the two calls that mark the backup, leaves
-     a name: 0-2 of 10 measured in most runs, 4 in one of 6, 5 once in a
-     loaded CI run; on 2026-12-02, twelve runs on an idle machine: 0-5,
-     2.9 on average (before: 10 temps, then 2-9 temps and backups). The
-     goal is none; the bound has room for chance (P(> 9) about 0.3 % at a
-     mean of 3.3) and still fails the old design, where every one of the
-     10 kills left a temp. See README. */
-  assert_true(left_stream <= 9);
+  /* The temp is sealed (delete-on-close from its creation) and linked onto
+     the target through its handle: before the link it dies with the
+     handle, after it only its temp name does, so no kill leaves anything
+     (0 in each of the runs made under Wine 8 on 2026-12-07; with marked
+     temps and ReplaceFileW before: 0-5 of 10, 2.9 on average). */
+  assert_int_equal(left_stream, 0);
 #endif
   assert_int_equal(safefs_sweep(dir, 0), 0);
   assert_int_equal(tu_count_entries(dir), 1);
+#if defined(_WIN32)
+  /* the control: the same kills of a process whose temps are marked after
+     their creation and put in place by ReplaceFileW (links refused, as on
+     FAT) leave names behind, so the bound above can fail */
+  left_stream = kill_leavers("stream-marked", dir, sig, 20, &seed);
+  print_message("  20 kills of it with marked temps and ReplaceFileW: %d entries left\n",
+                left_stream);
+  assert_true(left_stream >= 1);
+  if (!tu_exists(target) && safefs_sweep(dir, 0) == SAFEFS_EEXIST)
+    restore_newest_backup(dir, target, any_backup);
+  assert_int_equal(safefs_sweep(dir, 0), 0);
+#endif
   free(target);
   free(sig);
   free(dir);
@@ -328,16 +345,12 @@ static void print_name(const char *name, void *ctx) {
 
 /* Killed creators of new files (SAFEFS_NOREPLACE) leave nothing either:
  * on Linux no temp name ever exists (the nameless temp is linked straight
- * to the target's name), so the bound is none. On Windows a kill between
- * the temp's creation and its delete-on-close mark leaves it empty, and
- * one between the mark's end and its rename through its own handle
- * (test_replace_win32, new_file_renamed_through_its_handle, checks that
- * nothing else is in between) leaves it whole. Under Wine 8 a kill seems
- * to take effect when a wineserver call returns, so each window weighs
- * as one of the commit's dozen or so calls, not by its time: four runs
- * here left 1, 0, 1, 0 temps, each empty (the creation's window); the
- * bound has room for chance and still fails a design that leaves a temp
- * per kill. Elsewhere the count is printed. */
+ * to the target's name), so the bound is none; on Windows neither (the
+ * temp is created delete-on-close and linked onto the target's name
+ * through its handle: test_replace_win32, temp_linked_into_place, checks
+ * the calls), where a temp marked one call after its creation and renamed
+ * through its handle left 1, 0, 1, 0 of 10 under Wine 8. Elsewhere the
+ * count is printed. */
 static void killed_creators_leave_nothing(void **state) {
   const char *base = (const char *)*state;
   char *dir = tu_join(base, "c");
@@ -363,7 +376,7 @@ static void killed_creators_leave_nothing(void **state) {
   print_message("  30 kills of it with named temps: %d left\n", left);
   assert_true(left >= 3);
 #elif defined(_WIN32)
-  assert_true(left <= 5);
+  assert_int_equal(left, 0); /* sealed and linked: no window at all */
 #endif
   /* nothing but ours and the file itself (the last kill may come after a
      commit and before its removal) */
