@@ -176,9 +176,13 @@ enum {
  * name, which safefs_sweep puts back in place. See the README's table.
  *
  * A process killed while writing leaves nothing on Linux (the temp has no
- * name until just before the rename: O_TMPFILE) and on Windows (the temp is
- * delete-on-close until the commit); a kill inside the commit, or on other
- * systems at any time, may leave a .tmp or .old name for safefs_sweep.
+ * name until just before the rename: O_TMPFILE) but inside the one call
+ * that names it, and on Windows nothing at all where the new content is
+ * linked into place (the temp is created delete-on-close, and the link
+ * onto the target is the commit: a new file, NOREPLACE, and a target that
+ * holds nothing ReplaceFileW would keep and nobody holds open); a kill
+ * inside the commit of the ReplaceFileW way, or on other systems at any
+ * time, may leave a .tmp or .old name for safefs_sweep.
  *
  * An existing target keeps its permission bits (and owner where the process
  * may chown) on POSIX, and its attributes and ACLs on Windows. If `path` is
@@ -209,7 +213,11 @@ enum {
  * On failure the target is untouched and no temporary file remains. (A
  * failure after the rename, a directory sync that fails with an I/O error,
  * puts the old content back: POSIX copies it from the old file, held open
- * across the rename; Windows moves it back from the backup name.)
+ * across the rename; Windows moves it back from the backup name after
+ * ReplaceFileW. Where Windows linked the new content onto an existing
+ * target, nothing keeps the old content: a failed directory flush or close
+ * after the link is reported, and the target holds the complete new
+ * content; a new target is removed again.)
  *
  * SAFEFS_MKDIRS: missing parent directories are created first (POSIX
  * 0777 & ~umask, Windows the ACL inherited from their parent), and each

@@ -722,9 +722,14 @@ enum {
                                  handle, write-through rename, no dir sync,
                                  the temp delete-on-close until the commit */
   BAD_DOOMED = 1 << 16,       /* Windows: put in place still delete-on-close */
-  ANON_SHAPE = 1 << 17        /* POSIX: a nameless temp (O_TMPFILE), named
+  ANON_SHAPE = 1 << 17,       /* POSIX: a nameless temp (O_TMPFILE), named
                                  just before the rename (NOREPLACE: linked
                                  straight to the target) */
+  SEALED_SHAPE = 1 << 18      /* Win32: the temp created delete-on-close
+                                 for good, linked onto the target through
+                                 its handle, closed, the directory flushed
+                                 (with BAD_NO_DIR_SYNC, BAD_RENAME_FIRST:
+                                 the link before the flush, BAD_CLOBBER) */
 };
 
 #define SUBDIR "sub"
@@ -742,6 +747,35 @@ static const char *spell(char *buf, size_t cap, const char *dir, const char *nam
     if (buf[i] == '/')
       buf[i] = '\\';
   return buf;
+}
+
+/* The Win32 backend's sealed temp (SEALED_SHAPE), broken as `how` says:
+ * CREATE_TEMP with CREATE_DOOMED, the data, FlushFileBuffers, the link
+ * onto the target (replacing unless NOREPLACE), the close that takes the
+ * temp's name, the directory flush. */
+static void synth_sealed(struct cm_trace *t, const char *dir, unsigned how, int noreplace,
+                         const unsigned char *data, size_t n) {
+  long long d = 7, f = 5;
+  char temp[SAFEFS__NAME_MAX + 1], b1[1024];
+  unsigned link_flags = noreplace && !(how & BAD_CLOBBER) ? SAFEFS__RENAME_NOREPLACE : 0u;
+  assert_int_equal(safefs__make_name(temp, TARGET, SAFEFS__KIND_TMP), 0);
+  cm_add(t, SAFEFS__OP_OPEN_DIR, dir, NULL, -1, NULL, 0, d);
+  cm_add(t, SAFEFS__OP_CREATE_TEMP, spell(b1, sizeof b1, dir, temp, 1), NULL, -1, NULL, 0, f);
+  t->ev[t->n - 1].flags = SAFEFS__CREATE_DOOMED;
+  cm_add(t, SAFEFS__OP_WRITE, NULL, NULL, f, data, n, (long long)n);
+  if (how & BAD_RENAME_FIRST) {
+    cm_add(t, SAFEFS__OP_LINK_TEMP, TARGET, NULL, f, NULL, 0, 0);
+    t->ev[t->n - 1].flags = link_flags;
+  }
+  cm_add(t, SAFEFS__OP_SYNC, NULL, NULL, f, NULL, 0, 0);
+  if (!(how & BAD_RENAME_FIRST)) {
+    cm_add(t, SAFEFS__OP_LINK_TEMP, TARGET, NULL, f, NULL, 0, 0);
+    t->ev[t->n - 1].flags = link_flags;
+  }
+  cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, f, NULL, 0, 0);
+  if (!(how & BAD_NO_DIR_SYNC))
+    cm_add(t, SAFEFS__OP_SYNC_DIR, NULL, NULL, d, NULL, 0, 0);
+  cm_add(t, SAFEFS__OP_CLOSE, NULL, NULL, d, NULL, 0, 0);
 }
 
 /* The replace protocol as each backend makes it, broken as `how` says. */
@@ -768,6 +802,10 @@ static void synth(struct cm_trace *t, const char *dir, unsigned how, int has_old
   }
   if (how & BAD_IMPOSSIBLE)
     strcpy(temp, NEIGHBOUR);
+  if (how & SEALED_SHAPE) {
+    synth_sealed(t, dir, how, noreplace, data, n);
+    return;
+  }
 
   if (!win)
     cm_add(t, SAFEFS__OP_OPEN_DIR, dir, NULL, ROOT_FD, NULL, 0, d);
@@ -914,6 +952,10 @@ static const struct control controls[] = {
      NONE_EXPECTED},
     {"correct Win32 protocol, NOREPLACE", WIN32_SHAPE, 1, CM_WIN32, 0, NO_INJECT, 0,
      NONE_EXPECTED},
+    {"correct Win32 protocol, sealed temp linked", SEALED_SHAPE, 0, CM_WIN32, 0, NO_INJECT, 0,
+     NONE_EXPECTED},
+    {"correct Win32 protocol, sealed temp linked, NOREPLACE", SEALED_SHAPE, 1, CM_WIN32, 0,
+     NO_INJECT, 0, NONE_EXPECTED},
     /* the real library, made to forget a sync through the seam */
     {"safefs_write_file, temp fsync skipped (SEAM_SKIP)", 0, 0, CM_POSIX, 1, SAFEFS__OP_SYNC, 0,
      {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, CM_NOT_DURABLE, -1}},
@@ -957,6 +999,12 @@ static const struct control controls[] = {
      NO_INJECT, 0, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, -1}},
     {"Win32: put in place while still delete-on-close", WIN32_SHAPE | BAD_DOOMED, 0, CM_WIN32, 0,
      NO_INJECT, 0, {CM_TEMP_DOOMED, CM_WRONG_RESULT, -1}},
+    {"Win32: sealed temp linked, no directory flush", SEALED_SHAPE | BAD_NO_DIR_SYNC, 0,
+     CM_WIN32, 0, NO_INJECT, 0, {CM_RENAME_NOT_DURABLE, CM_NOT_DURABLE, -1}},
+    {"Win32: sealed temp linked before FlushFileBuffers", SEALED_SHAPE | BAD_RENAME_FIRST, 0,
+     CM_WIN32, 0, NO_INJECT, 0, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, -1}},
+    {"Win32: sealed temp, NOREPLACE with a replacing link", SEALED_SHAPE | BAD_CLOBBER, 1,
+     CM_WIN32, 0, NO_INJECT, 0, {CM_NOREPLACE_CLOBBERS, -1}},
     {"nameless temp linked before its fsync", ANON_SHAPE | BAD_NO_SYNC, 0, CM_POSIX, 0, NO_INJECT,
      0, {CM_TEMP_NOT_SYNCED, CM_TORN_TARGET, -1}},
     {"POSIX protocol without the directory sync, Windows model", BAD_NO_DIR_SYNC, 0, CM_WIN32, 0,

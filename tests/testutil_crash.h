@@ -84,13 +84,21 @@
  * look there). The rename is made durable by a sync of the target's own
  * directory.
  *
- * Nameless temps and delete-on-close (both models): CREATE_ANON (Linux
- * O_TMPFILE) makes a file with no name in the directory of its handle, and
- * LINK_TEMP gives it its name, a pending create like any other (straight
- * to the target's name for NOREPLACE: that link is then the commit).
- * DOOM_TEMP marks a file delete-on-close (Win32 FileDispositionInfo) and
- * KEEP_TEMP clears the mark; closing a handle of a marked file removes its
- * name (a pending removal). Putting a marked file in place is a violation.
+ * Nameless temps, links and delete-on-close (both models): CREATE_ANON
+ * (Linux O_TMPFILE) makes a file with no name in the directory of its
+ * handle, and LINK_TEMP gives it its name, a pending create like any other
+ * (straight to the target's name for NOREPLACE: that link is then the
+ * commit). On a named temp (Win32 FileLinkInformation through its handle)
+ * LINK_TEMP adds a name, replacing unless SAFEFS__RENAME_NOREPLACE; onto
+ * the target it is the commit, not write-through (a directory flush must
+ * follow). DOOM_TEMP marks a file delete-on-close (Win32
+ * FileDispositionInfo), KEEP_TEMP clears the mark, and CREATE_TEMP with
+ * SAFEFS__CREATE_DOOMED creates it marked for good; closing a handle of a
+ * marked file removes the name that handle was created with (NTFS keeps
+ * the mark per link), or, where the model does not know it or it no
+ * longer names the file, the file's one name (a pending removal). Putting
+ * a marked file in place by a rename is a violation; a link is not, as the
+ * mark takes only the temp's own name.
  * A process kill is not modelled (test_killloop does that); only what the
  * marks do to the names.
  *

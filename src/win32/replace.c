@@ -5,31 +5,60 @@
  *            link at the target to the file it names; refuse a directory,
  *            a read-only target, and (NOREPLACE) an existing one; create
  *            .<name>.safefs-<random>.tmp beside it with CREATE_NEW, hidden,
- *            and mark it delete-on-close; open the target's directory
- *            (durable writes)
+ *            sealed: FILE_FLAG_DELETE_ON_CLOSE (where links were refused
+ *            before: marked delete-on-close by FileDispositionInfo
+ *            instead); open the target's directory (durable writes)
  *   write    the content, in DWORD-sized pieces
- *   commit   give the temp the target's attributes, FlushFileBuffers,
- *            clear the delete-on-close mark; a new file (or NOREPLACE):
- *            rename the temp through its handle (FileRenameInfo), then
- *            CloseHandle; otherwise CloseHandle, then put it in
- *            place: ReplaceFileW over an
- *            existing target (the old file going to a backup name, dropped
- *            after success), MoveFileExW(MOVEFILE_WRITE_THROUGH) where the
- *            handle's rename was refused, retried through safefs__retry
- *            while another process holds the
- *            target; then flush the directory (not with SAFEFS_NOSYNC),
- *            the backup held open and marked delete-on-close meanwhile,
- *            and drop it
+ *   commit   look whether a link may replace the target (target_is_plain),
+ *            give the temp the target's attributes and creation time,
+ *            FlushFileBuffers; then one link through the temp's handle onto
+ *            the target (link_into_place) and CloseHandle, which takes only
+ *            the temp's name. Where the link is not wanted or refused (a
+ *            target that is not plain, held open, or that appeared; a
+ *            volume without hard links) the content gets a second temp
+ *            name (a link; on such a volume a copy) and goes the path-based
+ *            way: clear the mark (a copy's), a new file renamed through its
+ *            handle (FileRenameInfo), or CloseHandle and ReplaceFileW over
+ *            an existing target (the old file going to a backup name,
+ *            dropped after success), MoveFileExW(MOVEFILE_WRITE_THROUGH)
+ *            where the handle's rename was refused, retried through
+ *            safefs__retry while another process holds the target; then
+ *            flush the directory (not with SAFEFS_NOSYNC), the backup held
+ *            open and marked delete-on-close meanwhile, and drop it
+ *
+ * Why the link:
+ *   - A sealed temp dies with its handle from its first moment: no call
+ *     between its creation and a mark. The link is the commit itself, and
+ *     the close after it removes only the name the handle was opened by
+ *     (MS-FSA keeps delete-on-close per link; MS-FSCC 2.4.42 counts links
+ *     marked for delete apart), so no call of the write is a window in
+ *     which a kill leaves a name. ReplaceFileW needs the file to outlive
+ *     its handle, and FILE_FLAG_DELETE_ON_CLOSE cannot be taken back (NTFS
+ *     marks the link again at cleanup), hence the second name on that way.
+ *   - A link keeps nothing of the file it replaces, so it replaces only a
+ *     plain target (target_is_plain: the temp's DACL, no named streams, not
+ *     encrypted, compressed or a reparse point); the trade is that a failed
+ *     directory flush after it cannot put the old content back: holding
+ *     the old file open would make the link fail (MS-FSCC 2.4.27), and a
+ *     backup name would be what a kill leaves. safefs.h says so.
+ *   - Checked under Wine 8 only: the link replaces the target, a kill right
+ *     after it leaves the target and no temp, a target held open gives
+ *     ERROR_ACCESS_DENIED, and without ReplaceIfExists an existing one
+ *     ERROR_ALREADY_EXISTS. Wine answers FileStreamInfo with
+ *     ERROR_INVALID_FUNCTION, taken as "no streams" (as FAT's answer), so
+ *     the stream check ran only there.
  *
  * Why this order:
  *   - The temp is delete-on-close while it is written, so a process killed
  *     then (TerminateProcess, a crash) leaves nothing: the file goes with
- *     its last handle. The mark comes off just before the close, because
+ *     its last handle. Meanwhile other programs see the name; a sealed
+ *     temp they may open only for reading and with FILE_SHARE_DELETE
+ *     (Windows asks that of every open of a file opened delete-on-close),
+ *     a marked one not at all (a delete-pending file: ERROR_ACCESS_DENIED).
+ *     A marked temp's mark comes off just before the close, because
  *     ReplaceFileW and MoveFileExW need the file to outlive the handle.
- *     Meanwhile other programs see the name but cannot open the file (a
- *     delete-pending file: ERROR_ACCESS_DENIED). Checked under Wine 8
- *     only: a marked temp is gone after TerminateProcess, and clearing the
- *     mark and then MoveFileExW works.
+ *     Checked under Wine 8 only: a marked temp is gone after
+ *     TerminateProcess, and clearing the mark and then MoveFileExW works.
  *   - The directory flush comes after the replace and before success, as
  *     POSIX's directory fsync does: MS-FSA 2.1.5.7 says a directory flush
  *     "ensures that the directory structure is persisted to stable
