@@ -90,10 +90,11 @@ run_suite() {
     shift
     say "suite: $name"
     SUITES_RUN=$((SUITES_RUN + 1))
+    start=$(date +%s)
     if "$@"; then
-        echo "suite $name: passed"
+        echo "suite $name: passed in $(($(date +%s) - start)) s"
     else
-        echo "suite $name: FAILED"
+        echo "suite $name: FAILED after $(($(date +%s) - start)) s"
         SUITES_FAILED="$SUITES_FAILED $name"
     fi
 }
@@ -237,7 +238,9 @@ windows() {
             -DSAFEFS_MINGW_PREFIX="$deps"
 }
 
+start=$(date +%s)
 install_packages
+echo "packages: $(($(date +%s) - start)) s"
 for suite in native release builds analyze asan tsan valgrind fuzz consumer windows \
              windows-release windows-i686; do
     [ "$ONLY" = all ] || [ "$ONLY" = "$suite" ] || continue
