@@ -86,7 +86,7 @@ install_packages() {
 SUITES_RUN=0
 SUITES_FAILED=""
 SUITES_SKIPPED=""
-BUILD_ONLY=0 # build_and_test builds only (windows, where it cannot run)
+BUILD_ONLY=0 # 1: build_and_test builds only (set for one call, as windows() does)
 
 # run_suite NAME COMMAND...: runs one suite, records its outcome, goes on.
 run_suite() {
@@ -262,19 +262,18 @@ windows() {
     toolchain=$ROOT/cmake/mingw-w64-$arch.cmake
     # the 32-bit build is still built, warnings as errors, where this
     # kernel cannot run it
-    BUILD_ONLY=0
-    [ "$arch" = x86_64 ] || kernel_runs_32bit || BUILD_ONLY=1
+    only=0
+    [ "$arch" = x86_64 ] || kernel_runs_32bit || only=1
     # wine32 ran this suite one test at a time only (the machine that
     # brought in two at a time executes no 32-bit program): it stays so
-    saved_jobs=$CTEST_JOBS
-    [ "$arch" = x86_64 ] || CTEST_JOBS=1
+    jobs=$CTEST_JOBS
+    [ "$arch" = x86_64 ] || jobs=1
     set -- # wine-env.sh would take $1 for its prefix
     SAFEFS_MINGW_TOOLCHAIN=$toolchain "$ROOT/scripts/build-cmocka-mingw.sh" "$deps" &&
         SAFEFS_WINEPREFIX="$prefix" . "$ROOT/scripts/wine-env.sh" &&
-        build_and_test "$dir" -DCMAKE_BUILD_TYPE="$type" -DCMAKE_TOOLCHAIN_FILE="$toolchain" \
-            -DSAFEFS_MINGW_PREFIX="$deps" || { CTEST_JOBS=$saved_jobs; return 1; }
-    CTEST_JOBS=$saved_jobs
-    [ "$BUILD_ONLY" = 0 ] || { echo "windows-$arch: built; its tests were not run"; return 77; }
+        BUILD_ONLY=$only CTEST_JOBS=$jobs build_and_test "$dir" -DCMAKE_BUILD_TYPE="$type" \
+            -DCMAKE_TOOLCHAIN_FILE="$toolchain" -DSAFEFS_MINGW_PREFIX="$deps" || return 1
+    [ "$only" = 0 ] || { echo "windows-$arch: built; its tests were not run"; return 77; }
 }
 
 start=$(date +%s)
